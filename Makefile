@@ -1,0 +1,27 @@
+# gitcap: the two commands a new user needs are `make demo` and `make test`.
+# Both install OpenBLAS (Debian's libopenblas-dev) first when it is missing.
+
+GO ?= go
+
+.PHONY: deps demo test build bench vet
+
+deps:
+	@dpkg -s libopenblas-dev >/dev/null 2>&1 || { \
+		echo "installing libopenblas-dev (OpenBLAS, for fast matrix multiplies)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev; }
+
+build: deps
+	$(GO) build -o bin/gitcap ./cmd/gitcap
+
+demo: build
+	./bin/gitcap demo
+
+test: deps
+	$(GO) test ./...
+
+vet:
+	gofmt -l . && $(GO) vet ./...
+
+bench: build
+	./bin/gitcap bench

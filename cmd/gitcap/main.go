@@ -1,0 +1,90 @@
+// Command gitcap captions images with GIT (Generative Image-to-text
+// Transformer), fine-tunes it and evaluates it, as a gorgonia graph in Go.
+//
+// Usage:
+//
+//	gitcap <command> [flags]
+//
+// Run "gitcap help" for the list of commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one gitcap sub-command.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"score": {"score a COCO results file against COCO caption annotations (CIDEr-D, BLEU, ROUGE-L)", runScore},
+	}
+}
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout, cmds)
+		return 0
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "gitcap: unknown command %q\n", args[0])
+		usage(stderr, cmds)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "gitcap %s: %v\n", args[0], err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "gitcap %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// usageError marks a bad command line (exit status 2).
+type usageError struct{ error }
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "gitcap: GIT image captioning in Go\n\nUsage: gitcap <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun \"gitcap <command> -h\" for a command's flags.")
+}
+
+// newFlagSet returns a flag set for a sub-command that reports errors
+// instead of exiting.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("gitcap "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}

@@ -1,0 +1,130 @@
+package graph
+
+import (
+	"fmt"
+	"hash"
+	"math"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Activation names an elementwise activation function by its HuggingFace
+// hidden_act name.
+type Activation string
+
+// The activations GIT checkpoints use.
+const (
+	GELU      Activation = "gelu"       // exact: x·Φ(x) with erf (BERT, GIT's text decoder)
+	QuickGELU Activation = "quick_gelu" // x·σ(1.702x) (CLIP's vision tower)
+	GELUTanh  Activation = "gelu_new"   // tanh approximation
+	ReLU      Activation = "relu"
+)
+
+// ParseActivation validates a hidden_act name from a config.
+func ParseActivation(name string) (Activation, error) {
+	switch a := Activation(name); a {
+	case GELU, QuickGELU, GELUTanh, ReLU:
+		return a, nil
+	case "gelu_pytorch_tanh", "gelu_fast":
+		return GELUTanh, nil
+	}
+	return "", fmt.Errorf("unsupported activation %q (want gelu, quick_gelu, gelu_new or relu)", name)
+}
+
+// Act applies an activation elementwise.
+func Act(x *G.Node, a Activation) *G.Node {
+	return apply(actOp{dt: dtypeOf(x), act: a, dims: x.Dims()}, x)
+}
+
+type actOp struct {
+	baseOp
+	dt   tensor.Dtype
+	act  Activation
+	dims int
+	grad bool // (x, dy) -> dy·f'(x)
+}
+
+func (op actOp) String() string {
+	return fmt.Sprintf("Act{%v,%s,dims=%d,grad=%v}", op.dt, op.act, op.dims, op.grad)
+}
+func (op actOp) WriteHash(h hash.Hash) { writeHash(h, op) }
+func (op actOp) Hashcode() uint32      { return hashcode(op) }
+func (op actOp) Arity() int {
+	if op.grad {
+		return 2
+	}
+	return 1
+}
+func (op actOp) Type() hm.Type {
+	t := tt(op.dims, op.dt)
+	if op.grad {
+		return fnType(t, t, t)
+	}
+	return fnType(t, t)
+}
+func (op actOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return shapeOf(in[0]).Clone(), nil
+}
+func (op actOp) Do(vals ...G.Value) (G.Value, error) {
+	x := dense(vals[0])
+	y := newOut(op.dt, x.Shape()...)
+	switch op.dt {
+	case tensor.Float32:
+		actDo(op, vals, y.Data().([]float32))
+	default:
+		actDo(op, vals, y.Data().([]float64))
+	}
+	return y, nil
+}
+
+const sqrt2 = math.Sqrt2
+const invSqrt2Pi = 0.3989422804014327
+
+func actDo[T Float](op actOp, vals []G.Value, y []T) {
+	x := data[T](vals[0])
+	var dy []T
+	if op.grad {
+		dy = data[T](vals[1])
+	}
+	parallelFor(len(x), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := float64(x[i])
+			var f, df float64
+			switch op.act {
+			case GELU:
+				cdf := 0.5 * (1 + math.Erf(v/sqrt2))
+				f, df = v*cdf, cdf+v*invSqrt2Pi*math.Exp(-0.5*v*v)
+			case QuickGELU:
+				s := 1 / (1 + math.Exp(-1.702*v))
+				f, df = v*s, s+1.702*v*s*(1-s)
+			case GELUTanh:
+				const c = 0.7978845608028654 // sqrt(2/pi)
+				u := c * (v + 0.044715*v*v*v)
+				t := math.Tanh(u)
+				f = 0.5 * v * (1 + t)
+				df = 0.5*(1+t) + 0.5*v*(1-t*t)*c*(1+3*0.044715*v*v)
+			case ReLU:
+				if v > 0 {
+					f, df = v, 1
+				}
+			}
+			if op.grad {
+				y[i] = T(df * float64(dy[i]))
+			} else {
+				y[i] = T(f)
+			}
+		}
+	})
+}
+
+func (op actOp) DiffWRT(n int) []bool { return []bool{true} }
+func (op actOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if op.grad {
+		return nil, fmt.Errorf("%v: second derivatives are not supported", op)
+	}
+	g := op
+	g.grad = true
+	return G.Nodes{apply(g, inputs[0], grad)}, nil
+}

@@ -1,0 +1,207 @@
+package graph
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Linear returns x·Wᵀ + b for x (N,in), W (out,in) as HuggingFace stores it,
+// and b (out) or nil. It calls BLAS directly with W transposed in place, so
+// the weight keeps the checkpoint's layout and is never copied.
+func Linear(x, w, b *G.Node) *G.Node {
+	op := linearOp{dt: dtypeOf(x), bias: b != nil}
+	if b != nil {
+		return apply(op, x, w, b)
+	}
+	return apply(op, x, w)
+}
+
+type linearOp struct {
+	baseOp
+	dt   tensor.Dtype
+	bias bool
+}
+
+func (op linearOp) String() string        { return fmt.Sprintf("Linear{%v,bias=%v}", op.dt, op.bias) }
+func (op linearOp) WriteHash(h hash.Hash) { writeHash(h, op) }
+func (op linearOp) Hashcode() uint32      { return hashcode(op) }
+func (op linearOp) Arity() int {
+	if op.bias {
+		return 3
+	}
+	return 2
+}
+func (op linearOp) Type() hm.Type {
+	if op.bias {
+		return fnType(tt(2, op.dt), tt(2, op.dt), tt(1, op.dt), tt(2, op.dt))
+	}
+	return fnType(tt(2, op.dt), tt(2, op.dt), tt(2, op.dt))
+}
+func (op linearOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	x, w := shapeOf(in[0]), shapeOf(in[1])
+	if len(x) != 2 || len(w) != 2 || x[1] != w[1] {
+		return nil, fmt.Errorf("Linear: x %v and weight %v do not fit (want x (N,in), weight (out,in))", x, w)
+	}
+	if op.bias {
+		if b := shapeOf(in[2]); b.TotalSize() != w[0] {
+			return nil, fmt.Errorf("Linear: bias %v does not fit weight %v", b, w)
+		}
+	}
+	return tensor.Shape{x[0], w[0]}, nil
+}
+func (op linearOp) Do(vals ...G.Value) (G.Value, error) {
+	x := dense(vals[0])
+	n, in := x.Shape()[0], x.Shape()[1]
+	out := dense(vals[1]).Shape()[0]
+	y := newOut(op.dt, n, out)
+	switch op.dt {
+	case tensor.Float32:
+		linearFwd(data[float32](vals[0]), data[float32](vals[1]), biasOf[float32](op.bias, vals), y.Data().([]float32), n, in, out)
+	default:
+		linearFwd(data[float64](vals[0]), data[float64](vals[1]), biasOf[float64](op.bias, vals), y.Data().([]float64), n, in, out)
+	}
+	return y, nil
+}
+
+func biasOf[T Float](has bool, vals []G.Value) []T {
+	if !has {
+		return nil
+	}
+	return data[T](vals[2])
+}
+
+func linearFwd[T Float](x, w, b, y []T, n, in, out int) {
+	if b != nil {
+		for i := 0; i < n; i++ {
+			copy(y[i*out:(i+1)*out], b)
+		}
+		gemm(false, true, n, out, in, 1, x, in, w, in, 1, y, out)
+		return
+	}
+	gemm(false, true, n, out, in, 1, x, in, w, in, 0, y, out)
+}
+
+func (op linearOp) DiffWRT(n int) []bool {
+	d := make([]bool, n)
+	for i := range d {
+		d[i] = true
+	}
+	return d
+}
+
+func (op linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	x, w := inputs[0], inputs[1]
+	dx := apply(matMulOp{dt: op.dt}, grad, w)               // (N,out)·(out,in)
+	dw := apply(matMulOp{dt: op.dt, transA: true}, grad, x) // (out,N)·(N,in)
+	if !op.bias {
+		return G.Nodes{dx, dw}, nil
+	}
+	return G.Nodes{dx, dw, ColSum(grad)}, nil
+}
+
+// MatMul returns op(a)·op(b) for 2-D a and b, transposing in BLAS.
+func MatMul(a, b *G.Node, transA, transB bool) *G.Node {
+	return apply(matMulOp{dt: dtypeOf(a), transA: transA, transB: transB}, a, b)
+}
+
+type matMulOp struct {
+	baseOp
+	dt             tensor.Dtype
+	transA, transB bool
+}
+
+func (op matMulOp) String() string {
+	return fmt.Sprintf("MatMul{%v,tA=%v,tB=%v}", op.dt, op.transA, op.transB)
+}
+func (op matMulOp) WriteHash(h hash.Hash) { writeHash(h, op) }
+func (op matMulOp) Hashcode() uint32      { return hashcode(op) }
+func (op matMulOp) Arity() int            { return 2 }
+func (op matMulOp) Type() hm.Type         { return fnType(tt(2, op.dt), tt(2, op.dt), tt(2, op.dt)) }
+func (op matMulOp) dims(a, b tensor.Shape) (m, n, k, k2 int) {
+	m, k = a[0], a[1]
+	if op.transA {
+		m, k = k, m
+	}
+	k2, n = b[0], b[1]
+	if op.transB {
+		k2, n = n, k2
+	}
+	return
+}
+func (op matMulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	a, b := shapeOf(in[0]), shapeOf(in[1])
+	if len(a) != 2 || len(b) != 2 {
+		return nil, fmt.Errorf("MatMul: want 2-D operands, got %v and %v", a, b)
+	}
+	m, n, k, k2 := op.dims(a, b)
+	if k != k2 {
+		return nil, fmt.Errorf("MatMul: %v and %v do not fit (%v)", a, b, op)
+	}
+	return tensor.Shape{m, n}, nil
+}
+func (op matMulOp) Do(vals ...G.Value) (G.Value, error) {
+	a, b := dense(vals[0]), dense(vals[1])
+	m, n, k, _ := op.dims(a.Shape(), b.Shape())
+	c := newOut(op.dt, m, n)
+	lda, ldb := a.Shape()[1], b.Shape()[1]
+	switch op.dt {
+	case tensor.Float32:
+		gemm(op.transA, op.transB, m, n, k, 1, data[float32](a), lda, data[float32](b), ldb, 0, c.Data().([]float32), n)
+	default:
+		gemm(op.transA, op.transB, m, n, k, 1, data[float64](a), lda, data[float64](b), ldb, 0, c.Data().([]float64), n)
+	}
+	return c, nil
+}
+func (op matMulOp) DiffWRT(n int) []bool { return []bool{true, true} }
+func (op matMulOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	a, b := inputs[0], inputs[1]
+	var da, db *G.Node
+	switch {
+	case !op.transA && !op.transB: // C = AB
+		da, db = MatMul(grad, b, false, true), MatMul(a, grad, true, false)
+	case !op.transA && op.transB: // C = ABᵀ
+		da, db = MatMul(grad, b, false, false), MatMul(grad, a, true, false)
+	case op.transA && !op.transB: // C = AᵀB
+		da, db = MatMul(b, grad, false, true), MatMul(a, grad, false, false)
+	default: // C = AᵀBᵀ
+		da, db = MatMul(b, grad, true, true), MatMul(grad, a, true, true)
+	}
+	return G.Nodes{da, db}, nil
+}
+
+// ColSum sums a 2-D tensor over its rows: (N,C) -> (C).
+func ColSum(x *G.Node) *G.Node { return apply(colSumOp{dt: dtypeOf(x)}, x) }
+
+type colSumOp struct {
+	baseOp
+	dt tensor.Dtype
+}
+
+func (op colSumOp) String() string        { return fmt.Sprintf("ColSum{%v}", op.dt) }
+func (op colSumOp) WriteHash(h hash.Hash) { writeHash(h, op) }
+func (op colSumOp) Hashcode() uint32      { return hashcode(op) }
+func (op colSumOp) Arity() int            { return 1 }
+func (op colSumOp) Type() hm.Type         { return fnType(tt(2, op.dt), tt(1, op.dt)) }
+func (op colSumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s := shapeOf(in[0])
+	if len(s) != 2 {
+		return nil, fmt.Errorf("ColSum: want a 2-D input, got %v", s)
+	}
+	return tensor.Shape{s[1]}, nil
+}
+func (op colSumOp) Do(vals ...G.Value) (G.Value, error) {
+	x := dense(vals[0])
+	n, c := x.Shape()[0], x.Shape()[1]
+	y := newOut(op.dt, c)
+	switch op.dt {
+	case tensor.Float32:
+		colSum(data[float32](x), n, c, y.Data().([]float32))
+	default:
+		colSum(data[float64](x), n, c, y.Data().([]float64))
+	}
+	return y, nil
+}

@@ -1,0 +1,171 @@
+package graph
+
+import (
+	"fmt"
+	"hash"
+	"math"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// IgnoreIndex marks a target that takes no part in the loss, as in PyTorch.
+const IgnoreIndex = -100
+
+// CrossEntropy is the mean softmax cross-entropy of logits (N,V) against
+// targets (N, tensor.Int), skipping IgnoreIndex targets, with optional label
+// smoothing as torch.nn.CrossEntropyLoss(label_smoothing=ε) defines it. It
+// is one fused op: no one-hot matrix and no (N,V) temporaries beyond the
+// gradient itself. If every target is ignored the loss is NaN, as in PyTorch.
+func CrossEntropy(logits, targets *G.Node, smoothing float64) *G.Node {
+	return apply(ceOp{dt: dtypeOf(logits), smoothing: smoothing}, logits, targets)
+}
+
+type ceOp struct {
+	baseOp
+	dt        tensor.Dtype
+	smoothing float64
+	grad      bool // (logits, targets, seed) -> dlogits
+}
+
+func (op ceOp) String() string {
+	return fmt.Sprintf("CrossEntropy{%v,smoothing=%g,grad=%v}", op.dt, op.smoothing, op.grad)
+}
+func (op ceOp) WriteHash(h hash.Hash) { writeHash(h, op) }
+func (op ceOp) Hashcode() uint32      { return hashcode(op) }
+func (op ceOp) Arity() int {
+	if op.grad {
+		return 3
+	}
+	return 2
+}
+func (op ceOp) Type() hm.Type {
+	if op.grad {
+		return fnType(tt(2, op.dt), tt(1, tensor.Int), op.dt, tt(2, op.dt))
+	}
+	return fnType(tt(2, op.dt), tt(1, tensor.Int), op.dt)
+}
+func (op ceOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	l, t := shapeOf(in[0]), shapeOf(in[1])
+	if len(l) != 2 || t.TotalSize() != l[0] {
+		return nil, fmt.Errorf("CrossEntropy: logits %v and targets %v do not fit", l, t)
+	}
+	if op.grad {
+		return l.Clone(), nil
+	}
+	return tensor.ScalarShape(), nil
+}
+
+func (op ceOp) Do(vals ...G.Value) (G.Value, error) {
+	l := dense(vals[0])
+	n, v := l.Shape()[0], l.Shape()[1]
+	tg := ints(vals[1])
+	for _, t := range tg {
+		if t != IgnoreIndex && (t < 0 || t >= v) {
+			return nil, fmt.Errorf("CrossEntropy: target %d out of range [0,%d)", t, v)
+		}
+	}
+	if op.grad {
+		seed := scalarOf(vals[2])
+		y := newOut(op.dt, n, v)
+		switch op.dt {
+		case tensor.Float32:
+			ceGrad(op.smoothing, data[float32](l), tg, seed, y.Data().([]float32), n, v)
+		default:
+			ceGrad(op.smoothing, data[float64](l), tg, seed, y.Data().([]float64), n, v)
+		}
+		return y, nil
+	}
+	var loss float64
+	switch op.dt {
+	case tensor.Float32:
+		loss = ceLoss(op.smoothing, data[float32](l), tg, n, v)
+		return G.NewF32(float32(loss)), nil
+	default:
+		loss = ceLoss(op.smoothing, data[float64](l), tg, n, v)
+		return G.NewF64(loss), nil
+	}
+}
+
+// rowLogSumExp returns max and log Σ exp(x - max) of a row.
+func rowLogSumExp[T Float](row []T) (mx, lse float64) {
+	m := row[0]
+	for _, x := range row[1:] {
+		if x > m {
+			m = x
+		}
+	}
+	var s float64
+	for _, x := range row {
+		s += math.Exp(float64(x - m))
+	}
+	return float64(m), math.Log(s)
+}
+
+func ceLoss[T Float](eps float64, l []T, tg []int, n, v int) float64 {
+	per := make([]float64, n)
+	parallelFor(n, 4, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if tg[i] == IgnoreIndex {
+				continue
+			}
+			row := l[i*v : (i+1)*v]
+			mx, lse := rowLogSumExp(row)
+			nll := mx + lse - float64(row[tg[i]])
+			if eps > 0 {
+				var sum float64
+				for _, x := range row {
+					sum += float64(x)
+				}
+				// mean over classes of -log p_k
+				smooth := mx + lse - sum/float64(v)
+				nll = (1-eps)*nll + eps*smooth
+			}
+			per[i] = nll
+		}
+	})
+	var total float64
+	count := 0
+	for i, t := range tg {
+		if t != IgnoreIndex {
+			total += per[i]
+			count++
+		}
+	}
+	return total / float64(count)
+}
+
+func ceGrad[T Float](eps float64, l []T, tg []int, seed float64, y []T, n, v int) {
+	count := 0
+	for _, t := range tg {
+		if t != IgnoreIndex {
+			count++
+		}
+	}
+	scale := seed / float64(count)
+	parallelFor(n, 4, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			yr := y[i*v : (i+1)*v]
+			if tg[i] == IgnoreIndex {
+				clear(yr)
+				continue
+			}
+			row := l[i*v : (i+1)*v]
+			mx, lse := rowLogSumExp(row)
+			off := mx + lse
+			u := eps / float64(v)
+			for k, x := range row {
+				yr[k] = T((math.Exp(float64(x)-off) - u) * scale)
+			}
+			yr[tg[i]] -= T((1 - eps) * scale)
+		}
+	})
+}
+
+func (op ceOp) DiffWRT(n int) []bool { return []bool{true, false} }
+func (op ceOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	g := op
+	g.grad = true
+	return G.Nodes{apply(g, inputs[0], inputs[1], grad), nil}, nil
+}

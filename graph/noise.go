@@ -1,0 +1,103 @@
+package graph
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Noise is the source of dropout masks for one training graph. Masks are a
+// pure function of (seed, op id, element index), so the forward and backward
+// pass of a run agree, and a run repeats exactly from the same seeds (which
+// is what makes --resume reproduce an uninterrupted run).
+type Noise struct {
+	seed uint64
+	ids  uint64
+}
+
+// SetSeed sets the seed for the next run (the trainer derives it from the
+// run's seed and the step number).
+func (n *Noise) SetSeed(s uint64) { n.seed = s }
+
+// Seed returns the current seed.
+func (n *Noise) Seed() uint64 { return n.seed }
+
+func (n *Noise) nextID() uint64 { n.ids++; return n.ids }
+
+func mix64(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// keepElem reports whether element i of dropout op id survives.
+func keepElem(seed, id, i uint64, p float64) bool {
+	h := mix64(seed ^ mix64(id<<32^i))
+	return float64(h>>11)*(1.0/(1<<53)) >= p
+}
+
+// Dropout zeroes elements with probability p and scales the rest by
+// 1/(1-p). With p == 0 it returns x itself (no op is inserted, which avoids
+// gorgonia's p=0 Dropout gradient bug).
+func Dropout(x *G.Node, p float64, noise *Noise) *G.Node {
+	if p <= 0 {
+		return x
+	}
+	return apply(dropoutOp{dt: dtypeOf(x), dims: x.Dims(), p: p, noise: noise, id: noise.nextID()}, x)
+}
+
+type dropoutOp struct {
+	baseOp
+	dt    tensor.Dtype
+	dims  int
+	p     float64
+	noise *Noise
+	id    uint64
+}
+
+func (op dropoutOp) String() string {
+	return fmt.Sprintf("Dropout{%v,dims=%d,p=%g,id=%d}", op.dt, op.dims, op.p, op.id)
+}
+func (op dropoutOp) WriteHash(h hash.Hash) { writeHash(h, op) }
+func (op dropoutOp) Hashcode() uint32      { return hashcode(op) }
+func (op dropoutOp) Arity() int            { return 1 }
+func (op dropoutOp) Type() hm.Type         { return fnType(tt(op.dims, op.dt), tt(op.dims, op.dt)) }
+func (op dropoutOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return shapeOf(in[0]).Clone(), nil
+}
+func (op dropoutOp) Do(vals ...G.Value) (G.Value, error) {
+	x := dense(vals[0])
+	y := newOut(op.dt, x.Shape()...)
+	switch op.dt {
+	case tensor.Float32:
+		dropoutDo(op, data[float32](x), y.Data().([]float32))
+	default:
+		dropoutDo(op, data[float64](x), y.Data().([]float64))
+	}
+	return y, nil
+}
+
+func dropoutDo[T Float](op dropoutOp, x, y []T) {
+	seed := op.noise.Seed()
+	scale := T(1 / (1 - op.p))
+	parallelFor(len(x), 8192, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if keepElem(seed, op.id, uint64(i), op.p) {
+				y[i] = x[i] * scale
+			} else {
+				y[i] = 0
+			}
+		}
+	})
+}
+
+func (op dropoutOp) DiffWRT(n int) []bool { return []bool{true} }
+func (op dropoutOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	// The same mask applied to the gradient: the op is its own derivative.
+	return G.Nodes{apply(op, grad)}, nil
+}
+

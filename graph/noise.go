@@ -100,4 +100,3 @@ func (op dropoutOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, erro
 	// The same mask applied to the gradient: the op is its own derivative.
 	return G.Nodes{apply(op, grad)}, nil
 }
-

@@ -64,9 +64,13 @@ func TestOpsGradientsMatchFiniteDifferences(t *testing.T) {
 		{"GELUTanh", []*tensor.Dense{randDense(rng, 3, 5)},
 			func(b *Builder, in []*G.Node) *G.Node { return Act(in[0], GELUTanh) }},
 		{"Attention", []*tensor.Dense{randDense(rng, 6, 6), randDense(rng, 6, 6), randDense(rng, 6, 6), maskDense(2, 3, 3)},
-			func(b *Builder, in []*G.Node) *G.Node { return Attention(in[0], in[1], in[2], nil, nil, in[3], attn, 0, nil) }},
+			func(b *Builder, in []*G.Node) *G.Node {
+				return Attention(in[0], in[1], in[2], nil, nil, in[3], attn, 0, nil)
+			}},
 		{"AttentionNoMask", []*tensor.Dense{randDense(rng, 6, 6), randDense(rng, 6, 6), randDense(rng, 6, 6)},
-			func(b *Builder, in []*G.Node) *G.Node { return Attention(in[0], in[1], in[2], nil, nil, nil, attn, 0, nil) }},
+			func(b *Builder, in []*G.Node) *G.Node {
+				return Attention(in[0], in[1], in[2], nil, nil, nil, attn, 0, nil)
+			}},
 		{"AttentionDropout", []*tensor.Dense{randDense(rng, 6, 6), randDense(rng, 6, 6), randDense(rng, 6, 6)},
 			func(b *Builder, in []*G.Node) *G.Node {
 				b.Noise.SetSeed(7)

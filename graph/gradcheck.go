@@ -13,7 +13,8 @@ import (
 // GradCheck compares the symbolic gradient of Σ f(inputs)⊙R (R random,
 // fixed) with central finite differences, in float64. build receives one
 // node per input (bound to a copy of the given values) and returns f's
-// output. It returns the largest error over all checked elements, measured
+// output; parameters the build function uses through b.Param are checked
+// too (they must be float64). It returns the largest error over all checked elements, measured
 // as |analytic-numeric| / max(1, |numeric|). Integer inputs (tensor.Int)
 // and inputs listed in fixed are passed through and not differentiated; at
 // most maxElems elements of each differentiated input are perturbed.
@@ -32,6 +33,8 @@ func GradCheck(build func(b *Builder, in []*G.Node) *G.Node, inputs []*tensor.De
 			}
 		}
 		y := build(b, nodes)
+		learn, _ := b.Learnables()
+		wrt = append(wrt, learn...)
 		var e error
 		if y.IsScalar() {
 			loss = y

@@ -1,0 +1,122 @@
+// Package layers holds the reusable building blocks of GIT: each layer owns
+// its parameters under their HuggingFace state-dict names and has a Forward
+// that adds its computation to a graph.Builder. All activations are 2-D
+// (rows, features): a batch of B sequences of T tokens is B·T rows.
+package layers
+
+import (
+	G "gorgonia.org/gorgonia"
+
+	"github.com/gitcap/gitcap/graph"
+)
+
+// Linear is y = x·Wᵀ + b with W stored (out,in) as in PyTorch.
+type Linear struct {
+	W, B *graph.Param // B is nil for a bias-free layer
+}
+
+// NewLinear registers name.weight (out,in) and, with bias, name.bias (out).
+func NewLinear(ps *graph.Params, name string, in, out int, bias bool) *Linear {
+	l := &Linear{W: ps.New(name+".weight", out, in)}
+	if bias {
+		l.B = ps.New(name+".bias", out)
+	}
+	return l
+}
+
+// Forward applies the layer to x (N,in).
+func (l *Linear) Forward(b *graph.Builder, x *G.Node) *G.Node {
+	var bias *G.Node
+	if l.B != nil {
+		bias = b.Param(l.B)
+	}
+	return graph.Linear(x, b.Param(l.W), bias)
+}
+
+// LayerNorm normalises each row and applies a gain and bias.
+type LayerNorm struct {
+	W, B *graph.Param
+	Eps  float64
+}
+
+// NewLayerNorm registers name.weight and name.bias, both (dim).
+func NewLayerNorm(ps *graph.Params, name string, dim int, eps float64) *LayerNorm {
+	return &LayerNorm{W: ps.New(name+".weight", dim), B: ps.New(name+".bias", dim), Eps: eps}
+}
+
+// Forward applies the layer to x (N,dim).
+func (l *LayerNorm) Forward(b *graph.Builder, x *G.Node) *G.Node {
+	return graph.LayerNorm(x, b.Param(l.W), b.Param(l.B), l.Eps)
+}
+
+// Embedding is a lookup table (V,C).
+type Embedding struct{ W *graph.Param }
+
+// NewEmbedding registers name (V,C); name is the full tensor name, since
+// HF spells these both "x.weight" and bare.
+func NewEmbedding(ps *graph.Params, name string, v, c int) *Embedding {
+	return &Embedding{W: ps.New(name, v, c)}
+}
+
+// Forward looks up ids (N, tensor.Int): (N,C).
+func (e *Embedding) Forward(b *graph.Builder, ids *G.Node) *G.Node {
+	return graph.Embed(b.Param(e.W), ids)
+}
+
+// MLP is fc2(act(fc1(x))).
+type MLP struct {
+	FC1, FC2 *Linear
+	Act      graph.Activation
+}
+
+// Forward applies the MLP to x (N,C).
+func (m *MLP) Forward(b *graph.Builder, x *G.Node) *G.Node {
+	return m.FC2.Forward(b, graph.Act(m.FC1.Forward(b, x), m.Act))
+}
+
+// SelfAttention is multi-head self-attention with q/k/v/out projections.
+type SelfAttention struct {
+	Q, K, V, O *Linear
+	Heads      int
+	Dropout    float64 // on attention probabilities, training graphs only
+}
+
+// AttentionNames gives the state-dict names of the four projections.
+type AttentionNames struct{ Q, K, V, O string }
+
+// NewSelfAttention registers the four dim×dim projections with biases.
+func NewSelfAttention(ps *graph.Params, n AttentionNames, dim, heads int, dropout float64) *SelfAttention {
+	return &SelfAttention{
+		Q: NewLinear(ps, n.Q, dim, dim, true), K: NewLinear(ps, n.K, dim, dim, true),
+		V: NewLinear(ps, n.V, dim, dim, true), O: NewLinear(ps, n.O, dim, dim, true),
+		Heads: heads, Dropout: dropout,
+	}
+}
+
+// KV holds a decode step's cached keys and values (B·Cached rows each).
+type KV struct{ K, V *G.Node }
+
+// Forward attends x (B·T rows) to itself, plus to the cached keys/values
+// when cache is non-nil (shape.Cached rows per example). mask is additive,
+// (B,T,Cached+T), or nil. It returns the output projection and this call's
+// keys and values (for filling a KV cache).
+func (a *SelfAttention) Forward(b *graph.Builder, x *G.Node, mask *G.Node, cache *KV, shape graph.AttentionShape) (out, k, v *G.Node) {
+	q := a.Q.Forward(b, x)
+	k = a.K.Forward(b, x)
+	v = a.V.Forward(b, x)
+	shape.Heads = a.Heads
+	shape.HeadDim = x.Shape()[1] / a.Heads
+	drop := 0.0
+	if b.Train {
+		drop = a.Dropout
+	}
+	var kc, vc *G.Node
+	if cache != nil {
+		kc, vc = cache.K, cache.V
+	}
+	ctx := graph.Attention(q, k, v, kc, vc, mask, shape, drop, b.Noise)
+	return a.O.Forward(b, ctx), k, v
+}
+
+// Add is the residual sum of two same-shaped nodes.
+func Add(a, c *G.Node) *G.Node { return G.Must(G.Add(a, c)) }

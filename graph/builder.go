@@ -43,11 +43,11 @@ func (b *Builder) Param(p *Param, shape ...int) *G.Node {
 		return n
 	}
 	v := p.Value
-	if !v.Shape().Eq(tensor.Shape(shape)) {
+	if !equalShape(v.Shape(), shape) { // not Shape.Eq: it treats (n) and (1,n) as equal
 		if tensor.Shape(shape).TotalSize() != v.Shape().TotalSize() {
 			panic(buildError{fmt.Errorf("parameter %s: cannot view %v as %v", p.Name, v.Shape(), shape)})
 		}
-		v = tensor.New(tensor.Of(p.Value.Dtype()), tensor.WithShape(shape...), tensor.WithBacking(p.Value.Data()))
+		v = tensor.New(tensor.WithBacking(p.Value.Data()), tensor.WithShape(shape...))
 	}
 	n := G.NewTensor(b.G, b.Dtype, len(shape), G.WithShape(shape...), G.WithValue(v), G.WithName(p.Name+fmt.Sprint(shape)))
 	b.nodes[key] = n
@@ -94,4 +94,22 @@ func Build(fn func()) (err error) {
 	}()
 	fn()
 	return nil
+}
+
+// Const makes an integer constant node (ids, positions) in this graph.
+func (b *Builder) Const(name string, v []int) *G.Node {
+	t := tensor.New(tensor.WithShape(len(v)), tensor.WithBacking(v))
+	return G.NewTensor(b.G, tensor.Int, 1, G.WithShape(len(v)), G.WithValue(t), G.WithName(fmt.Sprintf("%s%d", name, len(v))))
+}
+
+func equalShape(a tensor.Shape, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

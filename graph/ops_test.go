@@ -103,3 +103,15 @@ func TestOpsGradientsMatchFiniteDifferences(t *testing.T) {
 		})
 	}
 }
+
+func TestAddGradient(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	worst, err := GradCheck(func(b *Builder, in []*G.Node) *G.Node { return Add(in[0], in[1]) },
+		[]*tensor.Dense{randDense(rng, 3, 4), randDense(rng, 3, 4)}, nil, 50, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if worst > 1e-6 {
+		t.Errorf("largest gradient error %.3g > 1e-6", worst)
+	}
+}

@@ -119,4 +119,4 @@ func (a *SelfAttention) Forward(b *graph.Builder, x *G.Node, mask *G.Node, cache
 }
 
 // Add is the residual sum of two same-shaped nodes.
-func Add(a, c *G.Node) *G.Node { return G.Must(G.Add(a, c)) }
+func Add(a, c *G.Node) *G.Node { return graph.Add(a, c) }

@@ -1,0 +1,242 @@
+package gitmodel
+
+import (
+	"fmt"
+	"math"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/gitcap/gitcap/graph"
+	"github.com/gitcap/gitcap/layers"
+)
+
+// Batch is one batch of model inputs, laid out as HF's forward takes them.
+type Batch struct {
+	Pixels        []float32 // (B, Frames, C, H, W), normalised as the image processor does
+	IDs           []int     // (B, T) token ids
+	AttentionMask []int     // (B, T): 1 for tokens, 0 for padding; nil means all ones
+	Labels        []int     // (B, T): targets, graph.IgnoreIndex skipped; nil when no loss is wanted
+}
+
+// ForwardOptions selects what a forward graph computes.
+type ForwardOptions struct {
+	Train     bool    // gradients for every parameter (implies Loss)
+	Dropout   bool    // dropout on, with the config's probabilities
+	Loss      bool    // the language-modelling loss from Batch.Labels
+	AllLogits bool    // logits at every position, image tokens included, as HF returns them
+	Smoothing float64 // label smoothing of the loss
+}
+
+// Forward is a compiled full-sequence graph for batches of B examples of T
+// text tokens: built once, run many times. Its nodes' values are readable
+// after Run until the next Run.
+type Forward struct {
+	m      *Model
+	B, T   int
+	N      int // decoder positions per example: image tokens + T
+	opts   ForwardOptions
+	b      *graph.Builder
+	vm     G.VM
+	learn  G.Nodes
+	params []*graph.Param
+
+	// Inputs, bound once; Run writes into their memory.
+	patches          [][]float32
+	ids, pos, target []int
+	mask             []float32
+
+	Vision    []VisionOut // per frame
+	Projected *G.Node     // (B·ImageTokens, hidden)
+	Decoder   DecoderOut
+	Logits    *G.Node // (B·N, vocab) with AllLogits
+	Loss      *G.Node // scalar with Loss
+}
+
+// NewForward builds and compiles a forward graph.
+func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, error) {
+	c := m.Config
+	v := c.Vision
+	nImg := c.ImageTokens()
+	f := &Forward{m: m, B: batch, T: textLen, N: nImg + textLen, opts: opts}
+	if textLen < 1 || batch < 1 {
+		return nil, fmt.Errorf("forward graph needs a batch and text length of at least 1, got %d×%d", batch, textLen)
+	}
+	if textLen > c.MaxPositionEmbeddings {
+		return nil, fmt.Errorf("text length %d exceeds max_position_embeddings %d", textLen, c.MaxPositionEmbeddings)
+	}
+	b := graph.NewBuilder(tensor.Float32, opts.Dropout)
+	f.b = b
+	patchLen := v.NumChannels * v.PatchSize * v.PatchSize
+	err := graph.Build(func() {
+		frames := make([]*G.Node, c.Frames())
+		for i := range frames {
+			buf := make([]float32, batch*v.Patches()*patchLen)
+			f.patches = append(f.patches, buf)
+			frames[i] = bind(b, fmt.Sprintf("patches%d", i), buf, batch*v.Patches(), patchLen)
+		}
+		f.ids = make([]int, batch*textLen)
+		f.pos = repeatRange(batch, textLen)
+		f.mask = make([]float32, batch*f.N*f.N)
+		ids := b.Const("input_ids", f.ids)
+		pos := b.Const("position_ids", f.pos)
+		mask := bind(b, "mask", f.mask, batch, f.N, f.N)
+
+		img, vision := m.EncodeImages(b, frames, batch)
+		f.Vision, f.Projected = vision, img
+		text := m.EmbedText(b, ids, pos)
+		x := graph.ConcatSeq(batch, img, text)
+		f.Decoder = m.Decode(b, x, mask, nil, graph.AttentionShape{B: batch, Tq: f.N, Tk: f.N})
+		if opts.AllLogits {
+			f.Logits = m.Logits(b, f.Decoder.Last)
+		}
+		if opts.Loss || opts.Train {
+			// logits[:, nImg:-1] predict labels[:, 1:].
+			rows := make([]int, 0, batch*(textLen-1))
+			for i := 0; i < batch; i++ {
+				for t := 0; t < textLen-1; t++ {
+					rows = append(rows, i*f.N+nImg+t)
+				}
+			}
+			f.target = make([]int, len(rows))
+			var logits *G.Node
+			if f.Logits != nil {
+				logits = graph.Rows(f.Logits, rows)
+			} else {
+				logits = m.Logits(b, graph.Rows(f.Decoder.Last, rows))
+			}
+			f.Loss = graph.CrossEntropy(logits, b.Const("targets", f.target), opts.Smoothing)
+		}
+		if opts.Train {
+			f.learn, f.params = b.Learnables()
+			if _, err := G.Grad(f.Loss, f.learn...); err != nil {
+				panic(err)
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building the forward graph: %w", err)
+	}
+	if opts.Train {
+		f.vm = G.NewTapeMachine(b.G, G.BindDualValues(f.learn...))
+	} else {
+		f.vm = G.NewTapeMachine(b.G)
+	}
+	return f, nil
+}
+
+// bind makes a float32 input node whose value is buf itself.
+func bind(b *graph.Builder, name string, buf []float32, shape ...int) *G.Node {
+	t := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(buf))
+	return G.NewTensor(b.G, tensor.Float32, len(shape), G.WithShape(shape...), G.WithValue(t), G.WithName(name))
+}
+
+// Close releases the compiled machine.
+func (f *Forward) Close() { f.vm.Close() }
+
+// Noise is the dropout noise source of a training graph.
+func (f *Forward) Noise() *graph.Noise { return f.b.Noise }
+
+// Run computes the graph on one batch.
+func (f *Forward) Run(in Batch) error {
+	c := f.m.Config
+	v := c.Vision
+	frames := c.Frames()
+	img := v.NumChannels * v.ImageSize * v.ImageSize
+	if len(in.Pixels) != f.B*frames*img {
+		return fmt.Errorf("pixel values: got %d floats, want %d (batch %d × %d frames × %d×%d×%d)",
+			len(in.Pixels), f.B*frames*img, f.B, frames, v.NumChannels, v.ImageSize, v.ImageSize)
+	}
+	if len(in.IDs) != f.B*f.T {
+		return fmt.Errorf("input ids: got %d, want %d (batch %d × %d tokens)", len(in.IDs), f.B*f.T, f.B, f.T)
+	}
+	if in.AttentionMask != nil && len(in.AttentionMask) != f.B*f.T {
+		return fmt.Errorf("attention mask: got %d values, want %d", len(in.AttentionMask), f.B*f.T)
+	}
+	if f.Loss != nil && len(in.Labels) != f.B*f.T {
+		return fmt.Errorf("labels: got %d, want %d", len(in.Labels), f.B*f.T)
+	}
+	for i, id := range in.IDs {
+		if id < 0 || id >= c.VocabSize {
+			return fmt.Errorf("input id %d at position %d is outside the vocabulary (%d)", id, i, c.VocabSize)
+		}
+	}
+	for fr := 0; fr < frames; fr++ {
+		for i := 0; i < f.B; i++ {
+			src := in.Pixels[(i*frames+fr)*img : (i*frames+fr+1)*img]
+			dst := f.patches[fr][i*v.Patches()*v.NumChannels*v.PatchSize*v.PatchSize:][:v.Patches()*v.NumChannels*v.PatchSize*v.PatchSize]
+			if err := layers.Patchify(dst, src, 1, v.NumChannels, v.ImageSize, v.ImageSize, v.PatchSize); err != nil {
+				return err
+			}
+		}
+	}
+	copy(f.ids, in.IDs)
+	FillMask(f.mask, f.B, c.ImageTokens(), f.T, in.AttentionMask)
+	if f.Loss != nil {
+		k := 0
+		for i := 0; i < f.B; i++ {
+			for t := 1; t < f.T; t++ {
+				f.target[k] = in.Labels[i*f.T+t]
+				k++
+			}
+		}
+	}
+	f.vm.Reset()
+	return f.vm.RunAll()
+}
+
+// LossValue returns the loss of the last Run.
+func (f *Forward) LossValue() float64 {
+	switch v := f.Loss.Value().(type) {
+	case *G.F32:
+		return float64(*v)
+	case *G.F64:
+		return float64(*v)
+	}
+	return math.NaN()
+}
+
+// Grads calls fn with every parameter and its gradient from the last Run of
+// a training graph. A parameter used through several views (none today)
+// would be reported once per view.
+func (f *Forward) Grads(fn func(p *graph.Param, grad []float32)) error {
+	for i, n := range f.learn {
+		g, err := n.Grad()
+		if err != nil {
+			return fmt.Errorf("gradient of %s: %w", f.params[i].Name, err)
+		}
+		fn(f.params[i], g.Data().([]float32))
+	}
+	return nil
+}
+
+// Values returns a node's value as float32s (valid until the next Run).
+func Values(n *G.Node) []float32 { return n.Value().Data().([]float32) }
+
+// NegInf is the additive mask value for a blocked key; exp() of it is 0.
+var negInf = float32(math.Inf(-1))
+
+// FillMask writes GIT's additive attention mask (B, N, N), N = nImg + T:
+// image queries see every image key and no text key; text queries see every
+// image key and the text keys up to their own position, minus padded keys
+// (attention 0). attn (B,T) may be nil (no padding).
+func FillMask(dst []float32, batch, nImg, t int, attn []int) {
+	n := nImg + t
+	for b := 0; b < batch; b++ {
+		for q := 0; q < n; q++ {
+			row := dst[(b*n+q)*n : (b*n+q+1)*n]
+			for k := range row {
+				switch {
+				case k < nImg:
+					row[k] = 0
+				case q < nImg || k > q:
+					row[k] = negInf
+				case attn != nil && attn[b*t+k-nImg] == 0:
+					row[k] = negInf
+				default:
+					row[k] = 0
+				}
+			}
+		}
+	}
+}

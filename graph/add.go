@@ -1,0 +1,61 @@
+package graph
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Add returns a + c for same-shaped tensors. Unlike G.Add it never writes
+// into an input, so every intermediate value stays readable after a run
+// (hidden states are model outputs too).
+func Add(a, c *G.Node) *G.Node { return apply(addOp{dt: dtypeOf(a), dims: a.Dims()}, a, c) }
+
+type addOp struct {
+	baseOp
+	dt   tensor.Dtype
+	dims int
+}
+
+func (op addOp) String() string        { return fmt.Sprintf("Add{%v,%d}", op.dt, op.dims) }
+func (op addOp) WriteHash(h hash.Hash) { writeHash(h, op) }
+func (op addOp) Hashcode() uint32      { return hashcode(op) }
+func (op addOp) Arity() int            { return 2 }
+func (op addOp) Type() hm.Type {
+	t := tt(op.dims, op.dt)
+	return fnType(t, t, t)
+}
+func (op addOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	a, c := shapeOf(in[0]), shapeOf(in[1])
+	if !a.Eq(c) {
+		return nil, fmt.Errorf("Add: shapes %v and %v differ", a, c)
+	}
+	return a.Clone(), nil
+}
+func (op addOp) Do(vals ...G.Value) (G.Value, error) {
+	a := dense(vals[0])
+	y := newOut(op.dt, a.Shape()...)
+	switch op.dt {
+	case tensor.Float32:
+		addDo(data[float32](a), data[float32](vals[1]), y.Data().([]float32))
+	default:
+		addDo(data[float64](a), data[float64](vals[1]), y.Data().([]float64))
+	}
+	return y, nil
+}
+
+func addDo[T Float](a, c, y []T) {
+	parallelFor(len(a), 1<<15, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = a[i] + c[i]
+		}
+	})
+}
+
+func (op addOp) DiffWRT(n int) []bool { return []bool{true, true} }
+func (op addOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	return G.Nodes{grad, grad}, nil
+}

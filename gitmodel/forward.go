@@ -25,6 +25,7 @@ type ForwardOptions struct {
 	Dropout   bool    // dropout on, with the config's probabilities
 	Loss      bool    // the language-modelling loss from Batch.Labels
 	AllLogits bool    // logits at every position, image tokens included, as HF returns them
+	Last      bool    // logits at each example's last position only (generation)
 	Smoothing float64 // label smoothing of the loss
 }
 
@@ -46,11 +47,12 @@ type Forward struct {
 	ids, pos, target []int
 	mask             []float32
 
-	Vision    []VisionOut // per frame
-	Projected *G.Node     // (B·ImageTokens, hidden)
-	Decoder   DecoderOut
-	Logits    *G.Node // (B·N, vocab) with AllLogits
-	Loss      *G.Node // scalar with Loss
+	Vision     []VisionOut // per frame
+	Projected  *G.Node     // (B·ImageTokens, hidden)
+	Decoder    DecoderOut
+	Logits     *G.Node // (B·N, vocab) with AllLogits
+	LastLogits *G.Node // (B, vocab) with Last
+	Loss       *G.Node // scalar with Loss
 }
 
 // NewForward builds and compiles a forward graph.
@@ -89,6 +91,13 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 		f.Decoder = m.Decode(b, x, mask, nil, graph.AttentionShape{B: batch, Tq: f.N, Tk: f.N})
 		if opts.AllLogits {
 			f.Logits = m.Logits(b, f.Decoder.Last)
+		}
+		if opts.Last {
+			last := make([]int, batch)
+			for i := range last {
+				last[i] = i*f.N + f.N - 1
+			}
+			f.LastLogits = m.Logits(b, graph.Rows(f.Decoder.Last, last))
 		}
 		if opts.Loss || opts.Train {
 			// logits[:, nImg:-1] predict labels[:, 1:].
@@ -213,15 +222,13 @@ func (f *Forward) Grads(fn func(p *graph.Param, grad []float32)) error {
 // Values returns a node's value as float32s (valid until the next Run).
 func Values(n *G.Node) []float32 { return n.Value().Data().([]float32) }
 
-// NegInf is the additive mask value for a blocked key; exp() of it is 0.
-var negInf = float32(math.Inf(-1))
-
 // FillMask writes GIT's additive attention mask (B, N, N), N = nImg + T:
 // image queries see every image key and no text key; text queries see every
 // image key and the text keys up to their own position, minus padded keys
 // (attention 0). attn (B,T) may be nil (no padding).
 func FillMask(dst []float32, batch, nImg, t int, attn []int) {
 	n := nImg + t
+	negInf := float32(math.Inf(-1)) // exp() of it is 0
 	for b := 0; b < batch; b++ {
 		for q := 0; q < n; q++ {
 			row := dst[(b*n+q)*n : (b*n+q+1)*n]

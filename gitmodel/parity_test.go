@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/gitcap/gitcap/data/fixtures"
-	"github.com/gitcap/gitcap/graph"
 	"github.com/gitcap/gitcap/data/tensorfile"
+	"github.com/gitcap/gitcap/graph"
 )
 
 // refFile opens a reference safetensors file from the fixtures.

@@ -190,6 +190,15 @@ func (f *Forward) Run(in Batch) error {
 			}
 		}
 	}
+	if f.opts.Train {
+		// The tape adds each run's gradient into the parameters' dual
+		// values; start every run from zero.
+		for _, n := range f.learn {
+			if g, err := n.Grad(); err == nil && g != nil {
+				clear(g.Data().([]float32))
+			}
+		}
+	}
 	f.vm.Reset()
 	return f.vm.RunAll()
 }

@@ -160,3 +160,27 @@ func TestGradientsMatchHF(t *testing.T) {
 		}
 	}
 }
+
+// TestVideoForwardMatchesHF runs the two-frame git-tiny-video checkpoint
+// (temporal embeddings per frame) on the reference batch.
+func TestVideoForwardMatchesHF(t *testing.T) {
+	m := loadTiny(t, "git-tiny-video")
+	if m.Config.Frames() != 2 {
+		t.Fatalf("git-tiny-video has %d frames, want 2", m.Config.Frames())
+	}
+	ref := refFile(t, "git-tiny-video", "reference", "forward.safetensors")
+	ids := refInts(t, ref, "input_ids")
+	f, err := m.NewForward(2, len(ids)/2, ForwardOptions{AllLogits: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Run(Batch{Pixels: refF32(t, ref, "pixel_values"), IDs: ids, AttentionMask: refInts(t, ref, "attention_mask")}); err != nil {
+		t.Fatal(err)
+	}
+	d := maxAbsDiff(t, "logits", Values(f.Logits), refF32(t, ref, "logits"))
+	t.Logf("logits max |diff| %.2g", d)
+	if d > 1e-4 {
+		t.Errorf("logits: max |diff| %.3g > 1e-4", d)
+	}
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/hub"
+)
+
+// loadPipeline resolves --model (a checkpoint directory or a HuggingFace
+// model id, fetched into the HF cache) and loads it.
+func loadPipeline(ctx context.Context, model string, stderr io.Writer) (*gitmodel.Pipeline, error) {
+	opts := hub.OptionsFromEnv()
+	opts.Progress = stderr
+	dir, err := hub.Resolve(ctx, model, opts)
+	if err != nil {
+		return nil, err
+	}
+	return gitmodel.LoadPipeline(dir)
+}
+
+// isTerminal reports whether w is an interactive terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,237 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gitcap/gitcap/data/fixtures"
+	"github.com/gitcap/gitcap/gitmodel"
+)
+
+// shapesSet writes a COCO captions file over the fixture shape images with
+// the captions the tiny model was pre-trained on, and returns its path.
+func shapesSet(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(fixtures.Path(t, "git-tiny", "reference", "pretrain_captions.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Captions map[string]string `json:"captions"`
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	type img struct {
+		ID       int    `json:"id"`
+		FileName string `json:"file_name"`
+	}
+	type ann struct {
+		ID      int    `json:"id"`
+		ImageID int    `json:"image_id"`
+		Caption string `json:"caption"`
+	}
+	var coco struct {
+		Images      []img `json:"images"`
+		Annotations []ann `json:"annotations"`
+	}
+	imgDir := fixtures.Path(t, "images")
+	matches, err := filepath.Glob(filepath.Join(imgDir, "shape_*.png"))
+	if err != nil || len(matches) == 0 {
+		t.Fatalf("no shape images in %s: %v", imgDir, err)
+	}
+	for i, m := range matches {
+		name := filepath.Base(m)
+		c, ok := ref.Captions[name]
+		if !ok {
+			t.Fatalf("no caption for %s", name)
+		}
+		coco.Images = append(coco.Images, img{i + 1, name})
+		coco.Annotations = append(coco.Annotations, ann{i + 1, i + 1, c})
+	}
+	out, _ := json.Marshal(coco)
+	path := filepath.Join(t.TempDir(), "captions.json")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func tinyConfig(t *testing.T, out string, steps int) *Config {
+	t.Helper()
+	caps := shapesSet(t)
+	c := DefaultConfig()
+	c.Model = fixtures.Path(t, "git-tiny")
+	c.Train = DataConfig{Path: caps, Format: "coco", Images: fixtures.Path(t, "images")}
+	c.OutDir = out
+	c.Steps, c.Epochs = steps, 0
+	c.BatchSize = 3
+	c.LR = 3e-3
+	c.WarmupSteps = 2
+	c.Schedule = ScheduleConstant
+	c.LogEvery = 5
+	c.SaveEvery = 0
+	c.Workers = 2
+	c.Seed = 7
+	return &c
+}
+
+func TestRunLossFalls(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyConfig(t, dir, 30)
+	var log strings.Builder
+	sum, err := Run(context.Background(), cfg, &log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	t.Logf("first loss %.4f, last %.4f, %v", sum.FirstLoss, sum.LastLoss, sum.Elapsed)
+	if !(sum.LastLoss < 0.5*sum.FirstLoss) {
+		t.Errorf("loss %.4f -> %.4f: did not fall below half\n%s", sum.FirstLoss, sum.LastLoss, log.String())
+	}
+	if sum.Steps != 30 {
+		t.Errorf("steps %d, want 30", sum.Steps)
+	}
+	ck := filepath.Join(dir, LastCheckpoint)
+	for _, f := range []string{"config.json", "model.safetensors", "vocab.txt", "preprocessor_config.json", OptimizerFile, StateFile} {
+		if _, err := os.Stat(filepath.Join(ck, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, f := range []string{MetricsFile, PlotFile, ConfigFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	p, err := gitmodel.LoadPipeline(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Model.Params.Count() == 0 {
+		t.Error("no parameters")
+	}
+}
+
+func weights(t *testing.T, dir string) map[string][]float32 {
+	t.Helper()
+	m, err := gitmodel.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]float32{}
+	for _, p := range m.Params.All() {
+		out[p.Name] = append([]float32(nil), p.F32()...)
+	}
+	return out
+}
+
+func TestResumeIsExact(t *testing.T) {
+	const total, cut = 12, 5
+	full := t.TempDir()
+	cfg := tinyConfig(t, full, total)
+	if _, err := Run(context.Background(), cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	part := t.TempDir()
+	cfg2 := *cfg
+	cfg2.OutDir = part
+	cfg2.Steps = cut // the interrupted run: stop after cut steps
+	if _, err := Run(context.Background(), &cfg2, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Resume with the full schedule from the checkpoint at step cut. The
+	// schedule is constant after warm-up so the shorter first run saw the
+	// same learning rates.
+	cfg3 := *cfg
+	cfg3.OutDir = part
+	sum, err := Resume(context.Background(), &cfg3, filepath.Join(part, LastCheckpoint), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Steps != total {
+		t.Fatalf("resumed run ended at step %d, want %d", sum.Steps, total)
+	}
+	a, b := weights(t, filepath.Join(full, LastCheckpoint)), weights(t, filepath.Join(part, LastCheckpoint))
+	for name, wa := range a {
+		wb := b[name]
+		for i := range wa {
+			if wa[i] != wb[i] {
+				t.Fatalf("%s[%d]: uninterrupted %g, resumed %g", name, i, wa[i], wb[i])
+			}
+		}
+	}
+}
+
+func TestCancelSavesCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyConfig(t, dir, 1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &cancelAfter{n: 3, cancel: cancel}
+	cfg.LogEvery = 1
+	sum, err := Run(ctx, cfg, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Interrupted || sum.Steps >= 1000 {
+		t.Fatalf("summary %+v", sum)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, LastCheckpoint, StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st TrainerState
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Step != sum.Steps {
+		t.Errorf("checkpoint at step %d, summary says %d", st.Step, sum.Steps)
+	}
+}
+
+// cancelAfter cancels after n log lines that start with "step".
+type cancelAfter struct {
+	n      int
+	cancel func()
+}
+
+func (c *cancelAfter) Write(p []byte) (int, error) {
+	if strings.HasPrefix(string(p), "step") {
+		c.n--
+		if c.n == 0 {
+			c.cancel()
+		}
+	}
+	return len(p), nil
+}
+
+func TestNonFiniteLossStops(t *testing.T) {
+	src := fixtures.Path(t, "git-tiny")
+	bad := t.TempDir()
+	m, err := gitmodel.Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := m.Params.Get("output.bias").F32()
+	for i := range w {
+		w[i] = float32(math.NaN())
+	}
+	if err := m.SaveWeights(filepath.Join(bad, "model.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json"} {
+		if err := copyFile(filepath.Join(src, f), filepath.Join(bad, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := tinyConfig(t, t.TempDir(), 5)
+	cfg.Model = bad
+	_, err = Run(context.Background(), cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), "loss is NaN") {
+		t.Fatalf("err = %v, want a NaN loss error", err)
+	}
+}

@@ -28,11 +28,17 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"score": {"score a COCO results file against COCO caption annotations (CIDEr-D, BLEU, ROUGE-L)", runScore},
+		"caption": {"caption images (or video samples) with a GIT checkpoint", runCaption},
+		"demo":    {"train a small GIT on generated data from scratch, caption and score it (no downloads)", runDemo},
+		"train":   {"fine-tune (or train from a config) with the language-modelling loss", runTrain},
+		"forward": {"run one forward pass and write activations, logits, loss (and gradients) to safetensors", runForward},
+		"score":   {"score a COCO results file against COCO caption annotations (CIDEr-D, BLEU, ROUGE-L)", runScore},
+		"synth":   {"write the synthetic shapes captioning data set", runSynth},
 	}
 }
 
 func main() {
+	ensureBLASEnv()
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 

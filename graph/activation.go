@@ -83,6 +83,10 @@ const sqrt2 = math.Sqrt2
 const invSqrt2Pi = 0.3989422804014327
 
 func actDo[T Float](op actOp, vals []G.Value, y []T) {
+	if y32, ok := any(y).([]float32); ok && op.act == QuickGELU {
+		quickGELU32(op.grad, vals, y32)
+		return
+	}
 	x := data[T](vals[0])
 	var dy []T
 	if op.grad {
@@ -127,4 +131,24 @@ func (op actOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	g := op
 	g.grad = true
 	return G.Nodes{apply(g, inputs[0], grad)}, nil
+}
+
+// quickGELU32 is the float32 fast path of x·σ(1.702x) and its derivative.
+func quickGELU32(grad bool, vals []G.Value, y []float32) {
+	x := data[float32](vals[0])
+	var dy []float32
+	if grad {
+		dy = data[float32](vals[1])
+	}
+	parallelFor(len(x), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := x[i]
+			s := 1 / (1 + exp32(-1.702*v))
+			if grad {
+				y[i] = (s + 1.702*v*s*(1-s)) * dy[i]
+			} else {
+				y[i] = v * s
+			}
+		}
+	})
 }

@@ -238,6 +238,10 @@ func attnDo[T Float](op attnOp, vals []G.Value, y []T) {
 
 // softmaxRows replaces each row of p (rows×cols) by its softmax.
 func softmaxRows[T Float](p []T, rows, cols int) {
+	if p32, ok := any(p).([]float32); ok {
+		softmaxRows32(p32, rows, cols)
+		return
+	}
 	for r := 0; r < rows; r++ {
 		row := p[r*cols : (r+1)*cols]
 		mx := row[0]
@@ -315,4 +319,27 @@ func (op rowRangeOp) Do(vals ...G.Value) (G.Value, error) {
 		copy(y.Data().([]float64), data[float64](x)[op.lo*c:op.hi*c])
 	}
 	return y, nil
+}
+
+// softmaxRows32 is softmaxRows in float32 with exp32 (float64 sums).
+func softmaxRows32(p []float32, rows, cols int) {
+	for r := 0; r < rows; r++ {
+		row := p[r*cols : (r+1)*cols]
+		mx := row[0]
+		for _, v := range row[1:] {
+			if v > mx {
+				mx = v
+			}
+		}
+		var sum float32
+		for j, v := range row {
+			e := exp32(v - mx)
+			row[j] = e
+			sum += e
+		}
+		inv := 1 / sum
+		for j := range row {
+			row[j] *= inv
+		}
+	}
 }

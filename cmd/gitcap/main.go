@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"caption": {"caption images (or video samples) with a GIT checkpoint", runCaption},
 		"demo":    {"train a small GIT on generated data from scratch, caption and score it (no downloads)", runDemo},
 		"train":   {"fine-tune (or train from a config) with the language-modelling loss", runTrain},
+		"eval":    {"caption a COCO-style set, write a COCO results file and score it (CIDEr-D, BLEU, ROUGE-L)", runEval},
 		"forward": {"run one forward pass and write activations, logits, loss (and gradients) to safetensors", runForward},
 		"score":   {"score a COCO results file against COCO caption annotations (CIDEr-D, BLEU, ROUGE-L)", runScore},
 		"synth":   {"write the synthetic shapes captioning data set", runSynth},

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/gitcap/gitcap/data"
+	"github.com/gitcap/gitcap/eval"
+	"github.com/gitcap/gitcap/gitmodel"
+)
+
+// runEval implements "gitcap eval": caption every image of a caption set
+// (COCO annotations, Karpathy split file, metadata.jsonl or CSV), write a
+// COCO results file and score it as COCOEvalCap does.
+func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("eval", stderr)
+	model := fs.String("model", "", "checkpoint directory or HuggingFace model id (required)")
+	annotations := fs.String("annotations", "", "reference captions: COCO captions JSON, Karpathy dataset_coco.json, metadata.jsonl or CSV (required)")
+	images := fs.String("images", "", "directory the annotation file names are relative to (default: the annotation file's directory)")
+	split := fs.String("split", "", "split of a Karpathy split file (default test)")
+	out := fs.String("out", "", "write the COCO results file [{\"image_id\", \"caption\"}] here")
+	shard := fs.String("shard", "", "caption only shard K of N (K/N, K from 0): images K, K+N, K+2N, ... for splitting a set across machines; merge with gitcap score --results A --results B ...")
+	batch := fs.Int("batch-size", 8, "images per generation batch")
+	prompt := fs.String("prompt", "", "prompt to continue")
+	asJSON := fs.Bool("json", false, "print the scores as JSON")
+	var o gitmodel.GenerateOptions
+	generationFlags(fs, &o)
+	if err := fs.Parse(args); err != nil {
+		return usageErr(err)
+	}
+	if *model == "" || *annotations == "" {
+		return usageError{errors.New("--model and --annotations are required")}
+	}
+	k, n, err := parseShard(*shard)
+	if err != nil {
+		return usageError{err}
+	}
+	ann, err := data.LoadCaptions(*annotations, *split)
+	if err != nil {
+		return err
+	}
+	if ann.Format == data.CaptionFormatKarpathy && *split == "" {
+		*split = "test"
+		if ann, err = data.LoadCaptions(*annotations, *split); err != nil {
+			return err
+		}
+	}
+	if ann.Format == data.CaptionFormatCOCOResults {
+		return fmt.Errorf("%s is a COCO results file; --annotations wants the reference captions", *annotations)
+	}
+	root := *images
+	if root == "" {
+		root = filepath.Dir(*annotations)
+	}
+	var samples []gitmodel.Sample
+	var ids []string
+	for i, im := range ann.Images {
+		if i%n != k {
+			continue
+		}
+		file := im.File
+		if file == "" {
+			file = im.ID
+		}
+		samples = append(samples, gitmodel.Sample{Name: im.ID, Frames: []string{filepath.Join(root, file)}})
+		ids = append(ids, im.ID)
+	}
+	if len(samples) == 0 {
+		return fmt.Errorf("%s: no images to caption (split %q, shard %d/%d)", *annotations, *split, k, n)
+	}
+	p, err := loadPipeline(ctx, *model, stderr)
+	if err != nil {
+		return err
+	}
+	if p.Model.Config.Video() {
+		return errors.New("gitcap eval captions still images; this is a video checkpoint")
+	}
+	g := p.Model.NewGenerator()
+	defer g.Close()
+	bar := newProgress(stderr, len(samples), "images")
+	caps, err := p.Caption(ctx, g, samples, *prompt, *batch, o, bar.set)
+	bar.finish()
+	if err != nil {
+		return err
+	}
+	var results []data.Result
+	res := map[string]string{}
+	failed := 0
+	for _, c := range caps {
+		if c.Err != nil {
+			fmt.Fprintln(stderr, c.Err)
+			failed++
+			continue
+		}
+		if _, dup := res[c.Sample.Name]; dup {
+			continue // several return sequences: the first is the result
+		}
+		res[c.Sample.Name] = c.Text
+		results = append(results, data.Result{ImageID: c.Sample.Name, Caption: c.Text})
+	}
+	if *out != "" {
+		if err := data.WriteCOCOResults(*out, results); err != nil {
+			return err
+		}
+	}
+	scored := ids[:0:0]
+	for _, id := range ids {
+		if _, ok := res[id]; ok {
+			scored = append(scored, id)
+		}
+	}
+	if len(scored) == 0 {
+		return errors.New("no image could be captioned")
+	}
+	s, err := eval.Score(scored, ann.CaptionsByID(), res, eval.ScoreOptions{})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		err = writeScoresJSON(stdout, s)
+	} else {
+		fmt.Fprintf(stdout, "%d images captioned and scored", len(scored))
+		if n > 1 {
+			fmt.Fprintf(stdout, " (shard %d/%d: merge the shards' results with gitcap score for the full-set score)", k, n)
+		}
+		if *out != "" {
+			fmt.Fprintf(stdout, "; results in %s", *out)
+		}
+		fmt.Fprintf(stdout, "\n\n%-8s %s\n", "metric", "score")
+		for _, m := range scoreRows(s.CIDEr, s.Bleu, s.ROUGEL) {
+			fmt.Fprintf(stdout, "%-8s %.6f\n", m.name, m.value)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d images could not be read", failed, len(samples))
+	}
+	return nil
+}
+
+// parseShard parses "K/N" (K from 0); "" is the whole set.
+func parseShard(s string) (k, n int, err error) {
+	if s == "" {
+		return 0, 1, nil
+	}
+	ks, ns, ok := strings.Cut(s, "/")
+	k, err1 := strconv.Atoi(ks)
+	n, err2 := strconv.Atoi(ns)
+	if !ok || err1 != nil || err2 != nil || n < 1 || k < 0 || k >= n {
+		return 0, 0, fmt.Errorf("--shard %q: want K/N with 0 <= K < N", s)
+	}
+	return k, n, nil
+}

@@ -1,0 +1,121 @@
+package gitmodel
+
+import (
+	"context"
+	"math"
+	"reflect"
+	"testing"
+)
+
+func TestLogitsProcessorsFollowHF(t *testing.T) {
+	negInf := float32(math.Inf(-1))
+	cases := []struct {
+		name   string
+		o      GenerateOptions
+		ids    []int
+		scores []float32
+		want   []float32
+	}{
+		{"repetition penalty divides positive and multiplies negative scores of seen tokens",
+			GenerateOptions{RepetitionPenalty: 2}, []int{0, 1, 1, 3},
+			[]float32{4, 4, -4, -4, 5}, []float32{2, 2, -4, -8, 5}},
+		{"no_repeat_ngram bans the token completing a seen trigram",
+			GenerateOptions{RepetitionPenalty: 1, NoRepeatNgramSize: 3}, []int{1, 2, 3, 1, 2},
+			[]float32{0, 0, 0, 0, 0}, []float32{0, 0, 0, negInf, 0}},
+		{"min_length bans EOS while the sequence is short",
+			GenerateOptions{RepetitionPenalty: 1, MinLength: 4}, []int{101, 1, 2},
+			[]float32{1, 1, 1, 1, 1}, []float32{1, 1, 1, 1, negInf}},
+		{"min_new_tokens counts tokens after the prompt",
+			GenerateOptions{RepetitionPenalty: 1, MinNewTokens: 2}, []int{101, 7, 1},
+			[]float32{1, 1, 1, 1, 1}, []float32{1, 1, 1, 1, negInf}},
+		{"nothing applies once long enough",
+			GenerateOptions{RepetitionPenalty: 1, MinLength: 2, MinNewTokens: 1}, []int{101, 7, 1},
+			[]float32{1, 1, 1, 1, 1}, []float32{1, 1, 1, 1, 1}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := search{o: c.o, prompt: []int{101, 7}, eos: 4, vocab: len(c.scores)}
+			s := append([]float32(nil), c.scores...)
+			r.process(c.ids, s)
+			if !reflect.DeepEqual(s, c.want) {
+				t.Errorf("got %v, want %v", s, c.want)
+			}
+		})
+	}
+}
+
+func TestSamplingRepeatsWithTheSameSeed(t *testing.T) {
+	m := loadTiny(t, "git-tiny")
+	g := m.NewGenerator()
+	defer g.Close()
+	px := refPixels(t, "cats.png")
+	run := func(seed int64) [][]int {
+		got, err := g.Generate(context.Background(), px, 1, []int{101},
+			GenerateOptions{DoSample: true, Temperature: 3, TopK: 50, TopP: 0.95, Seed: seed, NumReturnSequences: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got[0]) != 3 {
+			t.Fatalf("%d sequences, want 3", len(got[0]))
+		}
+		var ids [][]int
+		for _, s := range got[0] {
+			ids = append(ids, s.IDs)
+		}
+		return ids
+	}
+	a, b, c := run(1), run(1), run(2)
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("same seed, different samples: %v vs %v", a, b)
+	}
+	if reflect.DeepEqual(a, c) {
+		t.Errorf("different seeds gave identical samples %v", a)
+	}
+}
+
+func TestMinNewTokensDelaysEOS(t *testing.T) {
+	m := loadTiny(t, "git-tiny")
+	g := m.NewGenerator()
+	defer g.Close()
+	got, err := g.Generate(context.Background(), refPixels(t, "shape_red_square_on_white.png"), 1, []int{101},
+		GenerateOptions{MinNewTokens: 10, MaxNewTokens: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := got[0][0].IDs
+	for i, id := range ids[1:] {
+		if id == 102 && i < 10 {
+			t.Fatalf("[SEP] after %d new tokens despite min_new_tokens 10: %v", i, ids)
+		}
+	}
+	if len(ids) > 13 {
+		t.Errorf("%d ids exceed max_new_tokens 12 + prompt", len(ids))
+	}
+}
+
+func TestGenerateRejectsBadOptions(t *testing.T) {
+	m := loadTiny(t, "git-tiny")
+	g := m.NewGenerator()
+	defer g.Close()
+	px := refPixels(t, "cats.png")
+	for name, c := range map[string]struct {
+		px     []float32
+		batch  int
+		prompt []int
+		o      GenerateOptions
+	}{
+		"no images":            {nil, 0, []int{101}, GenerateOptions{}},
+		"wrong pixel count":    {px[:10], 1, []int{101}, GenerateOptions{}},
+		"negative beams":       {px, 1, []int{101}, GenerateOptions{NumBeams: -1}},
+		"too many returns":     {px, 1, []int{101}, GenerateOptions{NumBeams: 2, NumReturnSequences: 3}},
+		"greedy returns 2":     {px, 1, []int{101}, GenerateOptions{NumReturnSequences: 2}},
+		"prompt fills length":  {px, 1, []int{101, 1037, 1038}, GenerateOptions{MaxLength: 3}},
+		"empty prompt":         {px, 1, nil, GenerateOptions{}},
+		"prompt outside vocab": {px, 1, []int{101, 99999}, GenerateOptions{}},
+		"past max positions":   {px, 1, []int{101}, GenerateOptions{MaxLength: 65}},
+	} {
+		if _, err := g.Generate(context.Background(), c.px, c.batch, c.prompt, c.o); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
+	}
+}

@@ -1,51 +1,51 @@
 package data
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 )
 
-// LoadCOCOPairs reads a COCO captions file ({"images": [{"id", "file_name"}],
-// "annotations": [{"image_id", "caption"}]}) into one pair per caption, in
-// annotation order. Image file names are relative to imagesDir (the file's
-// directory when empty).
-func LoadCOCOPairs(path, imagesDir string) ([]TrainPair, error) {
-	b, err := os.ReadFile(path)
+// LoadPairs reads a caption file of any supported format (see
+// LoadCaptions; split selects Karpathy splits, e.g. "train+restval") into
+// training pairs, one per caption, in file order. want, if not "" or
+// "auto", must match the detected format. Image file names are relative to
+// imagesDir (the caption file's directory when empty); for metadata.jsonl
+// and CSV files the image is the file_name column.
+func LoadPairs(path string, want CaptionFormat, split, imagesDir string) ([]TrainPair, error) {
+	set, err := LoadCaptions(path, split)
 	if err != nil {
 		return nil, err
 	}
-	var f struct {
-		Images []struct {
-			ID       int64  `json:"id"`
-			FileName string `json:"file_name"`
-		} `json:"images"`
-		Annotations []struct {
-			ImageID int64  `json:"image_id"`
-			Caption string `json:"caption"`
-		} `json:"annotations"`
+	if want != "" && want != "auto" && want != set.Format {
+		return nil, fmt.Errorf("%s: a %s file, but the config says %s", path, set.Format, want)
 	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if set.Format == CaptionFormatCOCOResults {
+		return nil, fmt.Errorf("%s: a COCO results file has generated captions, not training captions", path)
 	}
 	if imagesDir == "" {
 		imagesDir = filepath.Dir(path)
 	}
-	files := make(map[int64]string, len(f.Images))
-	for _, im := range f.Images {
-		files[im.ID] = im.FileName
-	}
-	out := make([]TrainPair, 0, len(f.Annotations))
-	for i, a := range f.Annotations {
-		name, ok := files[a.ImageID]
-		if !ok {
-			return nil, fmt.Errorf("%s: annotation %d names image %d, which is not in \"images\"", path, i, a.ImageID)
+	var out []TrainPair
+	for _, im := range set.Images {
+		name := im.File
+		if name == "" {
+			name = im.ID
 		}
 		if !filepath.IsAbs(name) {
 			name = filepath.Join(imagesDir, name)
 		}
-		out = append(out, TrainPair{Image: name, Caption: a.Caption})
+		for _, c := range im.Captions {
+			out = append(out, TrainPair{Image: name, Caption: c})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no captions", path)
 	}
 	return out, nil
+}
+
+// LoadCOCOPairs reads a COCO captions file into training pairs (LoadPairs
+// for COCO files).
+func LoadCOCOPairs(path, imagesDir string) ([]TrainPair, error) {
+	return LoadPairs(path, CaptionFormatCOCO, "", imagesDir)
 }

@@ -29,6 +29,9 @@ type DataConfig struct {
 	// Images is the directory the captions' image file names are relative
 	// to; empty means the directory that holds Path.
 	Images string `yaml:"images"`
+	// Split selects splits of a Karpathy dataset_coco.json file, joined
+	// with "+" (e.g. "train+restval"); other formats have no splits.
+	Split string `yaml:"split"`
 }
 
 // AugmentConfig selects training-time image augmentations.
@@ -144,7 +147,7 @@ type Config struct {
 }
 
 // DataFormats lists the accepted DataConfig.Format values.
-func DataFormats() []string { return []string{"auto", "coco", "jsonl", "csv"} }
+func DataFormats() []string { return []string{"auto", "coco", "karpathy", "jsonl", "csv"} }
 
 // DefaultConfig returns the defaults that fields missing from a file take.
 func DefaultConfig() Config {
@@ -564,9 +567,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Train.Path, "train.path", c.Train.Path, "training captions file or directory")
 	fs.StringVar(&c.Train.Format, "train.format", c.Train.Format, "training captions format: "+strings.Join(DataFormats(), ", "))
 	fs.StringVar(&c.Train.Images, "train.images", c.Train.Images, "training images directory (default: beside the captions file)")
+	fs.StringVar(&c.Train.Split, "train.split", c.Train.Split, "Karpathy splits to train on, e.g. train+restval")
 	fs.StringVar(&c.Val.Path, "val.path", c.Val.Path, "validation captions file or directory (empty: no validation)")
 	fs.StringVar(&c.Val.Format, "val.format", c.Val.Format, "validation captions format: "+strings.Join(DataFormats(), ", "))
 	fs.StringVar(&c.Val.Images, "val.images", c.Val.Images, "validation images directory (default: beside the captions file)")
+	fs.StringVar(&c.Val.Split, "val.split", c.Val.Split, "Karpathy split to validate on, e.g. val")
 	fs.StringVar(&c.OutDir, "out_dir", c.OutDir, "output directory for checkpoints, metrics and plots")
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "random seed")
 	fs.Var(&exclusiveInt{&c.Epochs, &c.Steps}, "epochs", "passes over the training data (clears steps)")

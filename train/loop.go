@@ -23,6 +23,7 @@ import (
 	"github.com/gitcap/gitcap/data/tokenizer"
 	"github.com/gitcap/gitcap/eval"
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/hub"
 	"github.com/gitcap/gitcap/graph"
 )
 
@@ -151,7 +152,7 @@ func (t *trainer) close() {
 
 // loadModel builds the pipeline: a checkpoint (cfg.Model or a resume dir) or
 // a preset initialised at random.
-func loadModel(cfg *Config, resumeDir string) (*gitmodel.Pipeline, string, error) {
+func loadModel(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (*gitmodel.Pipeline, string, error) {
 	var p *gitmodel.Pipeline
 	var src string
 	switch {
@@ -162,14 +163,18 @@ func loadModel(cfg *Config, resumeDir string) (*gitmodel.Pipeline, string, error
 		}
 		p, src = pp, resumeDir
 	case cfg.Model != "":
-		if st, err := os.Stat(cfg.Model); err != nil || !st.IsDir() {
-			return nil, "", fmt.Errorf("model %q: not a checkpoint directory (download hub models with gitcap first)", cfg.Model)
-		}
-		pp, err := gitmodel.LoadPipeline(cfg.Model)
+		// A checkpoint directory, or a HF model id fetched into the HF cache.
+		opts := hub.OptionsFromEnv()
+		opts.Progress = out
+		dir, err := hub.Resolve(ctx, cfg.Model, opts)
 		if err != nil {
 			return nil, "", err
 		}
-		p, src = pp, cfg.Model
+		pp, err := gitmodel.LoadPipeline(dir)
+		if err != nil {
+			return nil, "", err
+		}
+		p, src = pp, dir
 	default:
 		mc, err := gitmodel.LoadConfig(cfg.ModelConfig)
 		if err != nil {
@@ -220,10 +225,7 @@ func loadModel(cfg *Config, resumeDir string) (*gitmodel.Pipeline, string, error
 }
 
 func loadPairs(dc DataConfig) ([]data.TrainPair, error) {
-	if dc.Format != "" && dc.Format != "auto" && dc.Format != "coco" {
-		return nil, fmt.Errorf("%s: format %q is not supported by the trainer yet (COCO captions JSON only)", dc.Path, dc.Format)
-	}
-	return data.LoadCOCOPairs(dc.Path, dc.Images)
+	return data.LoadPairs(dc.Path, data.CaptionFormat(dc.Format), dc.Split, dc.Images)
 }
 
 func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum Summary, err error) {
@@ -238,7 +240,7 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	t := &trainer{cfg: cfg, out: out, fwd: map[shape]*gitmodel.Forward{}, evalFwd: map[shape]*gitmodel.Forward{}, lastVal: math.NaN(), lastCIDE: math.NaN()}
 	defer t.close()
 
-	p, src, err := loadModel(cfg, resumeDir)
+	p, src, err := loadModel(ctx, cfg, resumeDir, out)
 	if err != nil {
 		return sum, err
 	}

@@ -21,12 +21,13 @@ type Batch struct {
 
 // ForwardOptions selects what a forward graph computes.
 type ForwardOptions struct {
-	Train     bool    // gradients for every parameter (implies Loss)
-	Dropout   bool    // dropout on, with the config's probabilities
-	Loss      bool    // the language-modelling loss from Batch.Labels
-	AllLogits bool    // logits at every position, image tokens included, as HF returns them
-	Last      bool    // logits at each example's last position only (generation)
-	Smoothing float64 // label smoothing of the loss
+	Train      bool    // gradients for every parameter (implies Loss)
+	Dropout    bool    // dropout on, with the config's probabilities
+	Loss       bool    // the language-modelling loss from Batch.Labels
+	AllLogits  bool    // logits at every position, image tokens included, as HF returns them
+	Last       bool    // logits at each example's last position only (generation)
+	VisionOnly bool    // only the image encoder and projection (no decoder)
+	Smoothing  float64 // label smoothing of the loss
 }
 
 // Forward is a compiled full-sequence graph for batches of B examples of T
@@ -64,6 +65,9 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 	if textLen < 1 || batch < 1 {
 		return nil, fmt.Errorf("forward graph needs a batch and text length of at least 1, got %d×%d", batch, textLen)
 	}
+	if opts.VisionOnly && (opts.Train || opts.Loss || opts.Last || opts.AllLogits) {
+		return nil, fmt.Errorf("a vision-only graph has no decoder outputs")
+	}
 	if textLen > c.MaxPositionEmbeddings {
 		return nil, fmt.Errorf("text length %d exceeds max_position_embeddings %d", textLen, c.MaxPositionEmbeddings)
 	}
@@ -86,6 +90,9 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 
 		img, vision := m.EncodeImages(b, frames, batch)
 		f.Vision, f.Projected = vision, img
+		if opts.VisionOnly {
+			return
+		}
 		text := m.EmbedText(b, ids, pos)
 		x := graph.ConcatSeq(batch, img, text)
 		f.Decoder = m.Decode(b, x, mask, nil, graph.AttentionShape{B: batch, Tq: f.N, Tk: f.N})
@@ -119,7 +126,7 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 		if opts.Train {
 			f.learn, f.params = b.Learnables()
 			if _, err := G.Grad(f.Loss, f.learn...); err != nil {
-				panic(err)
+				graph.Fail(err)
 			}
 		}
 	})

@@ -99,7 +99,10 @@ func actDo[T Float](op actOp, vals []G.Value, y []T) {
 			switch op.act {
 			case GELU:
 				cdf := 0.5 * (1 + math.Erf(v/sqrt2))
-				f, df = v*cdf, cdf+v*invSqrt2Pi*math.Exp(-0.5*v*v)
+				f = v * cdf
+				if op.grad {
+					df = cdf + v*invSqrt2Pi*math.Exp(-0.5*v*v)
+				}
 			case QuickGELU:
 				s := 1 / (1 + math.Exp(-1.702*v))
 				f, df = v*s, s+1.702*v*s*(1-s)

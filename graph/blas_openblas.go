@@ -2,7 +2,10 @@
 
 package graph
 
-// #cgo LDFLAGS: -lopenblas
+/*
+#cgo LDFLAGS: -lopenblas
+void openblas_set_num_threads(int);
+*/
 import "C"
 
 import (
@@ -12,6 +15,11 @@ import (
 
 // BLASName names the BLAS the custom ops call.
 const BLASName = "OpenBLAS"
+
+// OpenBLAS runs single-threaded: the ops split large products across the
+// cores themselves (see gemm) and run attention heads in parallel. Letting
+// OpenBLAS spawn its own threads as well makes them busy-wait against ours.
+func init() { C.openblas_set_num_threads(1) }
 
 func sgemmImpl() blas.Float32Level3 { return netlib.Implementation{} }
 func dgemmImpl() blas.Float64Level3 { return netlib.Implementation{} }

@@ -113,3 +113,7 @@ func equalShape(a tensor.Shape, b []int) bool {
 	}
 	return true
 }
+
+// Fail aborts the Build in progress with err (for errors from gorgonia's
+// own graph functions, such as G.Grad).
+func Fail(err error) { panic(buildError{err}) }

@@ -38,6 +38,55 @@ func gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 		}
 		return
 	}
+	if w := runtime.GOMAXPROCS(0); w > 1 && m*n*k >= parallelGemmWork {
+		gemmParallel(w, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	gemm1(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// parallelGemmWork is the multiply-add count above which gemm splits the
+// product across cores (below it the goroutine handoff costs more).
+const parallelGemmWork = 1 << 21
+
+// gemmParallel splits C along its larger dimension into one block per
+// worker; each block is an independent single-threaded BLAS call.
+func gemmParallel[T Float](w int, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	var wg sync.WaitGroup
+	if m >= n {
+		chunk := (m + w - 1) / w
+		for lo := 0; lo < m; lo += chunk {
+			hi := min(lo+chunk, m)
+			aOff := lo * lda // rows of A
+			if transA {
+				aOff = lo // columns of the stored k×m matrix
+			}
+			wg.Add(1)
+			go func(lo, hi, aOff int) {
+				defer wg.Done()
+				gemm1(transA, transB, hi-lo, n, k, alpha, a[aOff:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+			}(lo, hi, aOff)
+		}
+	} else {
+		chunk := (n + w - 1) / w
+		for lo := 0; lo < n; lo += chunk {
+			hi := min(lo+chunk, n)
+			bOff := lo // columns of B
+			if transB {
+				bOff = lo * ldb // rows of the stored n×k matrix
+			}
+			wg.Add(1)
+			go func(lo, hi, bOff int) {
+				defer wg.Done()
+				gemm1(transA, transB, m, hi-lo, k, alpha, a, lda, b[bOff:], ldb, beta, c[lo:], ldc)
+			}(lo, hi, bOff)
+		}
+	}
+	wg.Wait()
+}
+
+// gemm1 is one BLAS call.
+func gemm1[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	switch a := any(a).(type) {
 	case []float32:
 		s3.Sgemm(tr(transA), tr(transB), m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)

@@ -40,7 +40,8 @@ type Forward struct {
 	opts   ForwardOptions
 	b      *graph.Builder
 	vm     G.VM
-	learn  G.Nodes
+	learn  G.Nodes // parameter nodes
+	grads  G.Nodes // their gradient nodes
 	params []*graph.Param
 
 	// Inputs, bound once; Run writes into their memory.
@@ -125,19 +126,19 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 		}
 		if opts.Train {
 			f.learn, f.params = b.Learnables()
-			if _, err := G.Grad(f.Loss, f.learn...); err != nil {
+			grads, err := G.Grad(f.Loss, f.learn...)
+			if err != nil {
 				graph.Fail(err)
 			}
+			f.grads = grads
 		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building the forward graph: %w", err)
 	}
-	if opts.Train {
-		f.vm = G.NewTapeMachine(b.G, G.BindDualValues(f.learn...))
-	} else {
-		f.vm = G.NewTapeMachine(b.G)
-	}
+	// Gradients are read from the gradient nodes themselves (no dual
+	// values: they would hold a second copy of every gradient).
+	f.vm = G.NewTapeMachine(b.G)
 	return f, nil
 }
 
@@ -197,15 +198,6 @@ func (f *Forward) Run(in Batch) error {
 			}
 		}
 	}
-	if f.opts.Train {
-		// The tape adds each run's gradient into the parameters' dual
-		// values; start every run from zero.
-		for _, n := range f.learn {
-			if g, err := n.Grad(); err == nil && g != nil {
-				clear(g.Data().([]float32))
-			}
-		}
-	}
 	f.vm.Reset()
 	return f.vm.RunAll()
 }
@@ -222,15 +214,19 @@ func (f *Forward) LossValue() float64 {
 }
 
 // Grads calls fn with every parameter and its gradient from the last Run of
-// a training graph. A parameter used through several views (none today)
-// would be reported once per view.
+// a training graph. The gradient slice is valid until the next Run. A
+// parameter used through several views (none today) would be reported once
+// per view.
 func (f *Forward) Grads(fn func(p *graph.Param, grad []float32)) error {
-	for i, n := range f.learn {
-		g, err := n.Grad()
-		if err != nil {
-			return fmt.Errorf("gradient of %s: %w", f.params[i].Name, err)
+	if f.grads == nil {
+		return fmt.Errorf("not a training graph: no gradients")
+	}
+	for i, n := range f.grads {
+		v := n.Value()
+		if v == nil {
+			return fmt.Errorf("gradient of %s was not computed", f.params[i].Name)
 		}
-		fn(f.params[i], g.Data().([]float32))
+		fn(f.params[i], v.Data().([]float32))
 	}
 	return nil
 }

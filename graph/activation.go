@@ -35,7 +35,7 @@ func ParseActivation(name string) (Activation, error) {
 
 // Act applies an activation elementwise.
 func Act(x *G.Node, a Activation) *G.Node {
-	return apply(actOp{dt: dtypeOf(x), act: a, dims: x.Dims()}, x)
+	return apply(actOp{baseOp: cached(), dt: dtypeOf(x), act: a, dims: x.Dims()}, x)
 }
 
 type actOp struct {
@@ -69,7 +69,7 @@ func (op actOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 func (op actOp) Do(vals ...G.Value) (G.Value, error) {
 	x := dense(vals[0])
-	y := newOut(op.dt, x.Shape()...)
+	y := op.out(op.dt, x.Shape()...)
 	switch op.dt {
 	case tensor.Float32:
 		actDo(op, vals, y.Data().([]float32))
@@ -132,6 +132,7 @@ func (op actOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 		return nil, fmt.Errorf("%v: second derivatives are not supported", op)
 	}
 	g := op
+	g.baseOp = cached()
 	g.grad = true
 	return G.Nodes{apply(g, inputs[0], grad)}, nil
 }

@@ -12,7 +12,9 @@ import (
 // Add returns a + c for same-shaped tensors. Unlike G.Add it never writes
 // into an input, so every intermediate value stays readable after a run
 // (hidden states are model outputs too).
-func Add(a, c *G.Node) *G.Node { return apply(addOp{dt: dtypeOf(a), dims: a.Dims()}, a, c) }
+func Add(a, c *G.Node) *G.Node {
+	return apply(addOp{baseOp: cached(), dt: dtypeOf(a), dims: a.Dims()}, a, c)
+}
 
 type addOp struct {
 	baseOp
@@ -37,7 +39,7 @@ func (op addOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 func (op addOp) Do(vals ...G.Value) (G.Value, error) {
 	a := dense(vals[0])
-	y := newOut(op.dt, a.Shape()...)
+	y := op.out(op.dt, a.Shape()...)
 	switch op.dt {
 	case tensor.Float32:
 		addDo(data[float32](a), data[float32](vals[1]), y.Data().([]float32))

@@ -29,7 +29,7 @@ func (s AttentionShape) keys() int { return s.Cached + s.Tk }
 // no gradient. dropout > 0 drops attention probabilities with the noise
 // source's current seed (training only).
 func Attention(q, k, v, kc, vc, mask *G.Node, s AttentionShape, dropout float64, noise *Noise) *G.Node {
-	op := attnOp{dt: dtypeOf(q), s: s, scale: 1 / math.Sqrt(float64(s.HeadDim)), hasMask: mask != nil}
+	op := attnOp{baseOp: cached(), dt: dtypeOf(q), s: s, scale: 1 / math.Sqrt(float64(s.HeadDim)), hasMask: mask != nil}
 	if dropout > 0 {
 		op.drop, op.noise, op.noiseID = dropout, noise, noise.nextID()
 	}
@@ -122,7 +122,7 @@ func (op attnOp) Do(vals ...G.Value) (G.Value, error) {
 	if op.grad {
 		rows += 2 * s.B * s.Tk
 	}
-	y := newOut(op.dt, rows, c)
+	y := op.out(op.dt, rows, c)
 	switch op.dt {
 	case tensor.Float32:
 		attnDo(op, vals, y.Data().([]float32))
@@ -274,6 +274,7 @@ func (op attnOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) 
 		return nil, fmt.Errorf("%v: no gradient through a KV cache or of a gradient", op)
 	}
 	g := op
+	g.baseOp = cached()
 	g.grad = true
 	all := apply(g, append(append(G.Nodes{}, inputs...), grad)...)
 	s := op.s
@@ -285,7 +286,9 @@ func (op attnOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) 
 	return out, nil
 }
 
-// RowRange copies rows [lo,hi) of a 2-D tensor.
+// RowRange returns rows [lo,hi) of a 2-D tensor as a view of its memory
+// (no copy): the three gradients of the attention op are row blocks of one
+// output.
 func RowRange(x *G.Node, lo, hi int) *G.Node {
 	return apply(rowRangeOp{dt: dtypeOf(x), lo: lo, hi: hi}, x)
 }
@@ -300,6 +303,7 @@ func (op rowRangeOp) String() string        { return fmt.Sprintf("RowRange{%v,%d
 func (op rowRangeOp) WriteHash(h hash.Hash) { writeHash(h, op) }
 func (op rowRangeOp) Hashcode() uint32      { return hashcode(op) }
 func (op rowRangeOp) Arity() int            { return 1 }
+func (op rowRangeOp) ReturnsPtr() bool      { return true }
 func (op rowRangeOp) Type() hm.Type         { return fnType(tt(2, op.dt), tt(2, op.dt)) }
 func (op rowRangeOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s := shapeOf(in[0])
@@ -311,17 +315,15 @@ func (op rowRangeOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (op rowRangeOp) Do(vals ...G.Value) (G.Value, error) {
 	x := dense(vals[0])
 	c := x.Shape()[1]
-	y := newOut(op.dt, op.hi-op.lo, c)
 	switch op.dt {
 	case tensor.Float32:
-		copy(y.Data().([]float32), data[float32](x)[op.lo*c:op.hi*c])
+		return tensor.New(tensor.WithBacking(data[float32](x)[op.lo*c:op.hi*c]), tensor.WithShape(op.hi-op.lo, c)), nil
 	default:
-		copy(y.Data().([]float64), data[float64](x)[op.lo*c:op.hi*c])
+		return tensor.New(tensor.WithBacking(data[float64](x)[op.lo*c:op.hi*c]), tensor.WithShape(op.hi-op.lo, c)), nil
 	}
-	return y, nil
 }
 
-// softmaxRows32 is softmaxRows in float32 with exp32 (float64 sums).
+// softmaxRows32 is softmaxRows in float32 with exp32.
 func softmaxRows32(p []float32, rows, cols int) {
 	for r := 0; r < rows; r++ {
 		row := p[r*cols : (r+1)*cols]

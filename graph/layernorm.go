@@ -15,7 +15,7 @@ import (
 // fused op replaces the ~80 nodes of a composed layer norm, and it sidesteps
 // gorgonia's wrong InverseSqrt gradient.
 func LayerNorm(x, g, b *G.Node, eps float64) *G.Node {
-	return apply(layerNormOp{dt: dtypeOf(x), eps: eps, which: lnForward}, x, g, b)
+	return apply(layerNormOp{baseOp: cached(), dt: dtypeOf(x), eps: eps, which: lnForward}, x, g, b)
 }
 
 const (
@@ -70,9 +70,9 @@ func (op layerNormOp) Do(vals ...G.Value) (G.Value, error) {
 	n, c := x.Shape()[0], x.Shape()[1]
 	var y *tensor.Dense
 	if op.which == lnGradG {
-		y = newOut(op.dt, c)
+		y = op.out(op.dt, c)
 	} else {
-		y = newOut(op.dt, n, c)
+		y = op.out(op.dt, n, c)
 	}
 	switch op.dt {
 	case tensor.Float32:
@@ -157,7 +157,7 @@ func (op layerNormOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, er
 		return nil, fmt.Errorf("%v: second derivatives are not supported", op)
 	}
 	x, g := inputs[0], inputs[1]
-	dx := apply(layerNormOp{dt: op.dt, eps: op.eps, which: lnGradX}, x, g, grad)
-	dg := apply(layerNormOp{dt: op.dt, eps: op.eps, which: lnGradG}, x, grad)
+	dx := apply(layerNormOp{baseOp: cached(), dt: op.dt, eps: op.eps, which: lnGradX}, x, g, grad)
+	dg := apply(layerNormOp{baseOp: cached(), dt: op.dt, eps: op.eps, which: lnGradG}, x, grad)
 	return G.Nodes{dx, dg, ColSum(grad)}, nil
 }

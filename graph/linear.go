@@ -13,7 +13,7 @@ import (
 // and b (out) or nil. It calls BLAS directly with W transposed in place, so
 // the weight keeps the checkpoint's layout and is never copied.
 func Linear(x, w, b *G.Node) *G.Node {
-	op := linearOp{dt: dtypeOf(x), bias: b != nil}
+	op := linearOp{baseOp: cached(), dt: dtypeOf(x), bias: b != nil}
 	if b != nil {
 		return apply(op, x, w, b)
 	}
@@ -57,7 +57,7 @@ func (op linearOp) Do(vals ...G.Value) (G.Value, error) {
 	x := dense(vals[0])
 	n, in := x.Shape()[0], x.Shape()[1]
 	out := dense(vals[1]).Shape()[0]
-	y := newOut(op.dt, n, out)
+	y := op.out(op.dt, n, out)
 	switch op.dt {
 	case tensor.Float32:
 		linearFwd(data[float32](vals[0]), data[float32](vals[1]), biasOf[float32](op.bias, vals), y.Data().([]float32), n, in, out)
@@ -95,8 +95,8 @@ func (op linearOp) DiffWRT(n int) []bool {
 
 func (op linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	x, w := inputs[0], inputs[1]
-	dx := apply(matMulOp{dt: op.dt}, grad, w)               // (N,out)·(out,in)
-	dw := apply(matMulOp{dt: op.dt, transA: true}, grad, x) // (out,N)·(N,in)
+	dx := apply(matMulOp{baseOp: cached(), dt: op.dt}, grad, w)               // (N,out)·(out,in)
+	dw := apply(matMulOp{baseOp: cached(), dt: op.dt, transA: true}, grad, x) // (out,N)·(N,in)
 	if !op.bias {
 		return G.Nodes{dx, dw}, nil
 	}
@@ -105,7 +105,7 @@ func (op linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 
 // MatMul returns op(a)·op(b) for 2-D a and b, transposing in BLAS.
 func MatMul(a, b *G.Node, transA, transB bool) *G.Node {
-	return apply(matMulOp{dt: dtypeOf(a), transA: transA, transB: transB}, a, b)
+	return apply(matMulOp{baseOp: cached(), dt: dtypeOf(a), transA: transA, transB: transB}, a, b)
 }
 
 type matMulOp struct {
@@ -146,7 +146,7 @@ func (op matMulOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (op matMulOp) Do(vals ...G.Value) (G.Value, error) {
 	a, b := dense(vals[0]), dense(vals[1])
 	m, n, k, _ := op.dims(a.Shape(), b.Shape())
-	c := newOut(op.dt, m, n)
+	c := op.out(op.dt, m, n)
 	lda, ldb := a.Shape()[1], b.Shape()[1]
 	switch op.dt {
 	case tensor.Float32:
@@ -174,7 +174,7 @@ func (op matMulOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 }
 
 // ColSum sums a 2-D tensor over its rows: (N,C) -> (C).
-func ColSum(x *G.Node) *G.Node { return apply(colSumOp{dt: dtypeOf(x)}, x) }
+func ColSum(x *G.Node) *G.Node { return apply(colSumOp{baseOp: cached(), dt: dtypeOf(x)}, x) }
 
 type colSumOp struct {
 	baseOp
@@ -196,7 +196,7 @@ func (op colSumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 func (op colSumOp) Do(vals ...G.Value) (G.Value, error) {
 	x := dense(vals[0])
 	n, c := x.Shape()[0], x.Shape()[1]
-	y := newOut(op.dt, c)
+	y := op.out(op.dt, c)
 	switch op.dt {
 	case tensor.Float32:
 		colSum(data[float32](x), n, c, y.Data().([]float32))

@@ -19,7 +19,7 @@ const IgnoreIndex = -100
 // is one fused op: no one-hot matrix and no (N,V) temporaries beyond the
 // gradient itself. If every target is ignored the loss is NaN, as in PyTorch.
 func CrossEntropy(logits, targets *G.Node, smoothing float64) *G.Node {
-	return apply(ceOp{dt: dtypeOf(logits), smoothing: smoothing}, logits, targets)
+	return apply(ceOp{baseOp: cached(), dt: dtypeOf(logits), smoothing: smoothing}, logits, targets)
 }
 
 type ceOp struct {
@@ -68,7 +68,7 @@ func (op ceOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	if op.grad {
 		seed := scalarOf(vals[2])
-		y := newOut(op.dt, n, v)
+		y := op.out(op.dt, n, v)
 		switch op.dt {
 		case tensor.Float32:
 			ceGrad(op.smoothing, data[float32](l), tg, seed, y.Data().([]float32), n, v)
@@ -166,6 +166,7 @@ func ceGrad[T Float](eps float64, l []T, tg []int, seed float64, y []T, n, v int
 func (op ceOp) DiffWRT(n int) []bool { return []bool{true, false} }
 func (op ceOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	g := op
+	g.baseOp = cached()
 	g.grad = true
 	return G.Nodes{apply(g, inputs[0], inputs[1], grad), nil}, nil
 }

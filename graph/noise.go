@@ -47,7 +47,7 @@ func Dropout(x *G.Node, p float64, noise *Noise) *G.Node {
 	if p <= 0 {
 		return x
 	}
-	return apply(dropoutOp{dt: dtypeOf(x), dims: x.Dims(), p: p, noise: noise, id: noise.nextID()}, x)
+	return apply(dropoutOp{baseOp: cached(), dt: dtypeOf(x), dims: x.Dims(), p: p, noise: noise, id: noise.nextID()}, x)
 }
 
 type dropoutOp struct {
@@ -71,7 +71,7 @@ func (op dropoutOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 func (op dropoutOp) Do(vals ...G.Value) (G.Value, error) {
 	x := dense(vals[0])
-	y := newOut(op.dt, x.Shape()...)
+	y := op.out(op.dt, x.Shape()...)
 	switch op.dt {
 	case tensor.Float32:
 		dropoutDo(op, data[float32](x), y.Data().([]float32))
@@ -97,6 +97,9 @@ func dropoutDo[T Float](op dropoutOp, x, y []T) {
 
 func (op dropoutOp) DiffWRT(n int) []bool { return []bool{true} }
 func (op dropoutOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	// The same mask applied to the gradient: the op is its own derivative.
-	return G.Nodes{apply(op, grad)}, nil
+	// The same mask applied to the gradient: the op is its own derivative
+	// (same id, so the same mask), with its own output buffer.
+	g := op
+	g.baseOp = cached()
+	return G.Nodes{apply(g, grad)}, nil
 }

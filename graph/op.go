@@ -15,7 +15,29 @@ import (
 // so an op whose hash omitted a parameter would be silently merged with a
 // different one (the bug of the built-in SoftMax/Dropout).
 
-type baseOp struct{}
+// baseOp holds an op's output buffer, reused from run to run so that a
+// compiled graph allocates nothing in steady state. Every op node needs its
+// own (ops copied in SymDiff get a fresh one via cached()): an output value
+// is valid until the same op runs again, which callers must respect (copy
+// what you keep across runs).
+type baseOp struct{ cache *outCache }
+
+type outCache struct{ t *tensor.Dense }
+
+func cached() baseOp { return baseOp{cache: &outCache{}} }
+
+// out returns the op's output tensor of the given shape: last run's if it
+// fits, else a fresh one (which it keeps).
+func (b baseOp) out(dt tensor.Dtype, shape ...int) *tensor.Dense {
+	if c := b.cache; c != nil && c.t != nil && c.t.Dtype() == dt && equalShape(c.t.Shape(), shape) {
+		return c.t
+	}
+	t := newOut(dt, shape...)
+	if b.cache != nil {
+		b.cache.t = t
+	}
+	return t
+}
 
 func (baseOp) ReturnsPtr() bool     { return false }
 func (baseOp) CallsExtern() bool    { return false }

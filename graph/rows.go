@@ -13,7 +13,7 @@ import (
 // Its gradient scatter-adds into a dense (V,C) tensor; ids out of range are
 // an error at run time, not a panic.
 func Embed(w, ids *G.Node) *G.Node {
-	return apply(embedOp{dt: dtypeOf(w)}, w, ids)
+	return apply(embedOp{baseOp: cached(), dt: dtypeOf(w)}, w, ids)
 }
 
 type embedOp struct {
@@ -48,7 +48,7 @@ func (op embedOp) Do(vals ...G.Value) (G.Value, error) {
 		ids := ints(vals[0])
 		dy := dense(vals[1])
 		c := dy.Shape()[1]
-		y := newOut(op.dt, op.v, c)
+		y := op.out(op.dt, op.v, c)
 		var err error
 		switch op.dt {
 		case tensor.Float32:
@@ -61,7 +61,7 @@ func (op embedOp) Do(vals ...G.Value) (G.Value, error) {
 	w := dense(vals[0])
 	ids := ints(vals[1])
 	c := w.Shape()[1]
-	y := newOut(op.dt, len(ids), c)
+	y := op.out(op.dt, len(ids), c)
 	var err error
 	switch op.dt {
 	case tensor.Float32:
@@ -84,6 +84,7 @@ func gather[T Float](ids []int, w, y []T, c int) error {
 }
 
 func scatterAdd[T Float](ids []int, dy, dw []T, c int) error {
+	clear(dw) // the buffer is reused from the last run
 	v := len(dw) / c
 	for i, id := range ids {
 		if id < 0 || id >= v {
@@ -100,7 +101,7 @@ func scatterAdd[T Float](ids []int, dy, dw []T, c int) error {
 func (op embedOp) DiffWRT(n int) []bool { return []bool{true, false} }
 func (op embedOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	w, ids := inputs[0], inputs[1]
-	dw := apply(embedOp{dt: op.dt, grad: true, v: w.Shape()[0]}, ids, grad)
+	dw := apply(embedOp{baseOp: cached(), dt: op.dt, grad: true, v: w.Shape()[0]}, ids, grad)
 	return G.Nodes{dw, nil}, nil
 }
 
@@ -114,7 +115,7 @@ func ConcatSeq(b int, xs ...*G.Node) *G.Node {
 	for i, x := range xs {
 		rows[i] = x.Shape()[0] / b
 	}
-	return apply(concatSeqOp{dt: dtypeOf(xs[0]), b: b, rows: rows, part: -1}, xs...)
+	return apply(concatSeqOp{baseOp: cached(), dt: dtypeOf(xs[0]), b: b, rows: rows, part: -1}, xs...)
 }
 
 type concatSeqOp struct {
@@ -166,9 +167,9 @@ func (op concatSeqOp) Do(vals ...G.Value) (G.Value, error) {
 	c := dense(vals[0]).Shape()[1]
 	var y *tensor.Dense
 	if op.part >= 0 {
-		y = newOut(op.dt, op.b*op.rows[op.part], c)
+		y = op.out(op.dt, op.b*op.rows[op.part], c)
 	} else {
-		y = newOut(op.dt, op.b*op.total(), c)
+		y = op.out(op.dt, op.b*op.total(), c)
 	}
 	switch op.dt {
 	case tensor.Float32:
@@ -214,6 +215,7 @@ func (op concatSeqOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, er
 	out := make(G.Nodes, len(inputs))
 	for i := range inputs {
 		g := op
+		g.baseOp = cached()
 		g.part = i
 		out[i] = apply(g, grad)
 	}
@@ -224,7 +226,7 @@ func (op concatSeqOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, er
 // LM head runs on Rows of the decoder output: text positions when training,
 // the last position when generating.
 func Rows(x *G.Node, idx []int) *G.Node {
-	return apply(rowsOp{dt: dtypeOf(x), idx: idx, n: x.Shape()[0]}, x)
+	return apply(rowsOp{baseOp: cached(), dt: dtypeOf(x), idx: idx, n: x.Shape()[0]}, x)
 }
 
 type rowsOp struct {
@@ -258,9 +260,9 @@ func (op rowsOp) Do(vals ...G.Value) (G.Value, error) {
 	c := dense(vals[0]).Shape()[1]
 	var y *tensor.Dense
 	if op.scatter {
-		y = newOut(op.dt, op.n, c)
+		y = op.out(op.dt, op.n, c)
 	} else {
-		y = newOut(op.dt, len(op.idx), c)
+		y = op.out(op.dt, len(op.idx), c)
 	}
 	switch op.dt {
 	case tensor.Float32:
@@ -272,6 +274,9 @@ func (op rowsOp) Do(vals ...G.Value) (G.Value, error) {
 }
 
 func rowsDo[T Float](op rowsOp, x, y []T, c int) {
+	if op.scatter {
+		clear(y) // the buffer is reused from the last run
+	}
 	for k, i := range op.idx {
 		if op.scatter {
 			dst, src := y[i*c:(i+1)*c], x[k*c:(k+1)*c]
@@ -287,13 +292,14 @@ func rowsDo[T Float](op rowsOp, x, y []T, c int) {
 func (op rowsOp) DiffWRT(n int) []bool { return []bool{true} }
 func (op rowsOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	g := op
+	g.baseOp = cached()
 	g.scatter = true
 	return G.Nodes{apply(g, grad)}, nil
 }
 
 // AddRow adds the vector r (C) to every row of x (N,C) without
 // materialising a broadcast copy.
-func AddRow(x, r *G.Node) *G.Node { return apply(addRowOp{dt: dtypeOf(x)}, x, r) }
+func AddRow(x, r *G.Node) *G.Node { return apply(addRowOp{baseOp: cached(), dt: dtypeOf(x)}, x, r) }
 
 type addRowOp struct {
 	baseOp
@@ -314,7 +320,7 @@ func (op addRowOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 func (op addRowOp) Do(vals ...G.Value) (G.Value, error) {
 	x := dense(vals[0])
-	y := newOut(op.dt, x.Shape()...)
+	y := op.out(op.dt, x.Shape()...)
 	switch op.dt {
 	case tensor.Float32:
 		addRowDo(data[float32](x), data[float32](vals[1]), y.Data().([]float32))

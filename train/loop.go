@@ -278,7 +278,7 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	t.byName = map[string]*Param{}
 	var all []*Param
 	for _, gp := range p.Model.Params.All() {
-		tp := &Param{Name: gp.Name, W: gp.F32(), G: make([]float32, len(gp.F32())), Group: "text"}
+		tp := &Param{Name: gp.Name, W: gp.F32(), Group: "text"}
 		if strings.HasPrefix(gp.Name, visionPrefix) {
 			tp.Group = visionGroup
 		}
@@ -434,7 +434,7 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 			images += b.B
 			if err := f.Grads(func(gp *graph.Param, g []float32) {
 				if tp := t.byName[gp.Name]; tp != nil {
-					copy(tp.G, g)
+					tp.G = g // the graph's gradient buffer, valid until the next run: no copy
 				}
 			}); err != nil {
 				return sum, err

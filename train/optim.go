@@ -184,7 +184,9 @@ func NewAdamW(params []*Param, cfg AdamWConfig) (*AdamW, error) {
 			return nil, fmt.Errorf("adamw: parameter name %q contains '/'", p.Name)
 		}
 		seen[p.Name] = true
-		if len(p.W) != len(p.G) {
+		// G may be nil here and bound before each Step (to a graph's
+		// gradient buffer, with no copy).
+		if p.G != nil && len(p.W) != len(p.G) {
 			return nil, fmt.Errorf("adamw: parameter %q has %d values but %d gradients", p.Name, len(p.W), len(p.G))
 		}
 		groups[p.Group] = true

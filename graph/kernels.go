@@ -3,6 +3,7 @@ package graph
 import (
 	"runtime"
 	"sync"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 )
@@ -132,4 +133,24 @@ func colSum[T Float](x []T, n, c int, out []T) {
 			out[j] += v
 		}
 	}
+}
+
+// SgemmGFLOPS measures this machine's float32 matrix-multiply speed through
+// the same BLAS path the ops use (n×n×n products for at least minSeconds).
+func SgemmGFLOPS(n int, minSeconds float64) float64 {
+	a := make([]float32, n*n)
+	b := make([]float32, n*n)
+	c := make([]float32, n*n)
+	for i := range a {
+		a[i] = float32(i%7) * 0.1
+		b[i] = float32(i%5) * 0.1
+	}
+	gemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n)
+	reps := 0
+	start := time.Now()
+	for time.Since(start).Seconds() < minSeconds {
+		gemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n)
+		reps++
+	}
+	return 2 * float64(n) * float64(n) * float64(n) * float64(reps) / time.Since(start).Seconds() / 1e9
 }

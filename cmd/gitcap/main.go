@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"syscall"
 )
@@ -28,6 +29,7 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"bench":   {"measure speed on a git-base-shaped model (or --model) against this machine's sgemm peak", runBench},
 		"caption": {"caption images (or video samples) with a GIT checkpoint", runCaption},
 		"demo":    {"train a small GIT on generated data from scratch, caption and score it (no downloads)", runDemo},
 		"train":   {"fine-tune (or train from a config) with the language-modelling loss", runTrain},
@@ -40,6 +42,7 @@ func commands() map[string]command {
 
 func main() {
 	ensureBLASEnv()
+	tuneGC()
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -70,6 +73,17 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// tuneGC lowers the garbage collector's heap growth from 100% to 20% unless
+// the user set GOGC. The heap is almost all pointer-free float slices, so
+// collecting more often costs little, and a training run's peak memory is
+// its live set plus this margin (git-base batch 8: about 9.5 GB at 100%,
+// about 6.3 GB at 10-20%).
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(20)
+	}
 }
 
 // usageError marks a bad command line (exit status 2).

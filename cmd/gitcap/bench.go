@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/graph"
+	"github.com/gitcap/gitcap/train"
+)
+
+// benchRow is one measured workload.
+type benchRow struct {
+	Name       string  `json:"name"`
+	Seconds    float64 `json:"seconds"` // median over runs
+	Throughput float64 `json:"throughput"`
+	Unit       string  `json:"unit"`
+	GFLOPS     float64 `json:"gflops"`
+	PeakShare  float64 `json:"fraction_of_sgemm_peak"`
+	PeakRSSGiB float64 `json:"peak_rss_gib"` // process peak so far
+	Runs       int     `json:"runs"`
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench", stderr)
+	model := fs.String("model", "", "checkpoint directory (default: a git-base-shaped model with random weights)")
+	runs := fs.Int("runs", 3, "timed runs per workload (after one warm-up); the median is reported")
+	only := fs.String("only", "vision,caption,beam,train", "workloads to run: vision, caption, beam, train")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	if err := fs.Parse(args); err != nil {
+		return usageErr(err)
+	}
+	if *runs < 1 {
+		return usageError{errors.New("--runs must be at least 1")}
+	}
+	want := map[string]bool{}
+	for _, w := range strings.Split(*only, ",") {
+		switch w = strings.TrimSpace(w); w {
+		case "vision", "caption", "beam", "train":
+			want[w] = true
+		default:
+			return usageError{fmt.Errorf("--only: unknown workload %q", w)}
+		}
+	}
+	var m *gitmodel.Model
+	var err error
+	if *model != "" {
+		p, err := loadPipeline(ctx, *model, stderr)
+		if err != nil {
+			return err
+		}
+		m = p.Model
+	} else {
+		if m, err = gitmodel.New(gitmodel.DefaultConfig()); err != nil {
+			return err
+		}
+		train.Init(m, 0)
+	}
+	c := m.Config
+	fmt.Fprintf(stderr, "model: %d parameters; %s; GOMAXPROCS %d\n", m.Params.Count(), graph.BLASName, runtime.GOMAXPROCS(0))
+	peak := graph.SgemmGFLOPS(1024, 1)
+	fmt.Fprintf(stderr, "sgemm peak (1024³): %.1f GFLOP/s\n", peak)
+
+	var rows []benchRow
+	measure := func(name string, flops float64, items float64, unit string, fn func() error) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "%s ...\n", name)
+		if err := fn(); err != nil { // warm-up: builds and compiles graphs
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		times := make([]float64, *runs)
+		for i := range times {
+			start := time.Now()
+			if err := fn(); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			times[i] = time.Since(start).Seconds()
+		}
+		sort.Float64s(times)
+		med := times[len(times)/2]
+		r := benchRow{Name: name, Seconds: med, Throughput: items / med, Unit: unit, GFLOPS: flops / med / 1e9, Runs: *runs, PeakRSSGiB: peakRSSGiB()}
+		r.PeakShare = r.GFLOPS / peak
+		rows = append(rows, r)
+		return nil
+	}
+	rng := rand.New(rand.NewSource(1))
+	img := c.Frames() * c.Vision.NumChannels * c.Vision.ImageSize * c.Vision.ImageSize
+	pixels := make([]float32, 8*img)
+	for i := range pixels {
+		pixels[i] = float32(rng.NormFloat64())
+	}
+	if want["vision"] {
+		for _, b := range []int{1, 8} {
+			f, err := m.NewForward(b, 1, gitmodel.ForwardOptions{VisionOnly: true})
+			if err != nil {
+				return err
+			}
+			in := gitmodel.Batch{Pixels: pixels[:b*img], IDs: make([]int, b)}
+			err = measure(fmt.Sprintf("vision tower, batch %d", b), float64(b)*c.VisionFLOPs(), float64(b), "images/s", func() error { return f.Run(in) })
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	g := m.NewGenerator()
+	defer g.Close()
+	const newTokens = 20
+	caption := func(b, beams int) func() error {
+		o := gitmodel.GenerateOptions{MaxNewTokens: newTokens, MinNewTokens: newTokens, NumBeams: beams}
+		return func() error {
+			_, err := g.Generate(ctx, pixels[:b*img], b, []int{c.BosTokenID}, o)
+			return err
+		}
+	}
+	if want["caption"] {
+		for _, b := range []int{1, 8} {
+			if err := measure(fmt.Sprintf("greedy caption, %d tokens, batch %d", newTokens, b), c.CaptionFLOPs(b, b, 1, newTokens), float64(b*newTokens), "tokens/s", caption(b, 1)); err != nil {
+				return err
+			}
+		}
+	}
+	if want["beam"] {
+		if err := measure(fmt.Sprintf("4-beam caption, %d tokens, batch 1", newTokens), c.CaptionFLOPs(1, 4, 1, newTokens), newTokens, "tokens/s", caption(1, 4)); err != nil {
+			return err
+		}
+	}
+	g.Close()
+	if want["train"] {
+		const b, t = 8, 20
+		if err := benchTrain(m, b, t, pixels[:b*img], rng, func(step func() error) error {
+			return measure(fmt.Sprintf("training step, batch %d, %d tokens", b, t), c.TrainFLOPs(b, t), b, "images/s", step)
+		}); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"sgemm_peak_gflops": peak, "parameters": m.Params.Count(), "blas": graph.BLASName, "results": rows})
+	}
+	fmt.Fprintf(stdout, "%-40s %9s %14s %9s %7s %9s\n", "workload", "median s", "throughput", "GFLOP/s", "of peak", "peak RSS")
+	for _, r := range rows {
+		fmt.Fprintf(stdout, "%-40s %9.3f %8.2f %-5s %9.1f %6.0f%% %6.2f GiB\n", r.Name, r.Seconds, r.Throughput, strings.TrimSuffix(r.Unit, "/s")+"/s", r.GFLOPS, 100*r.PeakShare, r.PeakRSSGiB)
+	}
+	fmt.Fprintf(stdout, "sgemm peak %.1f GFLOP/s (1024³, measured in this run); medians of %d runs after a warm-up\n", peak, *runs)
+	return nil
+}
+
+// benchTrain sets up one training step (forward with dropout, backward,
+// gradient clipping, AdamW) and hands it to measure.
+func benchTrain(m *gitmodel.Model, b, t int, pixels []float32, rng *rand.Rand, measure func(step func() error) error) error {
+	f, err := m.NewForward(b, t, gitmodel.ForwardOptions{Train: true, Dropout: true, Loss: true})
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	in := gitmodel.Batch{Pixels: pixels, IDs: make([]int, b*t), Labels: make([]int, b*t)}
+	for i := range in.IDs {
+		in.IDs[i] = 1000 + rng.Intn(m.Config.VocabSize-1000)
+		in.Labels[i] = in.IDs[i]
+	}
+	byName := map[string]*train.Param{}
+	var params []*train.Param
+	for _, p := range m.Params.All() {
+		tp := &train.Param{Name: p.Name, W: p.F32(), Decay: train.DefaultDecay(p.Name)}
+		byName[p.Name] = tp
+		params = append(params, tp)
+	}
+	opt, err := train.NewAdamW(params, train.DefaultAdamWConfig())
+	if err != nil {
+		return err
+	}
+	defer opt.Close()
+	seed := uint64(0)
+	return measure(func() error {
+		seed++
+		f.Noise().SetSeed(seed)
+		if err := f.Run(in); err != nil {
+			return err
+		}
+		if err := f.Grads(func(p *graph.Param, g []float32) { byName[p.Name].G = g }); err != nil {
+			return err
+		}
+		train.ClipGradNorm(params, 1)
+		return opt.Step(1e-5)
+	})
+}
+
+// peakRSSGiB reads the process's peak resident memory (VmHWM) on Linux.
+func peakRSSGiB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / (1 << 20)
+		}
+	}
+	return 0
+}

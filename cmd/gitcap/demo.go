@@ -12,42 +12,13 @@ import (
 	"time"
 
 	"github.com/gitcap/gitcap/data"
+	"github.com/gitcap/gitcap/configs"
 	"github.com/gitcap/gitcap/data/imageproc"
 	"github.com/gitcap/gitcap/data/synth"
 	"github.com/gitcap/gitcap/data/tokenizer"
 	"github.com/gitcap/gitcap/gitmodel"
 	"github.com/gitcap/gitcap/train"
 )
-
-// Built-in copies of configs/demo.json and configs/demo.yaml, used when the
-// demo runs outside the repository (the files in configs/ win when present).
-const demoModelJSON = `{
-  "architectures": ["GitForCausalLM"], "model_type": "git", "vocab_size": 0,
-  "hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 512,
-  "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
-  "max_position_embeddings": 64, "initializer_range": 0.02, "layer_norm_eps": 1e-12,
-  "pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3, "position_embedding_type": "absolute",
-  "tie_word_embeddings": false, "num_image_with_embedding": null, "use_cache": true, "torch_dtype": "float32",
-  "vision_config": {"model_type": "git_vision_model", "hidden_size": 128, "intermediate_size": 512,
-    "num_hidden_layers": 2, "num_attention_heads": 4, "image_size": 32, "patch_size": 8, "num_channels": 3,
-    "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5, "attention_dropout": 0.0}
-}`
-
-const demoTrainYAML = `seed: 42
-steps: 1400
-batch_size: 32
-lr: 1.5e-3
-weight_decay: 0.01
-warmup_steps: 50
-schedule: cosine
-min_lr_ratio: 0.05
-max_grad_norm: 1.0
-dropout: 0.0
-max_text_len: 24
-workers: 2
-log_every: 25
-gen_max_length: 24
-`
 
 // runDemo implements "gitcap demo": it writes the synthetic shapes set,
 // builds a vocabulary and a small GIT, trains it from scratch with the real
@@ -83,18 +54,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	start := time.Now()
 
-	// Model preset and training configuration.
-	modelJSON := []byte(demoModelJSON)
-	if b, err := os.ReadFile(filepath.Join("configs", "demo.json")); err == nil {
-		modelJSON = b
-	}
-	var cfg *train.Config
-	if _, err := os.Stat(filepath.Join("configs", "demo.yaml")); err == nil {
-		if cfg, err = train.LoadConfig(filepath.Join("configs", "demo.yaml")); err != nil {
-			return err
-		}
-	} else if cfg, err = train.ParseConfig([]byte(demoTrainYAML)); err != nil {
+	// Model preset and training configuration, embedded from configs/.
+	modelJSON, err := configs.Read("demo.json")
+	if err != nil {
 		return err
+	}
+	trainYAML, err := configs.Read("demo.yaml")
+	if err != nil {
+		return err
+	}
+	cfg, err := train.ParseConfig(trainYAML)
+	if err != nil {
+		return fmt.Errorf("configs/demo.yaml: %w", err)
 	}
 	var preset map[string]any
 	if err := json.Unmarshal(modelJSON, &preset); err != nil {

@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/gitcap/gitcap/data"
 	"github.com/gitcap/gitcap/configs"
+	"github.com/gitcap/gitcap/data"
 	"github.com/gitcap/gitcap/data/imageproc"
 	"github.com/gitcap/gitcap/data/synth"
 	"github.com/gitcap/gitcap/data/tokenizer"

@@ -44,10 +44,16 @@ type actOp struct {
 	act  Activation
 	dims int
 	grad bool // (x, dy) -> dy·f'(x)
+	// inPlace (gradient ops only) writes dy·f'(x) over dy. It is set only
+	// when dy is a Linear's input gradient (a matMulOp node made for this
+	// activation alone), so nothing else reads it; that saves one
+	// activation-sized buffer per MLP in training graphs. A gradient that
+	// may be shared (e.g. through a residual Add) is never overwritten.
+	inPlace bool
 }
 
 func (op actOp) String() string {
-	return fmt.Sprintf("Act{%v,%s,dims=%d,grad=%v}", op.dt, op.act, op.dims, op.grad)
+	return fmt.Sprintf("Act{%v,%s,dims=%d,grad=%v,inPlace=%v}", op.dt, op.act, op.dims, op.grad, op.inPlace)
 }
 func (op actOp) WriteHash(h hash.Hash) { writeHash(h, op) }
 func (op actOp) Hashcode() uint32      { return hashcode(op) }
@@ -67,9 +73,18 @@ func (op actOp) Type() hm.Type {
 func (op actOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return shapeOf(in[0]).Clone(), nil
 }
+
+// ReturnsPtr reports the in-place gradient, which returns dy's memory.
+func (op actOp) ReturnsPtr() bool { return op.inPlace }
+
 func (op actOp) Do(vals ...G.Value) (G.Value, error) {
 	x := dense(vals[0])
-	y := op.out(op.dt, x.Shape()...)
+	var y *tensor.Dense
+	if op.inPlace {
+		y = dense(vals[1]) // over dy: element-wise, so safe
+	} else {
+		y = op.out(op.dt, x.Shape()...)
+	}
 	switch op.dt {
 	case tensor.Float32:
 		actDo(op, vals, y.Data().([]float32))
@@ -134,6 +149,7 @@ func (op actOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	g := op
 	g.baseOp = cached()
 	g.grad = true
+	_, g.inPlace = grad.Op().(matMulOp)
 	return G.Nodes{apply(g, inputs[0], grad)}, nil
 }
 

@@ -19,7 +19,18 @@ import (
 // and inputs listed in fixed are passed through and not differentiated; at
 // most maxElems elements of each differentiated input are perturbed.
 func GradCheck(build func(b *Builder, in []*G.Node) *G.Node, inputs []*tensor.Dense, fixed []int, maxElems int, rng *rand.Rand) (float64, error) {
-	b := NewBuilder(tensor.Float64, false)
+	return gradCheck(false, build, inputs, fixed, maxElems, rng)
+}
+
+// GradCheckTrain is GradCheck on a training graph: dropout is on, with a
+// fixed noise seed, so every evaluation uses the same masks.
+func GradCheckTrain(build func(b *Builder, in []*G.Node) *G.Node, inputs []*tensor.Dense, fixed []int, maxElems int, rng *rand.Rand) (float64, error) {
+	return gradCheck(true, build, inputs, fixed, maxElems, rng)
+}
+
+func gradCheck(train bool, build func(b *Builder, in []*G.Node) *G.Node, inputs []*tensor.Dense, fixed []int, maxElems int, rng *rand.Rand) (float64, error) {
+	b := NewBuilder(tensor.Float64, train)
+	b.Noise.SetSeed(12345)
 	var loss *G.Node
 	var nodes []*G.Node
 	var wrt []*G.Node

@@ -136,3 +136,24 @@ func TestPatchifyMatchesConvolutionLayout(t *testing.T) {
 		t.Error("want an error for an image that is not a multiple of the patch size")
 	}
 }
+
+// TestBERTBlockGradientWithDropout checks the training-mode gradient of a
+// post-LN block with hidden and attention dropout on (fixed masks): the
+// residual branches share gradients with the dropped ones.
+func TestBERTBlockGradientWithDropout(t *testing.T) {
+	const dim, heads, inter = 6, 2, 5
+	ps := graph.NewParams(tensor.Float64)
+	l := NewBERTBlock(ps, "bert", dim, inter, heads, graph.GELU, 1e-12, 0.3, 0.3)
+	randomize(ps, rand.New(rand.NewSource(7)))
+	build := func(b *graph.Builder, in []*G.Node) *G.Node {
+		out, _, _ := l.Forward(b, in[0], nil, nil, graph.AttentionShape{B: 2, Tq: 3, Tk: 3})
+		return out
+	}
+	worst, err := graph.GradCheckTrain(build, []*tensor.Dense{randT(rand.New(rand.NewSource(9)), 6, dim)}, nil, 60, rand.New(rand.NewSource(8)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if worst > 1e-6 {
+		t.Errorf("largest gradient error %.3g > 1e-6", worst)
+	}
+}

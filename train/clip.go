@@ -146,7 +146,7 @@ type Accumulator struct {
 func NewAccumulator(params []*Param) *Accumulator {
 	a := &Accumulator{params: append([]*Param(nil), params...), sum: make([][]float32, len(params))}
 	for i, p := range params {
-		a.sum[i] = make([]float32, len(p.G))
+		a.sum[i] = make([]float32, len(p.W)) // G may not be bound yet
 	}
 	return a
 }

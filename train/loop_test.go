@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -233,5 +234,75 @@ func TestNonFiniteLossStops(t *testing.T) {
 	_, err = Run(context.Background(), cfg, nil)
 	if err == nil || !strings.Contains(err.Error(), "loss is NaN") {
 		t.Fatalf("err = %v, want a NaN loss error", err)
+	}
+}
+
+// maxChange returns the largest |after-before| over the parameters whose
+// names satisfy keep.
+func maxChange(before, after map[string][]float32, keep func(string) bool) float64 {
+	worst := 0.0
+	for name, b := range before {
+		if !keep(name) {
+			continue
+		}
+		for i, v := range b {
+			if d := math.Abs(float64(after[name][i] - v)); d > worst {
+				worst = d
+			}
+		}
+	}
+	return worst
+}
+
+func isVision(name string) bool { return strings.HasPrefix(name, "git.image_encoder.") }
+
+// TestFreezeVisionAndVisionLR checks the two encoder controls: a frozen
+// encoder does not move at all, and a tiny vision learning rate moves it
+// far less than the decoder.
+func TestFreezeVisionAndVisionLR(t *testing.T) {
+	start := weights(t, fixtures.Path(t, "git-tiny"))
+	for _, c := range []struct {
+		name     string
+		freeze   bool
+		visionLR float64
+	}{{"frozen", true, 0}, {"tiny vision lr", false, 1e-9}} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := tinyConfig(t, dir, 4)
+			cfg.FreezeVision, cfg.VisionLR = c.freeze, c.visionLR
+			if _, err := Run(context.Background(), cfg, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			end := weights(t, filepath.Join(dir, LastCheckpoint))
+			vis := maxChange(start, end, isVision)
+			text := maxChange(start, end, func(n string) bool { return !isVision(n) })
+			if text < 1e-4 {
+				t.Fatalf("the decoder barely moved (%.3g): the run did not train", text)
+			}
+			if c.freeze && vis != 0 {
+				t.Errorf("frozen encoder moved by %.3g", vis)
+			}
+			if !c.freeze && vis > 1e-6 {
+				t.Errorf("encoder moved by %.3g with vision_lr 1e-9", vis)
+			}
+		})
+	}
+}
+
+// TestGradAccumulationTrains runs with two micro-batches per step: the run
+// takes the requested number of optimiser steps and the loss falls.
+func TestGradAccumulationTrains(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyConfig(t, dir, 15)
+	cfg.BatchSize, cfg.GradAccum = 2, 2
+	sum, err := Run(context.Background(), cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Steps != 15 {
+		t.Errorf("%d optimiser steps, want 15", sum.Steps)
+	}
+	if !(sum.LastLoss < 0.7*sum.FirstLoss) {
+		t.Errorf("loss %.4f -> %.4f with grad_accum 2", sum.FirstLoss, sum.LastLoss)
 	}
 }

@@ -122,3 +122,26 @@ func TestBatchedGenerationMatchesHF(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchedBeamSearchMatchesSingleImages runs 3-beam search on three
+// images at once and checks each against HF's single-image result.
+func TestBatchedBeamSearchMatchesSingleImages(t *testing.T) {
+	ref := loadGenRef(t)
+	m := loadTiny(t, "git-tiny")
+	g := m.NewGenerator()
+	defer g.Close()
+	cases := ref.PerImage[:3]
+	var names []string
+	for _, c := range cases {
+		names = append(names, c.Image)
+	}
+	got, err := g.Generate(context.Background(), refPixels(t, names...), len(names), []int{101}, GenerateOptions{MaxLength: ref.Settings.MaxLength, NumBeams: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cases {
+		if !reflect.DeepEqual(got[i][0].IDs, c.Beam3.IDs) || math.Abs(got[i][0].Score-c.Beam3.Score) > 1e-4 {
+			t.Errorf("%s: got %v (%.6f), HF %v (%.6f)", c.Image, got[i][0].IDs, got[i][0].Score, c.Beam3.IDs, c.Beam3.Score)
+		}
+	}
+}

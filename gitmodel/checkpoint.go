@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -96,7 +97,7 @@ func (m *Model) LoadWeights(files ...string) error {
 			if err != nil {
 				return err
 			}
-			if !sameShape(shape, p.Shape()) {
+			if !slices.Equal(shape, p.Shape()) {
 				misshaped = append(misshaped, fmt.Sprintf("%s (file %v, model %v)", name, shape, p.Shape()))
 				continue
 			}
@@ -128,18 +129,6 @@ func (m *Model) LoadWeights(files ...string) error {
 		return fmt.Errorf("%s: checkpoint does not fit the config: %s", strings.Join(files, ", "), strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // SaveWeights writes every parameter to a safetensors file (atomically),

@@ -31,15 +31,11 @@ func refF32(t *testing.T, f *tensorfile.File, name string) []float32 {
 
 func refInts(t *testing.T, f *tensorfile.File, name string) []int {
 	t.Helper()
-	v, _, err := f.I64(name)
+	v, _, err := f.Ints(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]int, len(v))
-	for i, x := range v {
-		out[i] = int(x)
-	}
-	return out
+	return v
 }
 
 func loadTiny(t testing.TB, name string) *Model {

@@ -236,12 +236,17 @@ func attnDo[T Float](op attnOp, vals []G.Value, y []T) {
 	})
 }
 
-// softmaxRows replaces each row of p (rows×cols) by its softmax.
+// softmaxRows replaces each row of p (rows×cols) by its softmax, with the
+// float32 exp for float32 data.
 func softmaxRows[T Float](p []T, rows, cols int) {
 	if p32, ok := any(p).([]float32); ok {
-		softmaxRows32(p32, rows, cols)
+		softmaxRowsExp(p32, rows, cols, exp32)
 		return
 	}
+	softmaxRowsExp(p, rows, cols, func(x T) T { return T(math.Exp(float64(x))) })
+}
+
+func softmaxRowsExp[T Float](p []T, rows, cols int, exp func(T) T) {
 	for r := 0; r < rows; r++ {
 		row := p[r*cols : (r+1)*cols]
 		mx := row[0]
@@ -250,15 +255,15 @@ func softmaxRows[T Float](p []T, rows, cols int) {
 				mx = v
 			}
 		}
-		var sum float64
+		var sum T
 		for j, v := range row {
-			e := math.Exp(float64(v - mx))
-			row[j] = T(e)
+			e := exp(v - mx)
+			row[j] = e
 			sum += e
 		}
 		inv := 1 / sum
 		for j := range row {
-			row[j] = T(float64(row[j]) * inv)
+			row[j] *= inv
 		}
 	}
 }
@@ -320,28 +325,5 @@ func (op rowRangeOp) Do(vals ...G.Value) (G.Value, error) {
 		return tensor.New(tensor.WithBacking(data[float32](x)[op.lo*c:op.hi*c]), tensor.WithShape(op.hi-op.lo, c)), nil
 	default:
 		return tensor.New(tensor.WithBacking(data[float64](x)[op.lo*c:op.hi*c]), tensor.WithShape(op.hi-op.lo, c)), nil
-	}
-}
-
-// softmaxRows32 is softmaxRows in float32 with exp32.
-func softmaxRows32(p []float32, rows, cols int) {
-	for r := 0; r < rows; r++ {
-		row := p[r*cols : (r+1)*cols]
-		mx := row[0]
-		for _, v := range row[1:] {
-			if v > mx {
-				mx = v
-			}
-		}
-		var sum float32
-		for j, v := range row {
-			e := exp32(v - mx)
-			row[j] = e
-			sum += e
-		}
-		inv := 1 / sum
-		for j := range row {
-			row[j] *= inv
-		}
 	}
 }

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -43,7 +44,7 @@ func (b *Builder) Param(p *Param, shape ...int) *G.Node {
 		return n
 	}
 	v := p.Value
-	if !equalShape(v.Shape(), shape) { // not Shape.Eq: it treats (n) and (1,n) as equal
+	if !slices.Equal([]int(v.Shape()), shape) { // not Shape.Eq: it treats (n) and (1,n) as equal
 		if tensor.Shape(shape).TotalSize() != v.Shape().TotalSize() {
 			panic(buildError{fmt.Errorf("parameter %s: cannot view %v as %v", p.Name, v.Shape(), shape)})
 		}
@@ -100,18 +101,6 @@ func Build(fn func()) (err error) {
 func (b *Builder) Const(name string, v []int) *G.Node {
 	t := tensor.New(tensor.WithShape(len(v)), tensor.WithBacking(v))
 	return G.NewTensor(b.G, tensor.Int, 1, G.WithShape(len(v)), G.WithValue(t), G.WithName(fmt.Sprintf("%s%d", name, len(v))))
-}
-
-func equalShape(a tensor.Shape, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Fail aborts the Build in progress with err (for errors from gorgonia's

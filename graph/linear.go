@@ -85,13 +85,7 @@ func linearFwd[T Float](x, w, b, y []T, n, in, out int) {
 	gemm(false, true, n, out, in, 1, x, in, w, in, 0, y, out)
 }
 
-func (op linearOp) DiffWRT(n int) []bool {
-	d := make([]bool, n)
-	for i := range d {
-		d[i] = true
-	}
-	return d
-}
+func (op linearOp) DiffWRT(n int) []bool { return allTrue(n) }
 
 func (op linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	x, w := inputs[0], inputs[1]

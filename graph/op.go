@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"slices"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -29,7 +30,7 @@ func cached() baseOp { return baseOp{cache: &outCache{}} }
 // out returns the op's output tensor of the given shape: last run's if it
 // fits, else a fresh one (which it keeps).
 func (b baseOp) out(dt tensor.Dtype, shape ...int) *tensor.Dense {
-	if c := b.cache; c != nil && c.t != nil && c.t.Dtype() == dt && equalShape(c.t.Shape(), shape) {
+	if c := b.cache; c != nil && c.t != nil && c.t.Dtype() == dt && slices.Equal([]int(c.t.Shape()), shape) {
 		return c.t
 	}
 	t := newOut(dt, shape...)
@@ -124,3 +125,12 @@ func apply(op G.Op, children ...*G.Node) *G.Node {
 
 // buildError carries a graph-construction failure through panic to Build.
 type buildError struct{ err error }
+
+// allTrue is DiffWRT for ops differentiable in every input.
+func allTrue(n int) []bool {
+	d := make([]bool, n)
+	for i := range d {
+		d[i] = true
+	}
+	return d
+}

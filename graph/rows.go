@@ -204,13 +204,7 @@ func concatSeqDo[T Float](op concatSeqOp, vals []G.Value, y []T, c int) {
 	}
 }
 
-func (op concatSeqOp) DiffWRT(n int) []bool {
-	d := make([]bool, n)
-	for i := range d {
-		d[i] = true
-	}
-	return d
-}
+func (op concatSeqOp) DiffWRT(n int) []bool { return allTrue(n) }
 func (op concatSeqOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	out := make(G.Nodes, len(inputs))
 	for i := range inputs {

@@ -39,15 +39,11 @@ func TestFiveAdamWStepsMatchHF(t *testing.T) {
 		t.Fatal(err)
 	}
 	ints := func(name string) []int {
-		v, _, err := in.I64(name)
+		v, _, err := in.Ints(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := make([]int, len(v))
-		for i, x := range v {
-			out[i] = int(x)
-		}
-		return out
+		return v
 	}
 	px, _, err := in.F32("pixel_values")
 	if err != nil {

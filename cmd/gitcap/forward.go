@@ -36,7 +36,7 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	ids64, idShape, err := in.I64("input_ids")
+	ids, idShape, err := in.Ints("input_ids")
 	if err != nil {
 		return err
 	}
@@ -53,27 +53,27 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fmt.Sprint(pxShape) != fmt.Sprint(want) {
 		return fmt.Errorf("%s: pixel_values has shape %v, this checkpoint takes %v", *inPath, pxShape, want)
 	}
-	batch := gitmodel.Batch{Pixels: px, IDs: toInts(ids64)}
+	batch := gitmodel.Batch{Pixels: px, IDs: ids}
 	if in.Has("attention_mask") {
-		am, s, err := in.I64("attention_mask")
+		am, s, err := in.Ints("attention_mask")
 		if err != nil {
 			return err
 		}
 		if fmt.Sprint(s) != fmt.Sprint(idShape) {
 			return fmt.Errorf("%s: attention_mask has shape %v, input_ids %v", *inPath, s, idShape)
 		}
-		batch.AttentionMask = toInts(am)
+		batch.AttentionMask = am
 	}
 	hasLabels := in.Has("labels")
 	if hasLabels {
-		lb, s, err := in.I64("labels")
+		lb, s, err := in.Ints("labels")
 		if err != nil {
 			return err
 		}
 		if fmt.Sprint(s) != fmt.Sprint(idShape) {
 			return fmt.Errorf("%s: labels has shape %v, input_ids %v", *inPath, s, idShape)
 		}
-		batch.Labels = toInts(lb)
+		batch.Labels = lb
 	}
 	if *grads && !hasLabels {
 		return fmt.Errorf("--grads needs labels in %s", *inPath)
@@ -127,14 +127,6 @@ func frameMajor(f *gitmodel.Forward, b int) []float32 {
 		for _, vo := range f.Vision {
 			out = append(out, gitmodel.Values(vo.Last)[i*per:(i+1)*per]...)
 		}
-	}
-	return out
-}
-
-func toInts(v []int64) []int {
-	out := make([]int, len(v))
-	for i, x := range v {
-		out[i] = int(x)
 	}
 	return out
 }

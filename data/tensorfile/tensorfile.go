@@ -198,6 +198,19 @@ func (f *File) I64(name string) ([]int64, []int, error) {
 	return t.I64, t.Shape, nil
 }
 
+// Ints reads an integer tensor as Go ints (token ids, masks, labels).
+func (f *File) Ints(name string) ([]int, []int, error) {
+	v, shape, err := f.I64(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x)
+	}
+	return out, shape, nil
+}
+
 // f16ToF32 widens an IEEE half-precision value.
 func f16ToF32(h uint16) float32 {
 	sign := uint32(h>>15) << 31

@@ -9,6 +9,7 @@ import (
 	"image"
 
 	randv2 "math/rand/v2"
+	"runtime"
 	"sort"
 	"sync"
 
@@ -101,7 +102,7 @@ func NewLoader(pairs []TrainPair, tok *tokenizer.Tokenizer, proc *imageproc.Proc
 		opts.BucketWindow = 50
 	}
 	if opts.Workers < 1 {
-		opts.Workers = 4
+		opts.Workers = runtime.NumCPU() // as the config documents for 0
 	}
 	if opts.Prefetch < 1 {
 		opts.Prefetch = 2 * opts.Workers
@@ -181,10 +182,11 @@ func seed64(xs ...int64) int64 {
 // Iter produces batches in order from a position, preparing them in
 // background goroutines.
 type Iter struct {
-	cancel context.CancelFunc
-	order  chan chan batchResult
-	wg     sync.WaitGroup
-	ctx    context.Context
+	perEpoch int // batches per epoch: that many all-corrupt batches in a row is fatal
+	cancel   context.CancelFunc
+	order    chan chan batchResult
+	wg       sync.WaitGroup
+	ctx      context.Context
 }
 
 type batchResult struct {
@@ -203,7 +205,7 @@ type batchJob struct {
 // corrupt are skipped.
 func (l *Loader) Iterate(ctx context.Context, pos Position) *Iter {
 	ctx, cancel := context.WithCancel(ctx)
-	it := &Iter{cancel: cancel, order: make(chan chan batchResult, l.opts.Prefetch), ctx: ctx}
+	it := &Iter{perEpoch: l.BatchesPerEpoch(), cancel: cancel, order: make(chan chan batchResult, l.opts.Prefetch), ctx: ctx}
 	jobs := make(chan batchJob)
 	it.wg.Add(1)
 	go func() { // producer
@@ -259,6 +261,7 @@ func (l *Loader) Iterate(ctx context.Context, pos Position) *Iter {
 // Next returns the next batch, or ctx's error once cancelled.
 func (it *Iter) Next() (*LoadedBatch, error) {
 	var corrupt []error
+	skipped := 0
 	for {
 		if err := it.ctx.Err(); err != nil {
 			return nil, err
@@ -287,6 +290,11 @@ func (it *Iter) Next() (*LoadedBatch, error) {
 		}
 		if r.b.B == 0 { // every image corrupt: reported with the next batch
 			corrupt = append(corrupt, r.b.Corrupt...)
+			if skipped++; skipped >= it.perEpoch {
+				// A whole epoch without one readable image (a wrong image
+				// directory, say): fail instead of looping forever.
+				return nil, fmt.Errorf("no readable image in a whole epoch (%d batches): %w", skipped, errors.Join(corrupt[:min(len(corrupt), 5)]...))
+			}
 			continue
 		}
 		r.b.Corrupt = append(corrupt, r.b.Corrupt...)

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gitcap/gitcap/data/imageproc"
 	"github.com/gitcap/gitcap/data/synth"
@@ -212,4 +214,27 @@ func TestLoaderCancel(t *testing.T) {
 		t.Error("Next after cancel succeeded")
 	}
 	it.Close()
+}
+
+// TestLoaderFailsWhenNoImageIsReadable: a wrong image directory must give
+// an error, not an endless search for a readable batch.
+func TestLoaderFailsWhenNoImageIsReadable(t *testing.T) {
+	dir := t.TempDir()
+	pairs := []TrainPair{{filepath.Join(dir, "a.png"), "a"}, {filepath.Join(dir, "b.png"), "b"}, {filepath.Join(dir, "c.png"), "c"}}
+	_, tok, proc := testSet(t)
+	l, err := NewLoader(pairs, tok, proc, LoaderOptions{BatchSize: 2, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	it := l.Iterate(ctx, Position{})
+	defer it.Close()
+	_, err = it.Next()
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("want an error about unreadable images before the timeout, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "a.png") && !strings.Contains(err.Error(), "b.png") {
+		t.Errorf("error %q does not name an image", err)
+	}
 }

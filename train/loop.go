@@ -20,6 +20,7 @@ import (
 
 	"github.com/gitcap/gitcap/data"
 	"github.com/gitcap/gitcap/data/imageproc"
+	"github.com/gitcap/gitcap/data/tensorfile"
 	"github.com/gitcap/gitcap/data/tokenizer"
 	"github.com/gitcap/gitcap/eval"
 	"github.com/gitcap/gitcap/gitmodel"
@@ -315,6 +316,16 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	}
 
 	metricsPath := filepath.Join(cfg.OutDir, MetricsFile)
+	if resumeDir == "" {
+		// A new run must not mix its metrics into, or replace the best
+		// checkpoint of, an earlier run.
+		for _, name := range []string{LastCheckpoint, LastCheckpoint + ".old", BestCheckpoint, MetricsFile} {
+			if _, err := os.Stat(filepath.Join(cfg.OutDir, name)); err == nil {
+				return sum, fmt.Errorf("out_dir %s already holds a run (%s): resume it with --resume %s, or choose another out_dir",
+					cfg.OutDir, name, filepath.Join(cfg.OutDir, LastCheckpoint))
+			}
+		}
+	}
 	if resumeDir != "" {
 		if err := t.opt.LoadState(filepath.Join(resumeDir, OptimizerFile)); err != nil {
 			return sum, fmt.Errorf("resume: %w", err)
@@ -329,6 +340,11 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 		}
 		if st.Seed != cfg.Seed {
 			return sum, fmt.Errorf("resume: checkpoint was trained with seed %d, configuration says %d", st.Seed, cfg.Seed)
+		}
+		if st.TotalSteps != 0 && st.TotalSteps != total {
+			return sum, fmt.Errorf("resume: the run was planned for %d steps, this configuration and data give %d "+
+				"(steps, epochs, batch_size, grad_accum or the training set changed), so the data position and "+
+				"learning-rate schedule would not continue the run", st.TotalSteps, total)
 		}
 		t.state.Step, t.state.Epoch, t.state.Position, t.state.Corrupt = st.Step, st.Epoch, st.Position, st.Corrupt
 		if st.BestScore != nil && st.BestMetric == t.state.BestMetric {
@@ -691,6 +707,13 @@ func CIDErD(ids []string, gts map[string][]string, res map[string]string) (float
 
 // save writes the last checkpoint (and the best one when best is set).
 func (t *trainer) save(best bool) error {
+	// The metrics up to this step must survive whatever happens next, or a
+	// resume from this checkpoint would leave a gap in the log.
+	if t.metrics != nil {
+		if err := t.metrics.Sync(); err != nil {
+			return err
+		}
+	}
 	dir := filepath.Join(t.cfg.OutDir, LastCheckpoint)
 	if err := t.writeCheckpoint(dir); err != nil {
 		return err
@@ -707,6 +730,9 @@ func (t *trainer) save(best bool) error {
 // a crash at any point leaves a complete checkpoint (under final or
 // final.old).
 func (t *trainer) writeCheckpoint(final string) error {
+	if err := recoverCheckpoint(final); err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp(t.cfg.OutDir, ".tmp-")
 	if err != nil {
 		return err
@@ -736,7 +762,10 @@ func (t *trainer) writeCheckpoint(final string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, StateFile), append(st, '\n'), 0o644); err != nil {
+	if err := writeFileSync(filepath.Join(tmp, StateFile), append(st, '\n')); err != nil {
+		return err
+	}
+	if err := syncDir(tmp); err != nil {
 		return err
 	}
 	old := final + ".old"
@@ -752,7 +781,41 @@ func (t *trainer) writeCheckpoint(final string) error {
 		return err
 	}
 	ok = true
+	if err := syncDir(t.cfg.OutDir); err != nil {
+		return err
+	}
 	return os.RemoveAll(old)
+}
+
+// recoverCheckpoint undoes a swap that a crash interrupted: if final is
+// missing but final.old (the previous complete checkpoint) exists, it is
+// moved back, so the only good copy is never deleted.
+func recoverCheckpoint(final string) error {
+	if _, err := os.Stat(final); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(final + ".old"); err == nil {
+		return os.Rename(final+".old", final)
+	}
+	return nil
+}
+
+// writeFileSync writes a file and flushes it to disk.
+func writeFileSync(path string, b []byte) error {
+	return tensorfile.WriteAtomic(path, func(f *os.File) error {
+		_, err := f.Write(b)
+		return err
+	})
+}
+
+// syncDir flushes a directory's entries (renames) to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func copyFile(src, dst string) error {
@@ -760,7 +823,7 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(dst, b, 0o644)
+	return writeFileSync(dst, b)
 }
 
 func (t *trainer) plot() error {

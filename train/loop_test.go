@@ -130,27 +130,37 @@ func weights(t *testing.T, dir string) map[string][]float32 {
 	return out
 }
 
+// TestResumeIsExact interrupts a run (Ctrl-C, i.e. a cancelled context)
+// part-way, resumes it from the checkpoint written on the way out, and
+// requires bit-identical weights to an uninterrupted run. The run uses what
+// resuming must restore: a cosine schedule, gradient accumulation, dropout
+// and random-resized-crop augmentation.
 func TestResumeIsExact(t *testing.T) {
-	const total, cut = 12, 5
+	const total = 12
+	setup := func(dir string) *Config {
+		cfg := tinyConfig(t, dir, total)
+		cfg.Schedule, cfg.WarmupSteps = ScheduleCosine, 3
+		cfg.BatchSize, cfg.GradAccum = 2, 2
+		cfg.Augment.RandomResizedCrop = true
+		cfg.LogEvery = 1
+		return cfg
+	}
 	full := t.TempDir()
-	cfg := tinyConfig(t, full, total)
-	if _, err := Run(context.Background(), cfg, nil); err != nil {
+	if _, err := Run(context.Background(), setup(full), nil); err != nil {
 		t.Fatal(err)
 	}
 
 	part := t.TempDir()
-	cfg2 := *cfg
-	cfg2.OutDir = part
-	cfg2.Steps = cut // the interrupted run: stop after cut steps
-	if _, err := Run(context.Background(), &cfg2, nil); err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	sum, err := Run(ctx, setup(part), &cancelAfter{n: 5, cancel: cancel})
+	cancel()
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Resume with the full schedule from the checkpoint at step cut. The
-	// schedule is constant after warm-up so the shorter first run saw the
-	// same learning rates.
-	cfg3 := *cfg
-	cfg3.OutDir = part
-	sum, err := Resume(context.Background(), &cfg3, filepath.Join(part, LastCheckpoint), nil)
+	if !sum.Interrupted || sum.Steps >= total {
+		t.Fatalf("the first run was not interrupted: %+v", sum)
+	}
+	sum, err = Resume(context.Background(), setup(part), filepath.Join(part, LastCheckpoint), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +175,10 @@ func TestResumeIsExact(t *testing.T) {
 				t.Fatalf("%s[%d]: uninterrupted %g, resumed %g", name, i, wa[i], wb[i])
 			}
 		}
+	}
+	// A fresh run into the same directory is refused rather than mixed in.
+	if _, err := Run(context.Background(), setup(part), nil); err == nil || !strings.Contains(err.Error(), "already holds a run") {
+		t.Errorf("a new run into a used out_dir: %v", err)
 	}
 }
 

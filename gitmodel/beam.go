@@ -3,6 +3,7 @@ package gitmodel
 import (
 	"context"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -174,8 +175,12 @@ func (r *search) beam(ctx context.Context, pixels []float32, batch int) ([][]Seq
 				hyps[b].add(seqs[row], beamScores[row], len(seqs[row])-promptLen)
 			}
 		}
+		// HF sorts ascending and pops from the end: among equal scores the
+		// hypothesis added last wins. Reversing an ascending stable sort
+		// gives the same order.
 		hs := append([]hypothesis(nil), hyps[b].hyps...)
-		sort.SliceStable(hs, func(i, j int) bool { return hs[i].score > hs[j].score })
+		sort.SliceStable(hs, func(i, j int) bool { return hs[i].score < hs[j].score })
+		slices.Reverse(hs)
 		for i := 0; i < o.NumReturnSequences && i < len(hs); i++ {
 			ids := hs[i].ids
 			if len(ids) < r.maxLen {

@@ -61,6 +61,9 @@ func weightFiles(dir string) ([]string, error) {
 	seen := map[string]bool{}
 	var files []string
 	for _, f := range idx.WeightMap {
+		if !filepath.IsLocal(f) {
+			return nil, fmt.Errorf("%s: shard name %q points outside the checkpoint directory", index, f)
+		}
 		if !seen[f] {
 			seen[f] = true
 			files = append(files, filepath.Join(dir, f))
@@ -87,6 +90,9 @@ func (m *Model) LoadWeights(files ...string) error {
 		}
 		for _, name := range f.Names() {
 			p := m.Params.Get(name)
+			if name == "output.weight" && m.Config.TieWordEmbeddings {
+				continue // tied to the word embeddings, as HF ties it
+			}
 			if p == nil {
 				if !ignoredTensor(name) {
 					unexpected = append(unexpected, name)

@@ -10,23 +10,25 @@ import (
 )
 
 // GenerateOptions are HF generate()'s arguments that gitcap supports, with
-// the same meanings. Zero values mean HF's defaults.
+// the same meanings. The zero value of a field means HF's default where HF
+// has one (noted per field); the gitcap CLI passes HF's defaults explicitly.
 type GenerateOptions struct {
-	MaxLength          int     // total text tokens including the prompt (default 20)
+	MaxLength          int     // total text tokens including the prompt (0: 20)
 	MaxNewTokens       int     // if > 0, overrides MaxLength: prompt length + MaxNewTokens
 	MinLength          int     // EOS is banned while the sequence (prompt included) is shorter
 	MinNewTokens       int     // EOS is banned until this many tokens were generated
-	NumBeams           int     // 1 = greedy or sampling
-	LengthPenalty      float64 // exponent of the length normalisation of beam scores (default 1)
+	NumBeams           int     // 1 = greedy or sampling (0: 1)
+	LengthPenalty      float64 // exponent of the beam scores' length normalisation (0: 1; for HF's length_penalty=0, no normalisation, pass any tiny positive value: L^1e-300 is exactly 1)
 	EarlyStopping      bool    // beam search stops a batch row once NumBeams hypotheses are finished
-	NumReturnSequences int     // sequences returned per image (≤ NumBeams; or samples)
-	RepetitionPenalty  float64 // > 1 discourages tokens already present (CTRL-style)
+	NumReturnSequences int     // sequences returned per image (≤ NumBeams; or samples) (0: 1)
+	RepetitionPenalty  float64 // > 1 discourages tokens already present (CTRL-style) (0: 1, off)
 	NoRepeatNgramSize  int     // bans tokens that would repeat an n-gram
-	DoSample           bool
-	Temperature        float64 // default 1
-	TopK               int     // 0 = off (HF's default 50 applies only if set)
-	TopP               float64 // 0 or 1 = off
-	Seed               int64   // sampling seed: the same seed gives the same samples
+	DoSample           bool    // sample (greedy when false); beam sampling is not supported
+	Temperature        float64 // sampling temperature, > 0 (0: 1)
+	TopK               int     // sample among the k most likely tokens; 0 = off (HF's GenerationConfig default is 50, which the CLI uses)
+	TopP               float64 // nucleus mass; 0 or 1 = off
+	Seed               int64   // sampling seed: the same seed, image and position give the same samples
+	SampleOffset       int     // index of the batch's first image in a longer run, so each image's random stream depends on it alone
 	NoCache            bool    // recompute the full sequence every token (reference path)
 }
 
@@ -73,7 +75,8 @@ func (m *Model) NewGenerator() *Generator {
 	return &Generator{m: m, prefixes: map[[2]int]*Forward{}, steps: map[[2]int]*decodeStep{}}
 }
 
-// Close releases compiled graphs.
+// Close releases the compiled graphs; the generator can be used again
+// afterwards (it recompiles) and closing twice is harmless.
 func (g *Generator) Close() {
 	for _, f := range g.prefixes {
 		f.Close()
@@ -81,6 +84,8 @@ func (g *Generator) Close() {
 	for _, s := range g.steps {
 		s.vm.Close()
 	}
+	clear(g.prefixes)
+	clear(g.steps)
 }
 
 func (g *Generator) prefix(batch, t int) (*Forward, error) {
@@ -134,6 +139,12 @@ func (g *Generator) Generate(ctx context.Context, pixels []float32, batch int, p
 		return nil, errors.New("generate: greedy search returns one sequence; use beams or sampling for num_return_sequences > 1")
 	case o.Temperature < 0, o.TopK < 0, o.TopP < 0, o.TopP > 1:
 		return nil, fmt.Errorf("generate: invalid sampling settings (temperature %g, top_k %d, top_p %g)", o.Temperature, o.TopK, o.TopP)
+	case o.DoSample && o.NumBeams > 1:
+		return nil, errors.New("generate: beam sampling (do_sample with num_beams > 1) is not supported")
+	case o.RepetitionPenalty < 0:
+		return nil, fmt.Errorf("generate: repetition_penalty must be positive, got %g", o.RepetitionPenalty)
+	case o.MaxNewTokens < 0, o.MaxLength < 0, o.MinLength < 0, o.MinNewTokens < 0, o.NoRepeatNgramSize < 0:
+		return nil, errors.New("generate: lengths and n-gram sizes must not be negative")
 	}
 	for _, id := range prompt {
 		if id < 0 || id >= c.VocabSize {
@@ -234,7 +245,16 @@ func (r *search) sample(ctx context.Context, pixels []float32, batch int) ([][]S
 	}
 	done := make([]bool, rows)
 	next := make([]int, rows)
-	rng := rand.New(rand.NewSource(o.Seed))
+	// One random stream per image and return sequence, seeded from (seed,
+	// image index, sequence): a sample does not depend on which other
+	// images share its batch.
+	rngs := make([]*rand.Rand, rows)
+	if o.DoSample {
+		for i := range rngs {
+			img, seq := o.SampleOffset+i/expand, i%expand
+			rngs[i] = rand.New(rand.NewSource(int64(mix(uint64(o.Seed), uint64(img), uint64(seq)))))
+		}
+	}
 	probs := make([]float64, r.vocab)
 	for cur := len(r.prompt); cur < r.maxLen; cur++ {
 		if err := ctx.Err(); err != nil {
@@ -249,7 +269,11 @@ func (r *search) sample(ctx context.Context, pixels []float32, batch int) ([][]S
 			scores := logits[i*r.vocab : (i+1)*r.vocab]
 			r.process(seqs[i], scores)
 			if o.DoSample {
-				next[i] = sampleToken(scores, probs, o, rng)
+				tok, err := sampleToken(scores, probs, o, rngs[i])
+				if err != nil {
+					return nil, err
+				}
+				next[i] = tok
 			} else {
 				next[i] = argmax(scores)
 			}
@@ -290,7 +314,7 @@ func argmax(s []float32) int {
 
 // sampleToken applies temperature, top-k and top-p (HF's warpers, in that
 // order) and draws a token.
-func sampleToken(scores []float32, probs []float64, o GenerateOptions, rng *rand.Rand) int {
+func sampleToken(scores []float32, probs []float64, o GenerateOptions, rng *rand.Rand) (int, error) {
 	for i, s := range scores {
 		probs[i] = float64(s) / o.Temperature
 	}
@@ -345,14 +369,31 @@ func sampleToken(scores []float32, probs []float64, o GenerateOptions, rng *rand
 			probs[i] /= kept
 		}
 	}
+	if math.IsNaN(sum) || sum == 0 || math.IsInf(mx, -1) {
+		return 0, errors.New("generate: every token is banned (probabilities are all zero), nothing to sample")
+	}
 	u := rng.Float64()
 	for i, p := range probs {
 		u -= p
 		if u < 0 {
-			return i
+			return i, nil
 		}
 	}
-	return argmaxF64(probs)
+	return argmaxF64(probs), nil
+}
+
+// mix hashes sampling seeds (splitmix64 steps).
+func mix(xs ...uint64) uint64 {
+	var h uint64 = 0x9e3779b97f4a7c15
+	for _, x := range xs {
+		h ^= x + 0x9e3779b97f4a7c15 + h<<6 + h>>2
+		h ^= h >> 30
+		h *= 0xbf58476d1ce4e5b9
+		h ^= h >> 27
+		h *= 0x94d049bb133111eb
+		h ^= h >> 31
+	}
+	return h
 }
 
 func argmaxF64(s []float64) int {

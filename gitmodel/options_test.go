@@ -119,3 +119,26 @@ func TestGenerateRejectsBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestSamplingDoesNotDependOnBatchMates: an image's samples depend on the
+// seed and its index in the run, not on the other images in its batch.
+func TestSamplingDoesNotDependOnBatchMates(t *testing.T) {
+	m := loadTiny(t, "git-tiny")
+	g := m.NewGenerator()
+	defer g.Close()
+	o := GenerateOptions{DoSample: true, Temperature: 3, Seed: 5, NumReturnSequences: 2}
+	pair, err := g.Generate(context.Background(), refPixels(t, "cats.png", "sun_q90.jpg"), 2, []int{101}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.SampleOffset = 1
+	alone, err := g.Generate(context.Background(), refPixels(t, "sun_q90.jpg"), 1, []int{101}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j := range alone[0] {
+		if !reflect.DeepEqual(alone[0][j].IDs, pair[1][j].IDs) {
+			t.Errorf("sample %d: alone %v, in a batch %v", j, alone[0][j].IDs, pair[1][j].IDs)
+		}
+	}
+}

@@ -109,9 +109,11 @@ type Caption struct {
 	Err    error
 }
 
-// Caption generates captions for samples, batchSize at a time; a sample
-// that cannot be read gets its error in Caption.Err and the others are still
-// captioned. progress, if non-nil, is called after each batch.
+// Caption generates captions for samples, batchSize at a time, returning
+// them in input order (NumReturnSequences per sample); a sample that cannot
+// be read gets its error in Caption.Err and the others are still captioned.
+// Sampling results do not depend on the batch size. progress, if non-nil,
+// is called after each batch.
 func (p *Pipeline) Caption(ctx context.Context, g *Generator, samples []Sample, prompt string, batchSize int, opts GenerateOptions, progress func(done int)) ([]Caption, error) {
 	if len(samples) == 0 {
 		return nil, fmt.Errorf("no images to caption")
@@ -126,29 +128,32 @@ func (p *Pipeline) Caption(ctx context.Context, g *Generator, samples []Sample, 
 	c := p.Model.Config
 	per := c.Frames() * c.Vision.NumChannels * c.Vision.ImageSize * c.Vision.ImageSize
 	buf := make([]float32, batchSize*per)
-	var out []Caption
+	out := make([]Caption, 0, len(samples))
 	for start := 0; start < len(samples); start += batchSize {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
 		end := min(start+batchSize, len(samples))
-		var ok []Sample
-		for _, s := range samples[start:end] {
+		results := make([][]Caption, end-start) // by input position
+		var ok []int
+		for i, s := range samples[start:end] {
 			if err := p.Pixels(s, buf[len(ok)*per:(len(ok)+1)*per]); err != nil {
-				out = append(out, Caption{Sample: s, Err: err})
+				results[i] = []Caption{{Sample: s, Err: err}}
 				continue
 			}
-			ok = append(ok, s)
+			ok = append(ok, i)
 		}
 		if len(ok) > 0 {
-			seqs, err := g.Generate(ctx, buf[:len(ok)*per], len(ok), promptIDs, opts)
+			o := opts
+			o.SampleOffset = opts.SampleOffset + start
+			seqs, err := g.Generate(ctx, buf[:len(ok)*per], len(ok), promptIDs, o)
 			if err != nil {
 				return out, err
 			}
-			for i, s := range ok {
-				for _, seq := range seqs[i] {
-					out = append(out, Caption{
-						Sample: s,
+			for k, i := range ok {
+				for _, seq := range seqs[k] {
+					results[i] = append(results[i], Caption{
+						Sample: samples[start+i],
 						Text:   p.Tokenizer.Decode(seq.IDs[len(promptIDs):], true),
 						IDs:    seq.IDs,
 						Score:  seq.Score,
@@ -156,6 +161,9 @@ func (p *Pipeline) Caption(ctx context.Context, g *Generator, samples []Sample, 
 					})
 				}
 			}
+		}
+		for _, r := range results {
+			out = append(out, r...)
 		}
 		if progress != nil {
 			progress(end)

@@ -45,8 +45,8 @@ type actOp struct {
 	dims int
 	grad bool // (x, dy) -> dy·f'(x)
 	// inPlace (gradient ops only) writes dy·f'(x) over dy. It is set only
-	// when dy is a Linear's input gradient (a matMulOp node made for this
-	// activation alone), so nothing else reads it; that saves one
+	// when dy is a Linear's private input gradient (a matMulOp node that
+	// cannot be merged with any other), so nothing else reads it; that saves one
 	// activation-sized buffer per MLP in training graphs. A gradient that
 	// may be shared (e.g. through a residual Add) is never overwritten.
 	inPlace bool
@@ -149,7 +149,9 @@ func (op actOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	g := op
 	g.baseOp = cached()
 	g.grad = true
-	_, g.inPlace = grad.Op().(matMulOp)
+	if mm, ok := grad.Op().(matMulOp); ok && mm.private {
+		g.inPlace = true
+	}
 	return G.Nodes{apply(g, inputs[0], grad)}, nil
 }
 

@@ -167,9 +167,9 @@ func attnDo[T Float](op attnOp, vals []G.Value, y []T) {
 			ko := b*s.Tk*c + h*hd
 			// Scores.
 			if s.Cached > 0 {
-				gemm(false, true, s.Tq, s.Cached, hd, scale, q[qo:], c, kc[b*s.Cached*c+h*hd:], c, 0, p, tall)
+				gemm1(false, true, s.Tq, s.Cached, hd, scale, q[qo:], c, kc[b*s.Cached*c+h*hd:], c, 0, p, tall)
 			}
-			gemm(false, true, s.Tq, s.Tk, hd, scale, q[qo:], c, k[ko:], c, 0, p[s.Cached:], tall)
+			gemm1(false, true, s.Tq, s.Tk, hd, scale, q[qo:], c, k[ko:], c, 0, p[s.Cached:], tall)
 			if mask != nil {
 				m := mask[b*s.Tq*tall : (b+1)*s.Tq*tall]
 				for j := range p {
@@ -189,10 +189,10 @@ func attnDo[T Float](op attnOp, vals []G.Value, y []T) {
 					}
 				}
 				if s.Cached > 0 {
-					gemm(false, false, s.Tq, hd, s.Cached, 1, p, tall, vc[b*s.Cached*c+h*hd:], c, 0, y[qo:], c)
-					gemm(false, false, s.Tq, hd, s.Tk, 1, p[s.Cached:], tall, v[ko:], c, 1, y[qo:], c)
+					gemm1(false, false, s.Tq, hd, s.Cached, 1, p, tall, vc[b*s.Cached*c+h*hd:], c, 0, y[qo:], c)
+					gemm1(false, false, s.Tq, hd, s.Tk, 1, p[s.Cached:], tall, v[ko:], c, 1, y[qo:], c)
 				} else {
-					gemm(false, false, s.Tq, hd, s.Tk, 1, p, tall, v[ko:], c, 0, y[qo:], c)
+					gemm1(false, false, s.Tq, hd, s.Tk, 1, p, tall, v[ko:], c, 0, y[qo:], c)
 				}
 				continue
 			}
@@ -209,8 +209,8 @@ func attnDo[T Float](op attnOp, vals []G.Value, y []T) {
 					}
 				}
 			}
-			gemm(true, false, s.Tk, hd, s.Tq, 1, pd, tall, dout[qo:], c, 0, dv[ko:], c)
-			gemm(false, true, s.Tq, s.Tk, hd, 1, dout[qo:], c, v[ko:], c, 0, dp, tall)
+			gemm1(true, false, s.Tk, hd, s.Tq, 1, pd, tall, dout[qo:], c, 0, dv[ko:], c)
+			gemm1(false, true, s.Tq, s.Tk, hd, 1, dout[qo:], c, v[ko:], c, 0, dp, tall)
 			if op.drop > 0 {
 				for j := range dp {
 					if keepElem(seed, op.noiseID, base+uint64(j), op.drop) {
@@ -230,8 +230,8 @@ func attnDo[T Float](op attnOp, vals []G.Value, y []T) {
 					dr[j] = pr[j] * (dr[j] - T(dot))
 				}
 			}
-			gemm(false, false, s.Tq, hd, s.Tk, scale, dp, tall, k[ko:], c, 0, dq[qo:], c)
-			gemm(true, false, s.Tk, hd, s.Tq, scale, dp, tall, q[qo:], c, 0, dk[ko:], c)
+			gemm1(false, false, s.Tq, hd, s.Tk, scale, dp, tall, k[ko:], c, 0, dq[qo:], c)
+			gemm1(true, false, s.Tk, hd, s.Tq, scale, dp, tall, q[qo:], c, 0, dk[ko:], c)
 		}
 	})
 }

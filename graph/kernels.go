@@ -33,6 +33,10 @@ func gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 	if k == 0 {
 		for i := 0; i < m; i++ {
 			row := c[i*ldc : i*ldc+n]
+			if beta == 0 { // BLAS semantics: C is not read
+				clear(row)
+				continue
+			}
 			for j := range row {
 				row[j] *= beta
 			}

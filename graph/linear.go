@@ -89,8 +89,8 @@ func (op linearOp) DiffWRT(n int) []bool { return allTrue(n) }
 
 func (op linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	x, w := inputs[0], inputs[1]
-	dx := apply(matMulOp{baseOp: cached(), dt: op.dt}, grad, w)               // (N,out)·(out,in)
-	dw := apply(matMulOp{baseOp: cached(), dt: op.dt, transA: true}, grad, x) // (out,N)·(N,in)
+	dx := apply(matMulOp{baseOp: cached(), dt: op.dt, private: true}, grad, w) // (N,out)·(out,in)
+	dw := apply(matMulOp{baseOp: cached(), dt: op.dt, transA: true}, grad, x)  // (out,N)·(N,in)
 	if !op.bias {
 		return G.Nodes{dx, dw}, nil
 	}
@@ -106,9 +106,17 @@ type matMulOp struct {
 	baseOp
 	dt             tensor.Dtype
 	transA, transB bool
+	// private marks a Linear's input gradient: its hash includes the op's
+	// own buffer address, so gorgonia never merges it with an identical
+	// product elsewhere, and an activation gradient may overwrite it in
+	// place (see actOp.inPlace).
+	private bool
 }
 
 func (op matMulOp) String() string {
+	if op.private {
+		return fmt.Sprintf("MatMul{%v,tA=%v,tB=%v,private=%p}", op.dt, op.transA, op.transB, op.cache)
+	}
 	return fmt.Sprintf("MatMul{%v,tA=%v,tB=%v}", op.dt, op.transA, op.transB)
 }
 func (op matMulOp) WriteHash(h hash.Hash) { writeHash(h, op) }

@@ -170,7 +170,7 @@ func benchTrain(m *gitmodel.Model, b, t int, pixels []float32, rng *rand.Rand, m
 	defer f.Close()
 	in := gitmodel.Batch{Pixels: pixels, IDs: make([]int, b*t), Labels: make([]int, b*t)}
 	for i := range in.IDs {
-		in.IDs[i] = 1000 + rng.Intn(m.Config.VocabSize-1000)
+		in.IDs[i] = rng.Intn(m.Config.VocabSize)
 		in.Labels[i] = in.IDs[i]
 	}
 	byName := map[string]*train.Param{}

@@ -38,7 +38,7 @@ func generationFlags(fs interface {
 	fs.IntVar(&o.NoRepeatNgramSize, "no-repeat-ngram-size", 0, "forbid repeating n-grams of this size")
 	fs.BoolVar(&o.DoSample, "do-sample", false, "sample instead of greedy/beam search")
 	fs.Float64Var(&o.Temperature, "temperature", 1, "sampling temperature")
-	fs.IntVar(&o.TopK, "top-k", 0, "sample from the k most likely tokens (0 = all)")
+	fs.IntVar(&o.TopK, "top-k", 50, "sample from the k most likely tokens (HF's default 50; 0 = all)")
 	fs.Float64Var(&o.TopP, "top-p", 1, "nucleus sampling mass (1 = off)")
 	fs.Int64Var(&o.Seed, "seed", 0, "sampling seed (the same seed repeats the same samples)")
 }
@@ -63,8 +63,8 @@ func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *model == "" {
 		return usageError{errors.New("--model is required")}
 	}
-	if o.NumBeams < 1 || o.NumReturnSequences < 1 || o.MaxLength < 1 {
-		return usageError{fmt.Errorf("--num-beams (num_beams), --num-return-sequences and --max-length must be at least 1")}
+	if err := checkGenerationFlags(&o); err != nil {
+		return err
 	}
 	inputs := fs.Args()
 	if *list != "" {
@@ -83,11 +83,6 @@ func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if *frames != 0 && *frames != p.Model.Config.Frames() {
 		return fmt.Errorf("--frames %d: the checkpoint takes %d frames per sample", *frames, p.Model.Config.Frames())
-	}
-	if *prompt != "" {
-		if n := len(p.Tokenizer.EncodePrompt(*prompt)); (o.MaxNewTokens == 0 && n >= o.MaxLength) || n >= p.Model.Config.MaxPositionEmbeddings {
-			return fmt.Errorf("the prompt is %d tokens long, which leaves no room under --max-length %d", n, o.MaxLength)
-		}
 	}
 	var samples []gitmodel.Sample
 	failed := 0
@@ -132,6 +127,25 @@ func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d images could not be captioned", failed, len(inputs))
+	}
+	return nil
+}
+
+// checkGenerationFlags rejects what HF's generate rejects and maps
+// --length-penalty 0 (no length normalisation) onto the API.
+func checkGenerationFlags(o *gitmodel.GenerateOptions) error {
+	switch {
+	case o.NumBeams < 1 || o.NumReturnSequences < 1 || o.MaxLength < 1:
+		return usageError{fmt.Errorf("--num-beams (num_beams), --num-return-sequences and --max-length must be at least 1")}
+	case o.DoSample && o.Temperature <= 0:
+		return usageError{fmt.Errorf("--temperature must be positive when sampling (got %g); leave out --do-sample for greedy search", o.Temperature)}
+	case o.RepetitionPenalty <= 0:
+		return usageError{fmt.Errorf("--repetition-penalty must be positive, got %g", o.RepetitionPenalty)}
+	case o.MaxNewTokens < 0 || o.MinLength < 0 || o.MinNewTokens < 0 || o.NoRepeatNgramSize < 0:
+		return usageError{errors.New("lengths and --no-repeat-ngram-size must not be negative")}
+	}
+	if o.LengthPenalty == 0 {
+		o.LengthPenalty = 1e-300 // L^1e-300 == 1: HF's length_penalty=0
 	}
 	return nil
 }

@@ -36,6 +36,12 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *model == "" || *annotations == "" {
 		return usageError{errors.New("--model and --annotations are required")}
 	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q (images are given with --images)", fs.Arg(0))}
+	}
+	if err := checkGenerationFlags(&o); err != nil {
+		return err
+	}
 	k, n, err := parseShard(*shard)
 	if err != nil {
 		return usageError{err}
@@ -60,7 +66,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var samples []gitmodel.Sample
 	var ids []string
 	for i, im := range ann.Images {
-		if i%n != k {
+		if i%n != k || len(im.Captions) == 0 { // nothing to score it against
 			continue
 		}
 		file := im.File

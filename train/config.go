@@ -20,11 +20,13 @@ import (
 
 // DataConfig names a captioned image set.
 type DataConfig struct {
-	// Path is the captions file (COCO captions JSON, JSON Lines or CSV) or a
-	// directory of images with captions.
+	// Path is the captions file: COCO captions JSON, Karpathy's
+	// dataset_coco.json, HF imagefolder metadata.jsonl or CSV
+	// (file_name,text).
 	Path string `yaml:"path"`
-	// Format is the captions file's format: "auto" (the default: guessed
-	// from the file's extension and contents), "coco", "jsonl" or "csv".
+	// Format is the captions file's format: "auto" (the default: detected
+	// from the file's extension and contents), "coco", "karpathy", "jsonl"
+	// or "csv"; a stated format must match the detected one.
 	Format string `yaml:"format"`
 	// Images is the directory the captions' image file names are relative
 	// to; empty means the directory that holds Path.
@@ -489,8 +491,8 @@ func (c *Config) Validate() error {
 	if c.LogEvery < 1 {
 		bad("log_every", "must be >= 1, got %d", c.LogEvery)
 	}
-	if c.MaxTextLen < 2 {
-		bad("max_text_len", "must be >= 2 ([CLS] and [SEP]), got %d", c.MaxTextLen)
+	if c.MaxTextLen < 3 {
+		bad("max_text_len", "must be >= 3 ([CLS], a word, [SEP]), got %d", c.MaxTextLen)
 	}
 	if c.GenMaxLength < 2 {
 		bad("gen_max_length", "must be >= 2, got %d", c.GenMaxLength)

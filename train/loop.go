@@ -344,7 +344,8 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 		if st.TotalSteps != 0 && st.TotalSteps != total {
 			return sum, fmt.Errorf("resume: the run was planned for %d steps, this configuration and data give %d "+
 				"(steps, epochs, batch_size, grad_accum or the training set changed), so the data position and "+
-				"learning-rate schedule would not continue the run", st.TotalSteps, total)
+				"learning-rate schedule would not continue the run; to train further, start a new run from the "+
+				"checkpoint (model: %s)", st.TotalSteps, total, resumeDir)
 		}
 		t.state.Step, t.state.Epoch, t.state.Position, t.state.Corrupt = st.Step, st.Epoch, st.Position, st.Corrupt
 		if st.BestScore != nil && st.BestMetric == t.state.BestMetric {
@@ -533,8 +534,10 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 			}
 		}
 		if doEval || done {
+			// The plot is a convenience: failing to draw it must not end a
+			// long run.
 			if err := t.plot(); err != nil {
-				return sum, err
+				fmt.Fprintf(out, "warning: training curve not written: %v\n", err)
 			}
 		}
 		if ctx.Err() != nil && !done {

@@ -31,9 +31,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	n := fs.Int("n", 3000, "total synthetic images, split 80/10/10 into train/val/test")
 	show := fs.Int("show", 5, "test images to print with their captions")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gitcap demo [--out DIR] [--steps N] [--n N]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: gitcap demo [--out DIR] [--steps N] [--n N] [--show N]\n\n"+
 			"Trains a small GIT from scratch on a synthetic shapes data set and reports\n"+
-			"held-out CIDEr-D. Uses configs/demo.json and configs/demo.yaml when present.\n\nFlags:\n")
+			"held-out CIDEr-D. Uses configs/demo.json and configs/demo.yaml (embedded in the binary).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

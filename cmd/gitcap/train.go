@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/gitcap/gitcap/train"
@@ -23,6 +24,10 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	resume, rest, err := splitResume(args)
 	if err != nil {
 		return usageError{err}
+	}
+	if resume != "" && len(rest) > 0 && !hasFlag(rest, "config") {
+		// Flags given with --resume adjust the run's saved configuration.
+		rest = append([]string{"--config", filepath.Join(filepath.Dir(filepath.Clean(resume)), train.ConfigFile)}, rest...)
 	}
 	var cfg *train.Config
 	if resume == "" || len(rest) > 0 {
@@ -93,4 +98,16 @@ func splitResume(args []string) (dir string, rest []string, err error) {
 		}
 	}
 	return dir, rest, nil
+}
+
+// hasFlag reports whether args set --name (one or two dashes, with or
+// without =value).
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
 }

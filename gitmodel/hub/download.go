@@ -506,6 +506,11 @@ func (s *session) download(ctx context.Context, commit string, f *remoteFile, bl
 		}
 		delay *= 2
 	}
+	// Flush the finished download before it becomes a trusted blob, so a
+	// power loss cannot leave a truncated file that later runs reuse.
+	if err := syncFile(inc); err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
 	if err := os.Rename(inc, blob); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
@@ -673,4 +678,16 @@ func parseContentRange(v string) (start, total int64, ok bool) {
 		}
 	}
 	return start, total, true
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -10,6 +10,7 @@ import (
 	"math/rand"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +29,7 @@ type benchRow struct {
 	Unit       string  `json:"unit"`
 	GFLOPS     float64 `json:"gflops"`
 	PeakShare  float64 `json:"fraction_of_sgemm_peak"`
-	PeakRSSGiB float64 `json:"peak_rss_gib"` // process peak so far
+	PeakRSSGiB float64 `json:"peak_rss_gib"` // process peak during this workload (Linux)
 	Runs       int     `json:"runs"`
 }
 
@@ -78,6 +79,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		fmt.Fprintf(stderr, "%s ...\n", name)
+		resetPeakRSS()
 		if err := fn(); err != nil { // warm-up: builds and compiles graphs
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -198,6 +200,15 @@ func benchTrain(m *gitmodel.Model, b, t int, pixels []float32, rng *rand.Rand, m
 		train.ClipGradNorm(params, 1)
 		return opt.Step(1e-5)
 	})
+}
+
+// resetPeakRSS returns freed memory to the OS and restarts the kernel's
+// peak-RSS counter (VmHWM), so the next reading covers one workload (with
+// whatever the process still holds from earlier ones). Linux only; a
+// no-op elsewhere.
+func resetPeakRSS() {
+	debug.FreeOSMemory()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
 // peakRSSGiB reads the process's peak resident memory (VmHWM) on Linux.

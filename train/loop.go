@@ -74,6 +74,9 @@ type TrainerState struct {
 	BestScore  *float64      `json:"best_score,omitempty"`
 	BestStep   int           `json:"best_step,omitempty"`
 	Corrupt    int           `json:"corrupt_images"`
+	// EvalPending marks a checkpoint saved while its step's evaluation was
+	// interrupted; resuming runs that evaluation first.
+	EvalPending bool `json:"eval_pending,omitempty"`
 	// DropoutSeed documents how dropout seeds are derived.
 	DropoutSeed string `json:"dropout_seed"`
 }
@@ -348,6 +351,7 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 				"checkpoint (model: %s)", st.TotalSteps, total, resumeDir)
 		}
 		t.state.Step, t.state.Epoch, t.state.Position, t.state.Corrupt = st.Step, st.Epoch, st.Position, st.Corrupt
+		t.state.EvalPending = st.EvalPending
 		if st.BestScore != nil && st.BestMetric == t.state.BestMetric {
 			t.best, t.hasBest, t.state.BestStep = *st.BestScore, true, st.BestStep
 			bs := *st.BestScore
@@ -415,6 +419,25 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 		return sum, nil
 	}
 
+	if t.state.EvalPending && t.val != nil {
+		// The evaluation of the step this checkpoint was saved at was
+		// interrupted: run it now, as the uninterrupted run did.
+		t.state.EvalPending = false
+		improved, err := t.evaluate(ctx, t.state.Step)
+		if err != nil {
+			if ctx.Err() != nil {
+				t.state.EvalPending = true
+				return interrupted()
+			}
+			return sum, err
+		}
+		if err := t.save(improved); err != nil {
+			return sum, err
+		}
+		if err := t.plot(); err != nil {
+			fmt.Fprintf(out, "warning: training curve not written: %v\n", err)
+		}
+	}
 	for t.state.Step < total {
 		step := t.state.Step
 		var loss float64
@@ -522,6 +545,7 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 		if doEval {
 			if improved, err = t.evaluate(ctx, s); err != nil {
 				if ctx.Err() != nil {
+					t.state.EvalPending = true // redone first on resume
 					return interrupted()
 				}
 				return sum, err

@@ -320,3 +320,50 @@ func TestGradAccumulationTrains(t *testing.T) {
 		t.Errorf("loss %.4f -> %.4f with grad_accum 2", sum.FirstLoss, sum.LastLoss)
 	}
 }
+
+// TestInterruptedEvaluationRunsOnResume cancels the run just as step 3's
+// validation starts; the resumed run must evaluate step 3 first, giving the
+// same validation record as an uninterrupted run.
+func TestInterruptedEvaluationRunsOnResume(t *testing.T) {
+	setup := func(dir string) *Config {
+		cfg := tinyConfig(t, dir, 5)
+		cfg.Val = cfg.Train
+		cfg.EvalEvery, cfg.LogEvery = 3, 1
+		return cfg
+	}
+	valAt := func(dir string, step int) float64 {
+		recs, err := ReadMetrics(filepath.Join(dir, MetricsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.Step == step && !math.IsNaN(r.ValLoss) {
+				return r.ValLoss
+			}
+		}
+		return math.NaN()
+	}
+	full := t.TempDir()
+	if _, err := Run(context.Background(), setup(full), nil); err != nil {
+		t.Fatal(err)
+	}
+	part := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	sum, err := Run(ctx, setup(part), &cancelAfter{n: 3, cancel: cancel}) // the step-3 line precedes its evaluation
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Interrupted || sum.Steps != 3 {
+		t.Fatalf("want an interruption at step 3, got %+v", sum)
+	}
+	if !math.IsNaN(valAt(part, 3)) {
+		t.Fatal("the evaluation was not interrupted; the test does not test anything")
+	}
+	if _, err := Resume(context.Background(), setup(part), filepath.Join(part, LastCheckpoint), nil); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := valAt(full, 3), valAt(part, 3); math.IsNaN(b) || a != b {
+		t.Errorf("validation loss at step 3: uninterrupted %v, resumed %v", a, b)
+	}
+}

@@ -119,24 +119,25 @@ func seedFor(xs ...int64) uint64 {
 type shape struct{ b, t int }
 
 type trainer struct {
-	cfg      *Config
-	out      io.Writer
-	srcDir   string // tokenizer and preprocessor files
-	pipe     *gitmodel.Pipeline
-	params   []*Param // optimised
-	byName   map[string]*Param
-	opt      *AdamW
-	acc      *Accumulator
-	train    *data.Loader
-	val      *data.Loader
-	fwd      map[shape]*gitmodel.Forward
-	evalFwd  map[shape]*gitmodel.Forward
-	metrics  *MetricsWriter
-	state    TrainerState
-	best     float64
-	hasBest  bool
-	lastVal  float64
-	lastCIDE float64
+	cfg       *Config
+	out       io.Writer
+	badImages map[string]bool // unreadable images reported so far (by error text, which names the file)
+	srcDir    string          // tokenizer and preprocessor files
+	pipe      *gitmodel.Pipeline
+	params    []*Param // optimised
+	byName    map[string]*Param
+	opt       *AdamW
+	acc       *Accumulator
+	train     *data.Loader
+	val       *data.Loader
+	fwd       map[shape]*gitmodel.Forward
+	evalFwd   map[shape]*gitmodel.Forward
+	metrics   *MetricsWriter
+	state     TrainerState
+	best      float64
+	hasBest   bool
+	lastVal   float64
+	lastCIDE  float64
 }
 
 func (t *trainer) close() {
@@ -241,7 +242,7 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	if out == nil {
 		out = io.Discard
 	}
-	t := &trainer{cfg: cfg, out: out, fwd: map[shape]*gitmodel.Forward{}, evalFwd: map[shape]*gitmodel.Forward{}, lastVal: math.NaN(), lastCIDE: math.NaN()}
+	t := &trainer{cfg: cfg, out: out, badImages: map[string]bool{}, fwd: map[shape]*gitmodel.Forward{}, evalFwd: map[shape]*gitmodel.Forward{}, lastVal: math.NaN(), lastCIDE: math.NaN()}
 	defer t.close()
 
 	p, src, err := loadModel(ctx, cfg, resumeDir, out)
@@ -451,9 +452,12 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 				}
 				return sum, err
 			}
-			if n := len(b.Corrupt); n > 0 {
-				t.state.Corrupt += n
-				for _, e := range b.Corrupt {
+			for _, e := range b.Corrupt {
+				// An image comes back once per caption and per epoch:
+				// report and count each one once.
+				if msg := e.Error(); !t.badImages[msg] {
+					t.badImages[msg] = true
+					t.state.Corrupt++
 					fmt.Fprintf(out, "skipped image: %v\n", e)
 				}
 			}

@@ -367,3 +367,38 @@ func TestInterruptedEvaluationRunsOnResume(t *testing.T) {
 		t.Errorf("validation loss at step 3: uninterrupted %v, resumed %v", a, b)
 	}
 }
+
+// TestUnreadableImageIsSkippedAndCountedOnce adds an image that does not
+// exist (with two captions) to the set: training goes on over several
+// epochs and the summary counts the image once.
+func TestUnreadableImageIsSkippedAndCountedOnce(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyConfig(t, dir, 8)
+	b, err := os.ReadFile(cfg.Train.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var coco map[string][]map[string]any
+	if err := json.Unmarshal(b, &coco); err != nil {
+		t.Fatal(err)
+	}
+	coco["images"] = append(coco["images"], map[string]any{"id": 99, "file_name": "missing.png"})
+	coco["annotations"] = append(coco["annotations"],
+		map[string]any{"id": 99, "image_id": 99, "caption": "nothing"}, map[string]any{"id": 100, "image_id": 99, "caption": "still nothing"})
+	b, _ = json.Marshal(coco)
+	cfg.Train.Path = filepath.Join(dir, "with_missing.json")
+	if err := os.WriteFile(cfg.Train.Path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	sum, err := Run(context.Background(), cfg, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Steps != 8 || sum.Corrupt != 1 {
+		t.Errorf("steps %d, unreadable images %d; want 8 and 1\n%s", sum.Steps, sum.Corrupt, log.String())
+	}
+	if n := strings.Count(log.String(), "missing.png"); n != 1 {
+		t.Errorf("the missing image is reported %d times", n)
+	}
+}

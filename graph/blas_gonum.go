@@ -10,5 +10,5 @@ import (
 // BLASName names the BLAS the custom ops call.
 const BLASName = "gonum (pure Go)"
 
-func sgemmImpl() blas.Float32Level3 { return gonum.Implementation{} }
-func dgemmImpl() blas.Float64Level3 { return gonum.Implementation{} }
+func sgemmImpl() blas.Float32 { return gonum.Implementation{} }
+func dgemmImpl() blas.Float64 { return gonum.Implementation{} }

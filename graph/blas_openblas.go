@@ -21,5 +21,5 @@ const BLASName = "OpenBLAS"
 // OpenBLAS spawn its own threads as well makes them busy-wait against ours.
 func init() { C.openblas_set_num_threads(1) }
 
-func sgemmImpl() blas.Float32Level3 { return netlib.Implementation{} }
-func dgemmImpl() blas.Float64Level3 { return netlib.Implementation{} }
+func sgemmImpl() blas.Float32 { return netlib.Implementation{} }
+func dgemmImpl() blas.Float64 { return netlib.Implementation{} }

@@ -6,9 +6,10 @@ import (
 	"testing"
 )
 
-// TestGemmParallelMatchesSingleCall splits products across 2 and 3
-// workers, along rows and along columns, for every transpose combination,
-// and compares with one BLAS call.
+// TestGemmParallelMatchesSingleCall checks one BLAS call (gemm, or gemv
+// for a single row) against a naive product, then splits the product across
+// 2 and 3 workers, along rows and along columns, for every transpose
+// combination, and compares.
 func TestGemmParallelMatchesSingleCall(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	fill := func(n int) []float32 {
@@ -18,7 +19,7 @@ func TestGemmParallelMatchesSingleCall(t *testing.T) {
 		}
 		return v
 	}
-	for _, dims := range [][3]int{{37, 5, 11}, {5, 41, 9}} { // m ≥ n splits rows, else columns
+	for _, dims := range [][3]int{{37, 5, 11}, {5, 41, 9}, {1, 23, 7}} { // m ≥ n splits rows, else columns; m = 1 is gemv
 		m, n, k := dims[0], dims[1], dims[2]
 		for _, tA := range []bool{false, true} {
 			for _, tB := range []bool{false, true} {
@@ -32,7 +33,34 @@ func TestGemmParallelMatchesSingleCall(t *testing.T) {
 				}
 				want := fill(m * n)
 				got := append([]float32(nil), want...)
+				// Naive reference: c = 0.5·op(a)·op(b) + 0.25·c.
+				naive := append([]float32(nil), want...)
+				for i := 0; i < m; i++ {
+					for j := 0; j < n; j++ {
+						var sum float64
+						for p := 0; p < k; p++ {
+							var av, bv float32
+							if tA {
+								av = a[p*lda+i]
+							} else {
+								av = a[i*lda+p]
+							}
+							if tB {
+								bv = b[j*ldb+p]
+							} else {
+								bv = b[p*ldb+j]
+							}
+							sum += float64(av) * float64(bv)
+						}
+						naive[i*n+j] = float32(0.5*sum + 0.25*float64(naive[i*n+j]))
+					}
+				}
 				gemm1(tA, tB, m, n, k, 0.5, a, lda, b, ldb, 0.25, want, n)
+				for i := range want {
+					if math.Abs(float64(want[i]-naive[i])) > 1e-4 {
+						t.Fatalf("m=%d n=%d k=%d tA=%v tB=%v: BLAS element %d is %g, naive %g", m, n, k, tA, tB, i, want[i], naive[i])
+					}
+				}
 				for _, w := range []int{2, 3} {
 					g := append([]float32(nil), got...)
 					gemmParallel(w, tA, tB, m, n, k, 0.5, a, lda, b, ldb, 0.25, g, n)

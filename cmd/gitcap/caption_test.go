@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -114,5 +116,41 @@ func TestForwardCommandWritesHFOutputs(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestCaptionCommandTakesVideoSamples captions a two-frame checkpoint from
+// a comma-separated frame list and from a folder of frames, and checks the
+// folder gives the frames it samples evenly (the same as listing them).
+func TestCaptionCommandTakesVideoSamples(t *testing.T) {
+	model := fixtures.Path(t, "git-tiny-video")
+	images := fixtures.Path(t, "images")
+	dir := t.TempDir()
+	// A folder of four frames: 2 frames are sampled at indices 0 and 3
+	// (clip(linspace(0, 4, 2), 0, 3), as in HF's GIT video example).
+	frames := []string{"cats.png", "gradient_96x64.png", "stripes_50x150.png", "sun_q90.jpg"}
+	for i, f := range frames {
+		b, err := os.ReadFile(filepath.Join(images, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("frame%d%s", i, filepath.Ext(f))), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := filepath.Join(dir, "frame0.png") + "," + filepath.Join(dir, "frame3.jpg")
+	var out, errb bytes.Buffer
+	if err := runCaption(context.Background(), []string{"--model", model, "--json", "--frames", "2", list, dir}, &out, &errb); err != nil {
+		t.Fatal(err, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 results, got %q", out.String())
+	}
+	var a, b struct{ IDs []int }
+	json.Unmarshal([]byte(lines[0]), &a)
+	json.Unmarshal([]byte(lines[1]), &b)
+	if len(a.IDs) < 2 || a.IDs[0] != 101 || !reflect.DeepEqual(a.IDs, b.IDs) {
+		t.Errorf("frame list gave %v, folder gave %v (want the same frames, hence the same ids)", a.IDs, b.IDs)
 	}
 }

@@ -18,9 +18,6 @@ func pyIsSpace(r rune) bool {
 	return unicode.IsSpace(r)
 }
 
-// pyFields splits s like Python's s.split() with no argument.
-func pyFields(s string) []string { return appendPyFields(nil, s) }
-
 // appendPyFields appends the words of s, split like Python's s.split(), to
 // dst. The words share s's memory.
 func appendPyFields(dst []string, s string) []string {

@@ -106,6 +106,10 @@ func (s *cachedStepper) start(pixels []float32, batch int, prompt []int, expand 
 			src := (r / expand) * n * d
 			copy(st.kc[l][r*tmax*d:r*tmax*d+n*d], k[src:src+n*d])
 			copy(st.vc[l][r*tmax*d:r*tmax*d+n*d], v[src:src+n*d])
+			// Slots past the prefix are masked, but a masked slot still
+			// multiplies a probability of 0 by its value: clear what an
+			// earlier call left there.
+			clear(st.vc[l][r*tmax*d+n*d : (r+1)*tmax*d])
 		}
 	}
 	s.length = make([]int, rows)

@@ -28,6 +28,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	batch := fs.Int("batch-size", 8, "images per generation batch")
 	prompt := fs.String("prompt", "", "prompt to continue")
 	asJSON := fs.Bool("json", false, "print the scores as JSON")
+	idfFrom := fs.String("idf-from", "", "take CIDEr-D's document frequencies from this caption file's references (coco-train-idf style)")
 	var o gitmodel.GenerateOptions
 	generationFlags(fs, &o)
 	if err := fs.Parse(args); err != nil {
@@ -123,7 +124,11 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(scored) == 0 {
 		return errors.New("no image could be captioned")
 	}
-	s, err := eval.Score(scored, ann.CaptionsByID(), res, eval.ScoreOptions{})
+	df, err := docFreqFrom(*idfFrom)
+	if err != nil {
+		return err
+	}
+	s, err := eval.Score(scored, ann.CaptionsByID(), res, eval.ScoreOptions{DocFreq: df})
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	annotations := fs.String("annotations", "", "caption annotations: COCO captions JSON (also Karpathy split file, metadata.jsonl or CSV)")
 	fs.Var(&results, "results", "COCO results file [{\"image_id\", \"caption\"}]; repeat to merge shards")
 	asJSON := fs.Bool("json", false, "print the scores, with per-image scores, as JSON")
+	idfFrom := fs.String("idf-from", "", "take CIDEr-D's document frequencies from this caption file's references (coco-train-idf style) instead of the scored set's")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gitcap score --annotations ANN.json --results RES.json [--results RES2.json ...] [--json]\n\n"+
 			"Scores captions like the coco-caption toolkit (COCOEvalCap): PTB tokenization, then CIDEr-D,\n"+
@@ -99,7 +100,11 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	s, err := eval.Score(ann.IDs(), refs, res, eval.ScoreOptions{})
+	df, err := docFreqFrom(*idfFrom)
+	if err != nil {
+		return err
+	}
+	s, err := eval.Score(ann.IDs(), refs, res, eval.ScoreOptions{DocFreq: df})
 	if err != nil {
 		return err
 	}
@@ -179,4 +184,25 @@ func idList(ids []string) string {
 		}
 	}
 	return b.String()
+}
+
+// docFreqFrom builds CIDEr-D document frequencies from the references of a
+// caption file (any format LoadCaptions reads), PTB-tokenized as the
+// scored captions are; "" means none (df from the scored set).
+func docFreqFrom(path string) (*eval.DocFreq, error) {
+	if path == "" {
+		return nil, nil
+	}
+	set, err := data.LoadCaptions(path, "")
+	if err != nil {
+		return nil, err
+	}
+	images := make([][]string, 0, len(set.Images))
+	for _, im := range set.Images {
+		images = append(images, eval.PTBTokenizeAll(im.Captions))
+	}
+	if len(images) == 0 {
+		return nil, fmt.Errorf("%s: no images to take document frequencies from", path)
+	}
+	return eval.NewDocFreq(images), nil
 }

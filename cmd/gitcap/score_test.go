@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"github.com/gitcap/gitcap/data"
+	"github.com/gitcap/gitcap/eval"
 	"math"
 	"os"
 	"path/filepath"
@@ -260,5 +262,45 @@ func TestScoreHelp(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "--annotations") {
 		t.Errorf("usage lacks the flags:\n%s", out.String())
+	}
+}
+
+// TestScoreIDFFromCorpus: document frequencies from the scored set's own
+// annotation file reproduce the toolkit's score; from a larger corpus
+// (the 150-image set) they give CIDErDWithDF's value.
+func TestScoreIDFFromCorpus(t *testing.T) {
+	c := loadScoreFixture(t, "coco_fakecap_20")
+	ann, res := writeScoreFiles(t, c, c.ImageIDs)
+	same := runScoreJSON(t, "--annotations", ann, "--results", res[0], "--idf-from", ann)
+	if math.Abs(same.CIDEr-c.CIDErD) > 1e-12 {
+		t.Errorf("idf from the scored set itself: %.17g, toolkit %.17g", same.CIDEr, c.CIDErD)
+	}
+	big := loadScoreFixture(t, "coco_human_loo_150")
+	corpus, _ := writeScoreFiles(t, big, big.ImageIDs)
+	other := runScoreJSON(t, "--annotations", ann, "--results", res[0], "--idf-from", corpus)
+	set, err := data.LoadCaptions(corpus, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var images [][]string
+	for _, im := range set.Images {
+		images = append(images, eval.PTBTokenizeAll(im.Captions))
+	}
+	annSet, _ := data.LoadCaptions(ann, "")
+	gts := map[string][]string{}
+	for _, im := range annSet.Images {
+		gts[im.ID] = eval.PTBTokenizeAll(im.Captions)
+	}
+	resSet, _ := data.LoadCOCOResults(res[0])
+	cands := map[string]string{}
+	for _, r := range resSet {
+		cands[r.ImageID] = eval.PTBTokenize(r.Caption)
+	}
+	want, _, err := eval.CIDErDWithDF(annSet.IDs(), gts, cands, eval.NewDocFreq(images))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(other.CIDEr-want) > 1e-12 || math.Abs(other.CIDEr-c.CIDErD) < 1e-6 {
+		t.Errorf("idf from another corpus: %.17g, CIDErDWithDF %.17g (in-set value %.17g)", other.CIDEr, want, c.CIDErD)
 	}
 }

@@ -3,6 +3,8 @@ package gitmodel
 import (
 	"runtime"
 	"testing"
+
+	"github.com/gitcap/gitcap/graph"
 )
 
 // TestDecodeStepAllocationDoesNotGrow checks that a steady-state decode step
@@ -40,8 +42,9 @@ func TestDecodeStepAllocationDoesNotGrow(t *testing.T) {
 		t.Errorf("allocation grows with the sequence: %.0f B/%.0f allocs per step early, %.0f B/%.0f late", earlyBytes, earlyAllocs, lateBytes, lateAllocs)
 	}
 	// The op outputs are reused: what remains is the tape's bookkeeping,
-	// far below one logits row (30522 floats = 122 kB).
-	if lateBytes > 64<<10 {
+	// far below one logits row (30522 floats = 122 kB). (The pure-Go BLAS
+	// of -tags noopenblas allocates inside its own calls.)
+	if lateBytes > 64<<10 && graph.BLASName == "OpenBLAS" {
 		t.Errorf("a decode step allocates %.0f bytes; its outputs should be reused", lateBytes)
 	}
 }

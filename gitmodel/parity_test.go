@@ -134,6 +134,14 @@ func TestGradientsMatchHF(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	worst := 0.0
+	// The pure-Go BLAS (-tags noopenblas) accumulates float32 products
+	// without OpenBLAS's blocking, which costs up to ~1e-3 on the
+	// embedding gradients (sums over many rows); the per-tensor check above
+	// applies unchanged.
+	elemAtol := 4e-4
+	if graph.BLASName != "OpenBLAS" {
+		elemAtol = 2e-3
+	}
 	err = f.Grads(func(p *graph.Param, g []float32) {
 		seen[p.Name] = true
 		want := refF32(t, grads, p.Name)
@@ -157,7 +165,7 @@ func TestGradientsMatchHF(t *testing.T) {
 			return
 		}
 		for i, w := range want {
-			if e := math.Abs(float64(g[i]) - float64(w)); e > 4e-4+1e-3*math.Abs(float64(w)) {
+			if e := math.Abs(float64(g[i]) - float64(w)); e > elemAtol+1e-3*math.Abs(float64(w)) {
 				t.Errorf("%s[%d]: %g, HF %g", p.Name, i, g[i], w)
 				break
 			}

@@ -94,6 +94,10 @@ func gemmParallel[T Float](w int, transA, transB bool, m, n, k int, alpha T, a [
 // is a matrix-vector product, for which gemv streams the weights about 2.5x
 // faster than gemm does.
 func gemm1[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	// Callers pass slices that run to the end of bigger buffers (a head's
+	// columns, a block of rows); cut them to exactly the matrices, because
+	// gonum's gemv with beta 0 clears the whole output slice it is given.
+	c = c[:(m-1)*ldc+n]
 	if m == 1 {
 		inc := 1 // a is one row of k values
 		if transA {
@@ -104,6 +108,7 @@ func gemm1[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b
 		if transB { // b is n×k: c = b·a
 			bt, rows, cols = blas.NoTrans, n, k
 		}
+		a = a[:(k-1)*inc+1]
 		switch a := any(a).(type) {
 		case []float32:
 			s3.Sgemv(bt, rows, cols, float32(alpha), any(b).([]float32), ldb, a, inc, float32(beta), any(c).([]float32), 1)

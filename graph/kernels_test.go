@@ -74,3 +74,43 @@ func TestGemmParallelMatchesSingleCall(t *testing.T) {
 		}
 	}
 }
+
+// TestGemmWritesOnlyItsOutput passes output slices that run on past the
+// matrix (as attention does for each head's columns) and checks nothing
+// past it changes: gonum's gemv with beta 0 once cleared the whole slice.
+func TestGemmWritesOnlyItsOutput(t *testing.T) {
+	for _, m := range []int{1, 3} {
+		for _, beta := range []float32{0, 1} {
+			const n, k, ldc = 4, 5, 9
+			a := make([]float32, m*k)
+			b := make([]float32, k*n)
+			for i := range a {
+				a[i] = 1
+			}
+			for i := range b {
+				b[i] = 1
+			}
+			c := make([]float32, m*ldc+20)
+			for i := range c {
+				c[i] = 7
+			}
+			gemm1(false, false, m, n, k, 1, a, k, b, n, beta, c, ldc)
+			for i := range m {
+				for j := range ldc {
+					want := float32(7)
+					if j < n {
+						want = 5 + 7*beta
+					}
+					if c[i*ldc+j] != want {
+						t.Fatalf("m=%d beta=%g: c[%d,%d] = %g, want %g", m, beta, i, j, c[i*ldc+j], want)
+					}
+				}
+			}
+			for i := m * ldc; i < len(c); i++ {
+				if c[i] != 7 {
+					t.Fatalf("m=%d beta=%g: wrote past the output at %d", m, beta, i)
+				}
+			}
+		}
+	}
+}

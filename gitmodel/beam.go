@@ -73,9 +73,12 @@ func (r *search) beam(ctx context.Context, pixels []float32, batch int) ([][]Seq
 	if err != nil {
 		return nil, err
 	}
-	seqs := make([][]int, rows)
+	// Two sets of sequence buffers, swapped every step: reordering beams
+	// copies histories without allocating.
+	seqs, spare := make([][]int, rows), make([][]int, rows)
 	for i := range seqs {
 		seqs[i] = append(make([]int, 0, r.maxLen), r.prompt...)
+		spare[i] = make([]int, 0, r.maxLen)
 	}
 	beamScores := make([]float64, rows)
 	for i := range beamScores {
@@ -147,12 +150,11 @@ func (r *search) beam(ctx context.Context, pixels []float32, batch int) ([][]Seq
 			done[b] = done[b] || hyps[b].isDone(best, cur+1, promptLen)
 		}
 		// Reorder the beams and append their tokens.
-		old := make([][]int, rows)
-		copy(old, seqs)
-		for i := range seqs {
-			seqs[i] = append(append(make([]int, 0, r.maxLen), old[nextSrc[i]]...), nextTokens[i])
+		for i := range spare {
+			spare[i] = append(append(spare[i][:0], seqs[nextSrc[i]]...), nextTokens[i])
 			beamScores[i] = nextScores[i]
 		}
+		seqs, spare = spare, seqs
 		cur++
 		allDone := true
 		for _, d := range done {

@@ -67,11 +67,6 @@ func (b *Builder) Learnables() (G.Nodes, []*Param) {
 	return nodes, params
 }
 
-// Input makes a value-less input node of the given dtype and shape.
-func (b *Builder) Input(name string, dt tensor.Dtype, shape ...int) *G.Node {
-	return G.NewTensor(b.G, dt, len(shape), G.WithShape(shape...), G.WithName(name))
-}
-
 // Dropout applies dropout with probability p in training graphs and is the
 // identity otherwise.
 func (b *Builder) Dropout(x *G.Node, p float64) *G.Node {

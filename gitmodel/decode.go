@@ -75,7 +75,8 @@ type cachedStepper struct {
 	step_  *decodeStep
 	length []int // filled cache positions per row
 	logits []float32
-	tmp    []float32
+	tmp    []float32 // reorder scratch
+	tmpLen []int
 }
 
 func (s *cachedStepper) start(pixels []float32, batch int, prompt []int, expand int) ([]float32, error) {
@@ -183,9 +184,9 @@ func (s *cachedStepper) reorder(src []int) {
 			}
 		}
 	}
-	lens := append([]int(nil), s.length...)
+	s.tmpLen = append(s.tmpLen[:0], s.length...)
 	for r, from := range src {
-		s.length[r] = lens[from]
+		s.length[r] = s.tmpLen[from]
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 // model id, fetched into the HF cache) and loads it.
 func loadPipeline(ctx context.Context, model string, stderr io.Writer) (*gitmodel.Pipeline, error) {
 	opts := hub.OptionsFromEnv()
+	// Still silent with HF_HUB_DISABLE_PROGRESS_BARS: OptionsFromEnv sets
+	// opts.DisableProgressBars, which Resolve honours whatever Progress is.
 	opts.Progress = stderr
 	dir, err := hub.Resolve(ctx, model, opts)
 	if err != nil {

@@ -20,7 +20,10 @@
 // (X-Repo-Commit gives the commit, X-Linked-Etag or ETag the blob name,
 // X-Linked-Size or Content-Length the size), then a GET that follows the
 // redirect to the CDN. The first HEAD pins the commit; every other file is
-// fetched at that commit so a snapshot never mixes two commits.
+// fetched at that commit so a snapshot never mixes two commits. The token
+// (HF_TOKEN) goes only to the endpoint's own /api/ and /resolve/ URLs, never
+// to a redirect target elsewhere, even on the same host or a subdomain,
+// where Go's client would otherwise keep the Authorization header.
 //
 // The environment (HF_HUB_CACHE, HF_HOME, HF_ENDPOINT, HF_TOKEN,
 // HF_HUB_OFFLINE, ...) is read only by OptionsFromEnv; Resolve itself reads

@@ -30,6 +30,7 @@ type session struct {
 	storage  string // cache/models--owner--name
 	locks    string // cache/.locks/models--owner--name
 	endpoint string
+	epURL    *url.URL // endpoint, parsed; nil when it does not parse (no token is sent then)
 	token    string
 	client   *http.Client // GET: follows redirects
 	head     *http.Client // HEAD: does not
@@ -57,26 +58,108 @@ func newSession(repo string, opts Options) (*session, error) {
 	if s.endpoint == "" {
 		s.endpoint = DefaultEndpoint
 	}
+	if u, err := url.Parse(s.endpoint); err == nil && u.Host != "" {
+		s.epURL = u
+	}
 	if s.etagTO <= 0 {
 		s.etagTO = DefaultEtagTimeout
 	}
 	if s.readTO <= 0 {
 		s.readTO = DefaultDownloadTimeout
 	}
-	s.client = opts.Client
-	if s.client == nil {
-		s.client = &http.Client{}
+	base := opts.Client
+	if base == nil {
+		base = &http.Client{}
 	}
-	h := *s.client
+	// GET follows the redirect to the CDN, but Go's client copies the
+	// Authorization header set on the first request to a redirect on the
+	// same host or a subdomain (cdn-lfs.huggingface.co): drop it unless the
+	// target is one of the endpoint's own token URLs.
+	g := *base
+	userCheck := base.CheckRedirect
+	g.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !s.sendsToken(req.URL) {
+			req.Header.Del("Authorization")
+		}
+		if userCheck != nil {
+			return userCheck(req, via)
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", len(via))
+		}
+		return nil
+	}
+	s.client = &g
+	h := *base
 	h.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	s.head = &h
 	return s, nil
 }
 
+// sendsToken reports whether a request to u may carry the token: only the
+// endpoint's own API and resolve URLs ({endpoint}/api/..., and
+// {endpoint}/{repo}/resolve/... for a repo id of one or two parts), on the
+// endpoint's scheme, host and port.
+func (s *session) sendsToken(u *url.URL) bool {
+	ep := s.epURL
+	if ep == nil || u == nil || !strings.EqualFold(u.Scheme, ep.Scheme) || hostPort(u) != hostPort(ep) || u.User != nil {
+		return false
+	}
+	rest, ok := strings.CutPrefix(u.EscapedPath(), strings.TrimRight(ep.EscapedPath(), "/")+"/")
+	if !ok {
+		return false
+	}
+	segs := strings.Split(rest, "/")
+	for _, seg := range segs {
+		if seg == "" || seg == "." || seg == ".." || strings.EqualFold(seg, "%2e") || strings.EqualFold(seg, "%2e%2e") {
+			return false
+		}
+	}
+	switch {
+	case segs[0] == "api" && len(segs) >= 2:
+		return true
+	case len(segs) >= 4 && segs[1] == "resolve": // name/resolve/rev/file
+		return true
+	case len(segs) >= 5 && segs[2] == "resolve": // owner/name/resolve/rev/file
+		return true
+	}
+	return false
+}
+
+// hostPort is u's lower-case host with the scheme's default port made
+// explicit, so that https://h and https://h:443 compare equal.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return strings.ToLower(u.Hostname()) + ":" + port
+}
+
+// logf writes a warning line, prefixed "hub: ", to Options.Progress.
 func (s *session) logf(format string, args ...any) {
 	if s.opts.Progress != nil {
 		fmt.Fprintf(s.opts.Progress, "hub: "+format+"\n", args...)
 	}
+}
+
+// bare is err's message without the "hub: " prefix that this package's
+// errors carry, for quoting inside a line logf prefixes already.
+func bare(err error) string {
+	return strings.TrimPrefix(err.Error(), "hub: ")
+}
+
+// plural writes "1 file", "2 files".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // remoteFile is what a HEAD tells about one file.
@@ -199,7 +282,9 @@ func (s *session) fetch(ctx context.Context, rev string) (string, error) {
 	}
 	var prog progress = nopProgress{}
 	if n > 0 {
-		prog = newProgress(s.opts.Progress, s.repo, s.opts.LogInterval)
+		if !s.opts.DisableProgressBars {
+			prog = newProgress(s.opts.Progress, s.repo, s.opts.LogInterval)
+		}
 		prog.begin(total, n)
 	}
 	for _, f := range files {
@@ -241,7 +326,7 @@ func (s *session) newRequest(ctx context.Context, method, u string) (*http.Reque
 	req.Header.Set("User-Agent", userAgent+" "+runtime.Version())
 	// Sizes and Range offsets refer to the stored bytes: no compression.
 	req.Header.Set("Accept-Encoding", "identity")
-	if s.token != "" {
+	if s.token != "" && s.sendsToken(req.URL) {
 		req.Header.Set("Authorization", "Bearer "+s.token)
 	}
 	return req, nil
@@ -496,9 +581,10 @@ func (s *session) download(ctx context.Context, commit string, f *remoteFile, bl
 			return err
 		}
 		if attempt >= maxAttempts {
-			return &connError{fmt.Errorf("%w (gave up after %d attempts; rerun to resume)", err, attempt)}
+			return &connError{fmt.Errorf("%w (gave up after %s; rerun to resume)", err, plural(attempt, "attempt"))}
 		}
-		s.logf("%s: %v; retrying in %v", f.name, err, delay)
+		// err names the file already.
+		s.logf("%s; retrying in %v", bare(err), delay)
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():

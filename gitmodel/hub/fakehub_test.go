@@ -31,7 +31,8 @@ type fakeHub struct {
 	repos map[string]*fakeRepo
 	reqs  []fakeReq
 
-	token       string // when set, requests must carry it
+	token       string // when set, /resolve/ requests must carry it
+	cdnBase     string // where LFS files are redirected; empty means srv.URL
 	noRedirect  bool   // serve LFS files directly instead of redirecting
 	ignoreRange bool   // answer Range requests with a full 200
 	// blobHook, when set, may take over a GET of file contents; it
@@ -46,7 +47,7 @@ type fakeRepo struct {
 }
 
 type fakeReq struct {
-	Method, Path, Range, Auth string
+	Method, Path, Range, Auth, Host string
 }
 
 func newFakeHub(t *testing.T) *fakeHub {
@@ -114,10 +115,12 @@ func etagOf(name string, b []byte) string {
 
 func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
-	h.reqs = append(h.reqs, fakeReq{r.Method, r.URL.EscapedPath(), r.Header.Get("Range"), r.Header.Get("Authorization")})
+	h.reqs = append(h.reqs, fakeReq{r.Method, r.URL.EscapedPath(), r.Header.Get("Range"), r.Header.Get("Authorization"), r.Host})
 	h.mu.Unlock()
 
-	if h.token != "" && r.Header.Get("Authorization") != "Bearer "+h.token {
+	// Like the real Hub, the resolve URLs check the token; the CDN's
+	// (signed) blob URLs do not need it.
+	if h.token != "" && strings.Contains(r.URL.Path, "/resolve/") && r.Header.Get("Authorization") != "Bearer "+h.token {
 		w.Header().Set("X-Error-Code", "RepoNotFound")
 		w.Header().Set("X-Error-Message", "Invalid username or password.")
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -166,7 +169,11 @@ func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Linked-Etag", `"`+etag+`"`)
 		w.Header().Set("X-Linked-Size", strconv.Itoa(len(content)))
 		w.Header().Set("ETag", `"`+etagOf("pointer", []byte(etag))+`"`) // the pointer file's oid
-		w.Header().Set("Location", h.srv.URL+"/blobs/"+etag)
+		base := h.cdnBase
+		if base == "" {
+			base = h.srv.URL
+		}
+		w.Header().Set("Location", base+"/blobs/"+etag)
 		w.WriteHeader(http.StatusFound)
 		return
 	}

@@ -97,7 +97,7 @@ func Resolve(ctx context.Context, modelArg string, opts Options) (string, error)
 		// Like huggingface_hub: when the Hub cannot be reached, fall back
 		// to a complete cached snapshot.
 		if cached, cerr := s.cachedSnapshot(rev); cerr == nil {
-			s.logf("warning: cannot reach %s (%v); using cached %s", s.endpoint, ce.err, cached)
+			s.logf("warning: cannot reach %s (%s); using cached %s", s.endpoint, bare(ce.err), cached)
 			return cached, nil
 		}
 	}

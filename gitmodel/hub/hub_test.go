@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -311,15 +314,74 @@ func TestDroppedConnectionRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSnapshot(t, o, repo, dir, files)
-	if !strings.Contains(log.String(), "retrying") {
-		t.Errorf("log does not mention the retry:\n%s", log.String())
-	}
+	checkRetryLine(t, log.String())
 	saw := false
 	for _, r := range h.requests() {
 		saw = saw || strings.HasPrefix(r.Range, "bytes=")
 	}
 	if !saw {
 		t.Error("the retry did not resume with a Range request")
+	}
+}
+
+// checkRetryLine requires exactly one retry line in log, worded
+// "hub: model.safetensors: <cause>; retrying in 1ms": one prefix, the file
+// named once.
+func checkRetryLine(t *testing.T, log string) {
+	t.Helper()
+	var retries []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "retrying") {
+			retries = append(retries, l)
+		}
+	}
+	if len(retries) != 1 {
+		t.Fatalf("want one retry line, log:\n%s", log)
+	}
+	l := retries[0]
+	if !strings.HasPrefix(l, "hub: model.safetensors: ") || strings.Count(l, "hub:") != 1 ||
+		strings.Count(l, "model.safetensors") != 1 || !strings.HasSuffix(l, "; retrying in 1ms") {
+		t.Errorf("retry line %q, want \"hub: model.safetensors: <cause>; retrying in 1ms\"", l)
+	}
+}
+
+// TestDisableProgressBars sets Progress after reading the environment, as
+// the commands do: HF_HUB_DISABLE_PROGRESS_BARS still silences the progress
+// lines, while a retry warning still gets through.
+func TestDisableProgressBars(t *testing.T) {
+	for _, disable := range []string{"", "1"} {
+		t.Run("HF_HUB_DISABLE_PROGRESS_BARS="+disable, func(t *testing.T) {
+			h := newFakeHub(t)
+			files := tinyFiles(t)
+			repo := h.addRepo(tinyID, files)
+			dropped := false
+			h.blobHook = func(w http.ResponseWriter, r *http.Request, name string, content []byte) bool {
+				if name != "model.safetensors" || dropped {
+					return false
+				}
+				dropped = true
+				w.Header().Set("Content-Length", fmt.Sprint(len(content)))
+				w.WriteHeader(http.StatusOK)
+				w.Write(content[:len(content)/4])
+				w.(http.Flusher).Flush()
+				panic(http.ErrAbortHandler)
+			}
+			env := map[string]string{"HF_HUB_CACHE": t.TempDir(), "HF_ENDPOINT": h.srv.URL, "HF_HUB_DISABLE_PROGRESS_BARS": disable}
+			o := optionsFromEnv(func(k string) string { return env[k] }, os.UserHomeDir, os.ReadFile, os.Stderr)
+			var log bytes.Buffer
+			o.Progress = &log // what cmd/gitcap and train do after OptionsFromEnv
+			o.Client = h.srv.Client()
+			dir, err := resolveWithBackoff(t, o, time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSnapshot(t, o, repo, dir, files)
+			checkRetryLine(t, log.String())
+			progress := strings.Contains(log.String(), "downloading") || strings.Contains(log.String(), "downloaded")
+			if progress != (disable == "") {
+				t.Errorf("progress lines shown = %v with HF_HUB_DISABLE_PROGRESS_BARS=%q:\n%s", progress, disable, log.String())
+			}
+		})
 	}
 }
 
@@ -590,9 +652,151 @@ func TestAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSnapshot(t, o, repo, dir, files)
-	for _, r := range h.requests() {
-		if r.Auth != "Bearer hf_secret" {
-			t.Errorf("%s %s sent Authorization %q", r.Method, r.Path, r.Auth)
+	checkTokenUse(t, h.requests(), "Bearer hf_secret")
+}
+
+// checkTokenUse requires every /resolve/ request to carry auth and every
+// other request (the redirected blob downloads) to carry none, and at least
+// one of each to have been made.
+func checkTokenUse(t *testing.T, reqs []fakeReq, auth string) {
+	t.Helper()
+	var resolves, blobs int
+	for _, r := range reqs {
+		if strings.Contains(r.Path, "/resolve/") {
+			resolves++
+			if r.Auth != auth {
+				t.Errorf("%s %s%s sent Authorization %q, want %q", r.Method, r.Host, r.Path, r.Auth, auth)
+			}
+			continue
+		}
+		blobs++
+		if r.Auth != "" {
+			t.Errorf("redirect target %s %s%s received the token (Authorization %q)", r.Method, r.Host, r.Path, r.Auth)
+		}
+	}
+	if resolves == 0 || blobs == 0 {
+		t.Errorf("%d resolve and %d blob requests; the test did not exercise the redirect", resolves, blobs)
+	}
+}
+
+// hostClient dials the loopback listener given for each host:port, so that
+// tests can use names such as hub.test and cdn-lfs.hub.test (a subdomain,
+// which Go's client would send the Authorization header on to).
+func hostClient(t *testing.T, hosts map[string]string) *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		to, ok := hosts[addr]
+		if !ok {
+			return nil, fmt.Errorf("test dialer: no listener for %s", addr)
+		}
+		return d.DialContext(ctx, network, to)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// TestTokenNotSentToRedirectTarget follows the LFS redirect to a path on
+// the Hub's own host, to a subdomain of it and to another host: none of
+// them receives the token, while every resolve request does.
+func TestTokenNotSentToRedirectTarget(t *testing.T) {
+	for _, c := range []struct {
+		name, hubHost, cdnHost string // "" cdnHost: the hub's own server
+	}{
+		{"same host", "hub.test", ""},
+		{"subdomain", "hub.test", "cdn-lfs.hub.test"},
+		{"other host", "hub.test", "cdn.example"},
+		{"same host by IP", "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newFakeHub(t)
+			h.token = "hf_secret"
+			files := tinyFiles(t)
+			repo := h.addRepo(tinyID, files)
+			o := testOptions(t, h, nil)
+			o.Token = h.token
+			hubPort := h.srv.Listener.Addr().(*net.TCPAddr).Port
+			hosts := map[string]string{}
+			if c.hubHost != "" {
+				o.Endpoint = fmt.Sprintf("http://%s:%d", c.hubHost, hubPort)
+				hosts[fmt.Sprintf("%s:%d", c.hubHost, hubPort)] = h.srv.Listener.Addr().String()
+				h.cdnBase = o.Endpoint
+			}
+			if c.cdnHost != "" {
+				cdn := httptest.NewServer(http.HandlerFunc(h.serve))
+				t.Cleanup(cdn.Close)
+				cdnPort := cdn.Listener.Addr().(*net.TCPAddr).Port
+				h.cdnBase = fmt.Sprintf("http://%s:%d", c.cdnHost, cdnPort)
+				hosts[fmt.Sprintf("%s:%d", c.cdnHost, cdnPort)] = cdn.Listener.Addr().String()
+			}
+			if len(hosts) > 0 {
+				o.Client = hostClient(t, hosts)
+			}
+			dir, err := Resolve(context.Background(), tinyID, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSnapshot(t, o, repo, dir, files)
+			reqs := h.requests()
+			checkTokenUse(t, reqs, "Bearer hf_secret")
+			if c.cdnHost != "" {
+				saw := false
+				for _, r := range reqs {
+					saw = saw || (strings.HasPrefix(r.Host, c.cdnHost+":") && strings.HasPrefix(r.Path, "/blobs/"))
+				}
+				if !saw {
+					t.Errorf("no blob request reached %s: %+v", c.cdnHost, reqs)
+				}
+			}
+		})
+	}
+}
+
+// TestTokenURLs is the rule for which URLs get the token.
+func TestTokenURLs(t *testing.T) {
+	for _, c := range []struct {
+		endpoint string
+		urls     map[string]bool
+	}{
+		{"https://huggingface.co", map[string]bool{
+			"https://huggingface.co/microsoft/git-base/resolve/main/config.json":       true,
+			"https://huggingface.co/gpt2/resolve/main/config.json":                     true,
+			"https://huggingface.co:443/gpt2/resolve/refs%2Fpr%2F1/sub/x.json":         true,
+			"https://HuggingFace.co/api/models/microsoft/git-base":                     true,
+			"https://huggingface.co/microsoft/git-base/blob/main/config.json":          false,
+			"https://huggingface.co/lfs/abc":                                           false,
+			"https://huggingface.co/repos/ab/cd/abcdef":                                false,
+			"https://huggingface.co/microsoft/git-base/resolve/../../lfs/x":            false,
+			"https://cdn-lfs.huggingface.co/repos/ab/cd/abcdef":                        false,
+			"https://cdn-lfs.huggingface.co/microsoft/git-base/resolve/main/x":         false,
+			"http://huggingface.co/gpt2/resolve/main/config.json":                      false,
+			"https://huggingface.co:8443/gpt2/resolve/main/config.json":                false,
+			"https://huggingface.co.evil.example/gpt2/resolve/main/config.json":        false,
+			"https://user@huggingface.co/gpt2/resolve/main/config.json":                false,
+			"https://huggingface.co/api":                                               false,
+			"https://huggingface.co/microsoft/git-base/resolve":                        false,
+			"https://huggingface.co/microsoft/git-base/extra/resolve/main/config.json": false,
+		}},
+		{"http://mirror.example:8080/hf", map[string]bool{
+			"http://mirror.example:8080/hf/gpt2/resolve/main/config.json": true,
+			"http://mirror.example:8080/hf/api/models/gpt2":               true,
+			"http://mirror.example:8080/gpt2/resolve/main/config.json":    false,
+			"http://mirror.example:8080/hfx/gpt2/resolve/main/c.json":     false,
+			"http://mirror.example:8080/blobs/abc":                        false,
+			"http://mirror.example/hf/gpt2/resolve/main/config.json":      false,
+		}},
+	} {
+		s, err := newSession("o/n", Options{CacheDir: "c", Endpoint: c.endpoint})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for raw, want := range c.urls {
+			u, err := url.Parse(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.sendsToken(u); got != want {
+				t.Errorf("endpoint %s: token to %s = %v, want %v", c.endpoint, raw, got, want)
+			}
 		}
 	}
 }
@@ -662,7 +866,7 @@ func TestOptionsFromEnv(t *testing.T) {
 		{map[string]string{"HF_HOME": "~/hf", "HF_TOKEN": "hf_env", "HF_ENDPOINT": "http://127.0.0.1:9/", "HF_HUB_OFFLINE": "1"},
 			Options{CacheDir: "/home/u/hf/hub", Endpoint: "http://127.0.0.1:9", Token: "hf_env", Offline: true, Progress: &stderr}},
 		{map[string]string{"XDG_CACHE_HOME": "/x", "HF_HUB_CACHE": "$D/c", "D": "/d", "HF_TOKEN_PATH": "/t/tok", "HF_HUB_OFFLINE": "no", "HF_HUB_DISABLE_PROGRESS_BARS": "true"},
-			Options{CacheDir: "/d/c", Endpoint: DefaultEndpoint, Token: "hf_path"}},
+			Options{CacheDir: "/d/c", Endpoint: DefaultEndpoint, Token: "hf_path", Progress: &stderr, DisableProgressBars: true}},
 		{map[string]string{"HUGGINGFACE_HUB_CACHE": "/old", "HUGGING_FACE_HUB_TOKEN": "hf_old", "TRANSFORMERS_OFFLINE": "yes", "HF_HUB_ETAG_TIMEOUT": "2.5", "HF_HUB_DOWNLOAD_TIMEOUT": "30"},
 			Options{CacheDir: "/old", Endpoint: DefaultEndpoint, Token: "hf_old", Offline: true, Progress: &stderr, EtagTimeout: 2500 * time.Millisecond, DownloadTimeout: 30 * time.Second}},
 	}
@@ -692,6 +896,26 @@ func TestProgressWriters(t *testing.T) {
 	}
 	if !strings.Contains(lines[len(lines)-1], "100.0 MiB") || !strings.Contains(lines[1], "%") || !strings.Contains(lines[1], "ETA") {
 		t.Errorf("lines:\n%s", buf.String())
+	}
+	// One file is "1 file".
+	for _, files := range []int{1, 2} {
+		buf.Reset()
+		p := &logProgress{w: &buf, label: "m", interval: time.Hour, now: time.Now}
+		p.begin(10, files)
+		p.file("a", 10, 0)
+		p.add(10)
+		p.end(nil)
+		want := map[int]string{1: ": 1 file, ", 2: ": 2 files, "}[files]
+		if n := strings.Count(buf.String(), want); n != 2 {
+			t.Errorf("%d files: want %q in the first and last lines:\n%s", files, want, buf.String())
+		}
+	}
+	buf.Reset()
+	b1 := &barProgress{w: &buf, label: "m", width: 80}
+	b1.begin(10, 1)
+	b1.end(nil)
+	if !strings.Contains(buf.String(), "m (1 file)") {
+		t.Errorf("bar for one file: %q", buf.String())
 	}
 	// A non-terminal writer gets log lines, nil gets nothing.
 	if _, ok := newProgress(&buf, "m", 0).(*logProgress); !ok {

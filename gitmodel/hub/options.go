@@ -32,16 +32,25 @@ type Options struct {
 	CacheDir string
 	// Endpoint is the Hub URL; empty means DefaultEndpoint.
 	Endpoint string
-	// Token, when not empty, is sent as "Authorization: Bearer <Token>".
+	// Token, when not empty, is sent as "Authorization: Bearer <Token>" to
+	// the endpoint's own /api/ and /resolve/ URLs, and to nothing else: not
+	// to the CDN (or any other URL, on whatever host) that a download is
+	// redirected to, as huggingface_hub drops it for LFS blobs.
 	Token string
 	// Offline uses only the cache and makes no network request.
 	Offline bool
 	// Revision is used when the model argument has no "@revision";
 	// empty means DefaultRevision.
 	Revision string
-	// Progress receives the progress display: a progress bar when it is a
-	// terminal *os.File, otherwise occasional plain log lines. Nil is silent.
+	// Progress receives the progress display (a progress bar when it is a
+	// terminal *os.File, otherwise occasional plain log lines) and warnings
+	// such as retries. Nil is silent.
 	Progress io.Writer
+	// DisableProgressBars turns the progress display off even when Progress
+	// is set; warnings still go to Progress. OptionsFromEnv sets it from
+	// $HF_HUB_DISABLE_PROGRESS_BARS, so a caller that points Progress at its
+	// own writer afterwards still honours the variable.
+	DisableProgressBars bool
 	// LogInterval is the least time between two plain progress lines;
 	// zero means 5s.
 	LogInterval time.Duration
@@ -69,7 +78,8 @@ type Options struct {
 //   - Offline: $HF_HUB_OFFLINE (or $TRANSFORMERS_OFFLINE) is 1/ON/YES/TRUE.
 //   - EtagTimeout, DownloadTimeout: $HF_HUB_ETAG_TIMEOUT and
 //     $HF_HUB_DOWNLOAD_TIMEOUT in seconds.
-//   - Progress: os.Stderr, or nil when $HF_HUB_DISABLE_PROGRESS_BARS is true.
+//   - Progress: os.Stderr.
+//   - DisableProgressBars: $HF_HUB_DISABLE_PROGRESS_BARS is true.
 func OptionsFromEnv() Options {
 	return optionsFromEnv(os.Getenv, os.UserHomeDir, os.ReadFile, os.Stderr)
 }
@@ -127,9 +137,8 @@ func optionsFromEnv(getenv func(string) string, home func() (string, error),
 	o.Offline = envTrue(getenv("HF_HUB_OFFLINE")) || envTrue(getenv("TRANSFORMERS_OFFLINE"))
 	o.EtagTimeout = envSeconds(getenv("HF_HUB_ETAG_TIMEOUT"))
 	o.DownloadTimeout = envSeconds(getenv("HF_HUB_DOWNLOAD_TIMEOUT"))
-	if !envTrue(getenv("HF_HUB_DISABLE_PROGRESS_BARS")) {
-		o.Progress = progress
-	}
+	o.Progress = progress
+	o.DisableProgressBars = envTrue(getenv("HF_HUB_DISABLE_PROGRESS_BARS"))
 	return o
 }
 

@@ -78,7 +78,7 @@ func (p *barProgress) begin(total int64, files int) {
 	p.bar.SetTemplate(pb.Full)
 	p.bar.SetWriter(p.w)
 	p.bar.Set(pb.Bytes, true)
-	p.bar.Set("prefix", fmt.Sprintf("%s (%d files)", p.label, files))
+	p.bar.Set("prefix", fmt.Sprintf("%s (%s)", p.label, plural(files, "file")))
 	if p.width > 0 {
 		p.bar.SetWidth(p.width)
 	}
@@ -127,7 +127,7 @@ func (p *logProgress) begin(total int64, files int) {
 	p.total, p.files = total, files
 	p.start = p.now()
 	p.last = p.start
-	fmt.Fprintf(p.w, "hub: downloading %s: %d files, %s\n", p.label, files, formatBytes(total))
+	fmt.Fprintf(p.w, "hub: downloading %s: %s, %s\n", p.label, plural(files, "file"), formatBytes(total))
 }
 
 func (p *logProgress) file(name string, size, have int64) {
@@ -168,7 +168,7 @@ func (p *logProgress) end(err error) {
 	if s := el.Seconds(); s > 0 {
 		rate = fmt.Sprintf(", %s/s", formatBytes(int64(float64(p.transferred)/s)))
 	}
-	fmt.Fprintf(p.w, "hub: downloaded %s: %d files, %s in %v%s\n", p.label, p.files, formatBytes(p.c.done()), el.Round(time.Millisecond), rate)
+	fmt.Fprintf(p.w, "hub: downloaded %s: %s, %s in %v%s\n", p.label, plural(p.files, "file"), formatBytes(p.c.done()), el.Round(time.Millisecond), rate)
 }
 
 // formatBytes writes n with a binary unit.

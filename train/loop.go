@@ -242,6 +242,12 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	if out == nil {
 		out = io.Discard
 	}
+	// Own out_dir before anything in it is created or written (lock.go).
+	lock, err := claimRunDir(cfg, resumeDir, out)
+	if err != nil {
+		return sum, err
+	}
+	defer lock.Close()
 	t := &trainer{cfg: cfg, out: out, badImages: map[string]bool{}, fwd: map[shape]*gitmodel.Forward{}, evalFwd: map[shape]*gitmodel.Forward{}, lastVal: math.NaN(), lastCIDE: math.NaN()}
 	defer t.close()
 
@@ -320,16 +326,6 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	}
 
 	metricsPath := filepath.Join(cfg.OutDir, MetricsFile)
-	if resumeDir == "" {
-		// A new run must not mix its metrics into, or replace the best
-		// checkpoint of, an earlier run.
-		for _, name := range []string{LastCheckpoint, LastCheckpoint + ".old", BestCheckpoint, MetricsFile} {
-			if _, err := os.Stat(filepath.Join(cfg.OutDir, name)); err == nil {
-				return sum, fmt.Errorf("out_dir %s already holds a run (%s): resume it with --resume %s, or choose another out_dir",
-					cfg.OutDir, name, filepath.Join(cfg.OutDir, LastCheckpoint))
-			}
-		}
-	}
 	if resumeDir != "" {
 		if err := t.opt.LoadState(filepath.Join(resumeDir, OptimizerFile)); err != nil {
 			return sum, fmt.Errorf("resume: %w", err)
@@ -358,15 +354,10 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 			bs := *st.BestScore
 			t.state.BestScore = &bs
 		}
-		if _, err := os.Stat(metricsPath); err == nil {
-			if err := TrimMetrics(metricsPath, st.Step); err != nil {
-				return sum, err
-			}
-		}
 	} else if err := cfg.WriteYAML(filepath.Join(cfg.OutDir, ConfigFile)); err != nil {
 		return sum, err
 	}
-	if t.metrics, err = OpenMetrics(metricsPath); err != nil {
+	if t.metrics, err = openRunMetrics(metricsPath, resumeDir, t.state.Step); err != nil {
 		return sum, err
 	}
 

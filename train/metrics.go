@@ -6,13 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"strconv"
 	"time"
-
-	"github.com/gitcap/gitcap/data/tensorfile"
 )
 
 // Record is one line of the metrics log. A float field that is NaN was not
@@ -30,7 +27,17 @@ type Record struct {
 	ValCIDEr   float64   // validation CIDEr-D
 	Time       time.Time // wall-clock time of the record
 	Note       string    // free text (events such as "skipped step: non-finite gradient")
+	// Event marks a record that is not a measurement: EventResume. Readers
+	// see no such record; ReadMetrics applies them.
+	Event string
 }
+
+// EventResume is the Event of the record a resumed run appends first: the
+// run went back to its checkpoint at Step, so records before this one with
+// a larger step are superseded (those steps are redone and logged again
+// after it), and a line just before it that does not parse is a write that
+// the kill cut short.
+const EventResume = "resume"
 
 // NewRecord returns a record for step with every metric unset (NaN) and
 // Time now.
@@ -53,13 +60,22 @@ func (r *Record) floatFields() [7]struct {
 	}
 }
 
-// MarshalJSON writes the record as one JSON object with keys step, epoch,
-// loss, lr, grad_norm, images_per_s, val_loss, val_cider, time (RFC 3339)
-// and note, leaving out NaN metrics, a zero time and an empty note.
+// MarshalJSON writes the record as one JSON object with keys step, event,
+// epoch, loss, lr, grad_norm, images_per_s, val_loss, val_cider, time
+// (RFC 3339) and note, leaving out an empty event, NaN metrics, a zero time
+// and an empty note.
 func (r Record) MarshalJSON() ([]byte, error) {
 	b := make([]byte, 0, 256)
 	b = append(b, `{"step":`...)
 	b = strconv.AppendInt(b, int64(r.Step), 10)
+	if r.Event != "" {
+		eb, err := json.Marshal(r.Event)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"event":`...)
+		b = append(b, eb...)
+	}
 	for _, f := range r.floatFields() {
 		v := *f.p
 		if math.IsNaN(v) {
@@ -143,12 +159,25 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("note: %w", err)
 		}
 	}
+	if e, ok := raw["event"]; ok {
+		if err := json.Unmarshal(e, &r.Event); err != nil {
+			return fmt.Errorf("event: %w", err)
+		}
+	}
 	return nil
 }
 
 // MetricsWriter appends records to a JSON Lines file. It syncs the file to
 // disk every SyncEvery records or SyncInterval, whichever comes first, and
 // on Close.
+//
+// The log is only ever appended to, never truncated or rewritten, so that a
+// reader (or a second writer, had the run directory's lock been bypassed)
+// never sees records vanish. A run that resumes from its checkpoint at step
+// S appends an EventResume record for S instead of cutting the log back:
+// the rule for readers is that such a record supersedes the records before
+// it whose step is above S, and excuses a line just before it that does not
+// parse (a write cut short by the kill). ReadMetrics applies the rule.
 type MetricsWriter struct {
 	f            *os.File
 	w            *bufio.Writer
@@ -159,52 +188,79 @@ type MetricsWriter struct {
 	lastSync     time.Time
 }
 
-// OpenMetrics opens path for appending, creating it if needed. A partial
-// last line (left by a crash in the middle of a write) is cut off first so
-// that the next record starts on a line of its own.
+// OpenMetrics opens path for appending, creating it if needed. A log that
+// ends in a line cut short by a crash is refused: that is a resumed run's
+// log, opened with ResumeMetrics.
 func OpenMetrics(path string) (*MetricsWriter, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	m, torn, err := openAppend(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := dropPartialLine(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if torn {
+		m.f.Close()
+		return nil, fmt.Errorf("%s ends in a record cut short by a crash: resume the run (gitcap train --resume), which marks it", path)
 	}
-	return &MetricsWriter{f: f, w: bufio.NewWriter(f), path: path, SyncEvery: 50, SyncInterval: 30 * time.Second, lastSync: time.Now()}, nil
+	return m, nil
 }
 
-// dropPartialLine truncates f after its last newline and leaves the offset
-// at the end.
-func dropPartialLine(f *os.File) error {
-	st, err := f.Stat()
+// ResumeMetrics opens path for appending (creating it if needed) for a run
+// resumed from its checkpoint at step, and appends the EventResume record
+// for step, ending a line cut short by the crash first. The record is on
+// disk when it returns.
+func ResumeMetrics(path string, step int) (*MetricsWriter, error) {
+	m, torn, err := openAppend(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	size := st.Size()
-	end := size
-	buf := make([]byte, 4096)
-	for end > 0 {
-		n := int64(len(buf))
-		if end < n {
-			n = end
-		}
-		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
-			return err
-		}
-		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
-			end = end - n + int64(i) + 1
-			break
-		}
-		end -= n
+	r := NewRecord(step)
+	r.Event = EventResume
+	r.Note = fmt.Sprintf("resumed from the checkpoint at step %d: earlier records of later steps are superseded", step)
+	b, err := r.MarshalJSON()
+	if err != nil {
+		m.f.Close()
+		return nil, err
 	}
-	if end != size {
-		if err := f.Truncate(end); err != nil {
-			return err
+	if torn {
+		m.w.WriteByte('\n')
+	}
+	m.w.Write(b)
+	m.w.WriteByte('\n')
+	if err := m.Sync(); err != nil {
+		m.f.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// openRunMetrics opens the log of a run: a new one (resumeDir "") or one
+// resumed from its checkpoint at step.
+func openRunMetrics(path, resumeDir string, step int) (*MetricsWriter, error) {
+	if resumeDir == "" {
+		return OpenMetrics(path)
+	}
+	return ResumeMetrics(path, step)
+}
+
+// openAppend opens path with O_APPEND and reports whether its last line
+// lacks a newline.
+func openAppend(path string) (*MetricsWriter, bool, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, false, err
+	}
+	torn := false
+	st, err := f.Stat()
+	if err == nil && st.Size() > 0 {
+		var last [1]byte
+		if _, err = f.ReadAt(last[:], st.Size()-1); err == nil {
+			torn = last[0] != '\n'
 		}
 	}
-	_, err = f.Seek(end, io.SeekStart)
-	return err
+	if err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("%s: %w", path, err)
+	}
+	return &MetricsWriter{f: f, w: bufio.NewWriter(f), path: path, SyncEvery: 50, SyncInterval: 30 * time.Second, lastSync: time.Now()}, torn, nil
 }
 
 // Write appends one record.
@@ -246,16 +302,21 @@ func (m *MetricsWriter) Close() error {
 	return err
 }
 
-// ReadMetrics reads a metrics log. A malformed line is an error naming the
-// file and line, except a last line without a newline, which is a write cut
-// short by a crash and is ignored.
+// ReadMetrics reads a metrics log as the run's records, with the rule of
+// MetricsWriter applied: the records an EventResume record supersedes are
+// dropped, and event records themselves are not returned, so that a run
+// killed and resumed reads like the uninterrupted run. A line that does not
+// parse is an error naming the file and line, unless it is the last line
+// without a newline, or is followed by an EventResume record: both are
+// writes cut short by a crash.
 func ReadMetrics(path string) ([]Record, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var out []Record
-	line := 0
+	line, badLine := 0, 0 // badLine: a line that did not parse, unless excused by what follows
+	var badErr error
 	for len(b) > 0 {
 		line++
 		i := bytes.IndexByte(b, '\n')
@@ -271,41 +332,34 @@ func ReadMetrics(path string) ([]Record, error) {
 			continue
 		}
 		var r Record
-		if err := r.UnmarshalJSON(l); err != nil {
+		perr := r.UnmarshalJSON(l)
+		if badLine != 0 && (perr != nil || r.Event != EventResume) {
+			return nil, fmt.Errorf("%s:%d: bad metrics record: %v", path, badLine, badErr)
+		}
+		badLine = 0
+		if perr != nil {
 			if !complete {
 				break
 			}
-			return nil, fmt.Errorf("%s:%d: bad metrics record: %v", path, line, err)
+			badLine, badErr = line, perr
+			continue
 		}
-		out = append(out, r)
+		switch r.Event {
+		case "":
+			out = append(out, r)
+		case EventResume:
+			kept := out[:0]
+			for _, o := range out {
+				if o.Step <= r.Step {
+					kept = append(kept, o)
+				}
+			}
+			out = kept
+		}
+		// Other events (from newer versions) carry no measurement.
+	}
+	if badLine != 0 {
+		return nil, fmt.Errorf("%s:%d: bad metrics record: %v", path, badLine, badErr)
 	}
 	return out, nil
-}
-
-// TrimMetrics rewrites the log (atomically) without the records whose step
-// is above maxStep: used when a run resumes from a checkpoint taken at
-// maxStep, so that the steps redone are not logged twice.
-func TrimMetrics(path string, maxStep int) error {
-	recs, err := ReadMetrics(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return tensorfile.WriteAtomic(path, func(f *os.File) error {
-		w := bufio.NewWriter(f)
-		for _, r := range recs {
-			if r.Step > maxStep {
-				continue
-			}
-			b, err := r.MarshalJSON()
-			if err != nil {
-				return err
-			}
-			w.Write(b)
-			w.WriteByte('\n')
-		}
-		return w.Flush()
-	})
 }

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"path/filepath"
@@ -80,6 +81,9 @@ func TestMetricsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestMetricsSurviveTornLastLine: a crash in the middle of a write leaves
+// a partial last line; readers skip it, a plain open refuses the log, and a
+// resume ends the line and marks it without removing a byte.
 func TestMetricsSurviveTornLastLine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "metrics.jsonl")
 	recs := testRecords()
@@ -90,29 +94,117 @@ func TestMetricsSurviveTornLastLine(t *testing.T) {
 	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString(`{"step":20,"epoch":0.`)
 	f.Close()
+	before, _ := os.ReadFile(path)
 
 	got, err := ReadMetrics(path)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("reading a log with a torn last line: %d records, %v", len(got), err)
 	}
-	w, err = OpenMetrics(path)
+	if _, err := OpenMetrics(path); err == nil || !strings.Contains(err.Error(), "cut short") {
+		t.Errorf("OpenMetrics on a torn log: %v", err)
+	}
+	w, err = ResumeMetrics(path, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Write(recs[1])
 	w.Close()
 	got, err = ReadMetrics(path)
-	if err != nil || len(got) != 2 || !sameRecord(got[1], recs[1]) {
-		t.Fatalf("after reopening: %d records, %v", len(got), err)
+	if err != nil || len(got) != 2 || !sameRecord(got[0], recs[0]) || !sameRecord(got[1], recs[1]) {
+		t.Fatalf("after resuming: %d records, %v", len(got), err)
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.HasPrefix(after, before) {
+		t.Errorf("resuming rewrote the log:\nbefore %q\nafter  %q", before, after)
+	}
+}
+
+// TestResumeMetricsSupersedesLaterSteps: resuming from step 6 appends a
+// marker rather than cutting the log; readers see the records of steps 7-10
+// written before the kill replaced by the ones written after, as an
+// uninterrupted run would have logged them, through several resumes.
+func TestResumeMetricsSupersedesLaterSteps(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.jsonl")
+	write := func(w *MetricsWriter, from, to int, loss float64) {
+		for s := from; s <= to; s++ {
+			r := NewRecord(s)
+			r.Loss = loss
+			if err := w.Write(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, _ := OpenMetrics(path)
+	write(w, 1, 10, 1)
+	size := func() int64 { st, _ := os.Stat(path); return st.Size() }
+	n0 := size()
+	w, err := ResumeMetrics(path, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size() <= n0 {
+		t.Fatal("the resume marker is not on disk")
+	}
+	write(w, 7, 8, 2)
+	w, _ = ResumeMetrics(path, 7)
+	write(w, 8, 12, 3)
+	got, err := ReadMetrics(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []int
+	for i, r := range got {
+		steps = append(steps, r.Step)
+		want := 1.0 // written before the first resume
+		switch {
+		case r.Step == 7:
+			want = 2
+		case r.Step >= 8:
+			want = 3
+		}
+		if r.Step != i+1 || r.Loss != want || r.Event != "" {
+			t.Errorf("record %d: step %d loss %v event %q, want step %d loss %v", i, r.Step, r.Loss, r.Event, i+1, want)
+		}
+	}
+	if len(got) != 12 {
+		t.Errorf("steps %v, want 1..12", steps)
+	}
+	b, _ := os.ReadFile(path)
+	if n := strings.Count(string(b), `"event":"resume"`); n != 2 || strings.Count(string(b), "\n") != 10+1+2+1+5 {
+		t.Errorf("log holds %d resume markers and %d lines, want 2 and 19:\n%s", n, strings.Count(string(b), "\n"), b)
 	}
 }
 
 func TestReadMetricsNamesBadLine(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.jsonl")
-	os.WriteFile(path, []byte("{\"step\":1}\nnot json\n{\"step\":2}\n"), 0o644)
-	_, err := ReadMetrics(path)
-	if err == nil || !strings.Contains(err.Error(), "m.jsonl:2") {
-		t.Errorf("error %v, want one naming m.jsonl:2", err)
+	for _, c := range []struct {
+		log, err string
+		n        int
+	}{
+		{"{\"step\":1}\nnot json\n{\"step\":2}\n", "m.jsonl:2", 0},
+		{"{\"step\":1}\nnot json\n", "m.jsonl:2", 0},
+		{"{\"step\":1}\nnot json\nnot json either\n{\"step\":1,\"event\":\"resume\"}\n", "m.jsonl:2", 0},
+		{"{\"step\":1}\nnot json\n{\"step\":2", "m.jsonl:2", 0},
+		// Cut short by a kill: the last line, or the line before a resume marker.
+		{"{\"step\":1}\n{\"step\":2,\"lo", "", 1},
+		{"{\"step\":1}\n{\"step\":2,\"lo\n{\"step\":1,\"event\":\"resume\"}\n{\"step\":2}\n", "", 2},
+		// An event this version does not know is no record.
+		{"{\"step\":1}\n{\"step\":1,\"event\":\"future\"}\n", "", 1},
+	} {
+		path := filepath.Join(t.TempDir(), "m.jsonl")
+		os.WriteFile(path, []byte(c.log), 0o644)
+		got, err := ReadMetrics(path)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: error %v, want one naming %s", c.log, err, c.err)
+			}
+			continue
+		}
+		if err != nil || len(got) != c.n {
+			t.Errorf("%q: %d records, %v; want %d", c.log, len(got), err, c.n)
+		}
 	}
 }
 
@@ -128,24 +220,5 @@ func TestMetricsSyncPeriodically(t *testing.T) {
 	w.Write(NewRecord(2))
 	if got, _ := ReadMetrics(path); len(got) != 2 {
 		t.Errorf("after SyncEvery records the file holds %d, want 2", len(got))
-	}
-}
-
-func TestTrimMetricsDropsStepsAfterResumePoint(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "m.jsonl")
-	w, _ := OpenMetrics(path)
-	for s := 1; s <= 10; s++ {
-		w.Write(NewRecord(s))
-	}
-	w.Close()
-	if err := TrimMetrics(path, 6); err != nil {
-		t.Fatal(err)
-	}
-	got, _ := ReadMetrics(path)
-	if len(got) != 6 || got[5].Step != 6 {
-		t.Errorf("after TrimMetrics(6): %d records", len(got))
-	}
-	if err := TrimMetrics(filepath.Join(t.TempDir(), "none.jsonl"), 3); err != nil {
-		t.Errorf("TrimMetrics on a missing log: %v", err)
 	}
 }

@@ -372,14 +372,14 @@ func raceConfig(t *testing.T, out string, steps int) *Config {
 }
 
 // TestSimultaneousStartsOneRuns starts 8 trainings into one out_dir at the
-// same instant, 20 times (3 with -short): each time exactly one runs, the
+// same instant, 20 times (2 with -short): each time exactly one runs, the
 // others are refused naming it, and its metrics.jsonl holds every record,
 // each line whole.
 func TestSimultaneousStartsOneRuns(t *testing.T) {
 	const procs, steps = 8, 3
 	rounds := 20
 	if testing.Short() {
-		rounds = 3
+		rounds = 2
 	}
 	start := time.Now()
 	lockRefusals := 0
@@ -438,16 +438,12 @@ func TestSimultaneousStartsOneRuns(t *testing.T) {
 // all refused, the resume runs to the end, its log reads as steps 1..n, and
 // its weights are those of the uninterrupted run.
 func TestResumeRacesFreshStart(t *testing.T) {
-	const steps = 4
+	const steps = refSteps
 	rounds := 3
 	if testing.Short() {
 		rounds = 1
 	}
-	ref := t.TempDir()
-	if _, err := Run(context.Background(), raceConfig(t, ref, steps), nil); err != nil {
-		t.Fatal(err)
-	}
-	want := weights(t, filepath.Join(ref, LastCheckpoint))
+	want := referenceWeights(t)
 	for round := 0; round < rounds; round++ {
 		out := t.TempDir()
 		cfg := raceConfig(t, out, steps)
@@ -480,6 +476,41 @@ func TestResumeRacesFreshStart(t *testing.T) {
 	}
 }
 
+// refSteps is the length of the runs that are interrupted and resumed.
+const refSteps = 4
+
+var reference struct {
+	once sync.Once
+	w    map[string][]float32
+	err  error
+}
+
+// referenceWeights are the final weights of the uninterrupted
+// raceConfig(refSteps) run, trained once per test binary.
+func referenceWeights(t *testing.T) map[string][]float32 {
+	t.Helper()
+	reference.once.Do(func() {
+		dir, err := os.MkdirTemp("", "gitcap-ref-")
+		if err != nil {
+			reference.err = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		if _, err := Run(context.Background(), raceConfig(t, dir, refSteps), nil); err != nil {
+			reference.err = err
+			return
+		}
+		reference.w = weights(t, filepath.Join(dir, LastCheckpoint))
+	})
+	if reference.err != nil {
+		t.Fatal(reference.err)
+	}
+	if reference.w == nil {
+		t.Fatal("the reference run failed (see the first test that needed it)")
+	}
+	return reference.w
+}
+
 func sameWeights(t *testing.T, want, got map[string][]float32) {
 	t.Helper()
 	for name, w := range want {
@@ -496,24 +527,20 @@ func sameWeights(t *testing.T, want, got map[string][]float32) {
 }
 
 // TestKilledRunIsTakenOver stops a training (holding its out_dir) at step
-// 5: a --resume is refused naming it; then it is killed with SIGKILL, which
-// leaves its record in the lock file, and a --resume takes the lock over
-// with a log line, finishes the run and matches the uninterrupted weights.
+// 3, after its checkpoint at step 2: a --resume is refused naming it; then
+// it is killed with SIGKILL, which leaves its record in the lock file, and a
+// --resume takes the lock over with a log line, finishes the run and
+// matches the uninterrupted weights.
 func TestKilledRunIsTakenOver(t *testing.T) {
-	const steps = 8
-	ref := t.TempDir()
-	setup := func(dir string) *Config {
-		cfg := raceConfig(t, dir, steps)
-		cfg.SaveEvery = 2
-		return cfg
-	}
-	if _, err := Run(context.Background(), setup(ref), nil); err != nil {
-		t.Fatal(err)
-	}
+	const steps = refSteps
+	want := referenceWeights(t)
 	out := t.TempDir()
-	h := startHelper(t, writeConfig(t, setup(out)), "", fmt.Sprintf("step 5/%d", steps))
+	cfg := raceConfig(t, out, steps)
+	cfg.SaveEvery = 2
+	stop := fmt.Sprintf("step 3/%d", steps)
+	h := startHelper(t, writeConfig(t, cfg), "", stop)
 	release(t, []*trainProc{h})
-	h.waitLine(t, fmt.Sprintf("step 5/%d", steps))
+	h.waitLine(t, stop)
 	pid := h.cmd.Process.Pid
 
 	last := filepath.Join(out, LastCheckpoint)
@@ -544,5 +571,5 @@ func TestKilledRunIsTakenOver(t *testing.T) {
 		t.Errorf("lock file after a clean finish: %q", b)
 	}
 	checkLog(t, out, steps)
-	sameWeights(t, weights(t, filepath.Join(ref, LastCheckpoint)), weights(t, last))
+	sameWeights(t, want, weights(t, last))
 }

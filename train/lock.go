@@ -15,11 +15,11 @@ import (
 // in the directory is created or opened for writing until it exits; the file
 // holds the owner's pid, host and start time so that a refused start can
 // name it. The kernel drops the lock when its holder dies, however it dies
-// (kill -9 included), so a lock is never stale: a record found in the file
-// by the next holder is only the trace of a run that did not release the
-// lock cleanly, and is reported and replaced. A clean release empties the
-// file; the file itself stays (deleting it would let two processes lock two
-// different files).
+// (kill -9 included), so a lock is never stale. A clean release removes the
+// file (while still holding the lock; a process that locked the removed file
+// in the meantime sees that the path no longer names it and starts over), so
+// a record found by the next holder is the trace of a run that ended
+// without releasing the lock: it is reported and replaced.
 //
 // Under MPI only rank 0 calls LockRunDir and writes into the run directory;
 // the other ranks take no lock and write nothing there.
@@ -76,20 +76,35 @@ func LockRunDir(dir string) (*RunLock, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, LockFile)
-	// Never O_TRUNC: the file may be another process's live lock.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("run directory lock: %w", err)
-	}
-	held, err := tryLock(f)
-	if err != nil {
+	var f *os.File
+	for attempt := 0; ; attempt++ {
+		// Never O_TRUNC: the file may be another process's live lock.
+		var err error
+		if f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+			return nil, fmt.Errorf("run directory lock: %w", err)
+		}
+		held, err := tryLock(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("run directory lock %s: %w", path, err)
+		}
+		if !held {
+			h := waitHolder(f)
+			f.Close()
+			return nil, &LockedError{Dir: dir, Holder: h}
+		}
+		// The file locked must still be the one at path: a holder
+		// releasing removes it, and another process may have created and
+		// locked a new one since.
+		ours, err1 := f.Stat()
+		now, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(ours, now) {
+			break
+		}
 		f.Close()
-		return nil, fmt.Errorf("run directory lock %s: %w", path, err)
-	}
-	if !held {
-		h := waitHolder(f)
-		f.Close()
-		return nil, &LockedError{Dir: dir, Holder: h}
+		if attempt >= 100 {
+			return nil, fmt.Errorf("run directory lock %s keeps being replaced", path)
+		}
 	}
 	l := &RunLock{f: f, dir: dir, Previous: readHolder(f)}
 	host, _ := os.Hostname()
@@ -101,13 +116,17 @@ func LockRunDir(dir string) (*RunLock, error) {
 	return l, nil
 }
 
-// Close empties the record and releases the lock. It may be called more
+// Close removes the lock file and releases the lock. It may be called more
 // than once.
 func (l *RunLock) Close() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	err := l.f.Truncate(0)
+	var err error
+	if rerr := os.Remove(filepath.Join(l.dir, LockFile)); rerr != nil {
+		// Keep the file, but empty: an empty record is a clean release.
+		err = l.f.Truncate(0)
+	}
 	if uerr := unlock(l.f); err == nil {
 		err = uerr
 	}

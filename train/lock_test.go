@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -55,6 +56,47 @@ func TestLockRunDirIsExclusive(t *testing.T) {
 	defer l.Close()
 	if l.Previous != nil {
 		t.Errorf("after a clean release the next holder sees %v", l.Previous)
+	}
+}
+
+// TestLockExcludesUnderChurn locks and releases one directory from 8
+// goroutines (each lock is its own open file, as in separate processes) as
+// fast as they can: a release removes the lock file, and at no moment may
+// two of them hold the directory.
+func TestLockExcludesUnderChurn(t *testing.T) {
+	dir := t.TempDir()
+	var holders, max, taken atomic.Int32
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(2 * time.Second)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200 && time.Now().Before(deadline); i++ {
+				l, err := LockRunDir(dir)
+				if errors.Is(err, ErrRunDirLocked) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				n := holders.Add(1)
+				for m := max.Load(); n > m && !max.CompareAndSwap(m, n); m = max.Load() {
+				}
+				taken.Add(1)
+				time.Sleep(10 * time.Microsecond)
+				holders.Add(-1)
+				if err := l.Close(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if max.Load() != 1 || taken.Load() < 10 {
+		t.Errorf("at most %d holders at once over %d locks, want 1 (and at least 10 locks)", max.Load(), taken.Load())
 	}
 }
 
@@ -567,8 +609,8 @@ func TestKilledRunIsTakenOver(t *testing.T) {
 	if !strings.Contains(log.String(), fmt.Sprintf("(pid %d on host ", pid)) || !strings.Contains(log.String(), "taking over its lock") {
 		t.Errorf("the takeover of the killed run's lock is not logged:\n%s", log.String())
 	}
-	if b, _ := os.ReadFile(filepath.Join(out, LockFile)); len(b) != 0 {
-		t.Errorf("lock file after a clean finish: %q", b)
+	if _, err := os.Stat(filepath.Join(out, LockFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("lock file after a clean finish: %v", err)
 	}
 	checkLog(t, out, steps)
 	sameWeights(t, want, weights(t, last))

@@ -93,6 +93,17 @@ func TestMPICollectivesAcrossTwoRanks(t *testing.T) {
 	}
 }
 
+// TestMPIKeepsGoSignalHandlers: a nil dereference in a rank is still a Go
+// panic that recover catches (Open MPI installs SIGSEGV handlers of its own
+// unless told not to).
+func TestMPIKeepsGoSignalHandlers(t *testing.T) {
+	mpirun := disttest.MPIRun(t)
+	out, err := runHelper(t, mpirun, "nilderef", 60*time.Second)
+	if err != nil || strings.Count(out, "recovered") != 2 {
+		t.Fatalf("mpirun: %v\n%s", err, out)
+	}
+}
+
 // TestMPIAbortStopsTheJob has rank 1 abort while rank 0 waits in a
 // collective: the job must end quickly, non-zero, naming the rank.
 func TestMPIAbortStopsTheJob(t *testing.T) {
@@ -141,6 +152,19 @@ func TestMPIHelper(t *testing.T) {
 		t.Fatalf("size %d, want 2", n)
 	}
 	switch mode {
+	case "nilderef":
+		// Go turns a nil dereference into a panic through its SIGSEGV
+		// handler; MPI must not have replaced it.
+		var p *int
+		func() {
+			defer func() {
+				if recover() != nil {
+					fmt.Printf("rank %d: recovered\n", r)
+				}
+			}()
+			fmt.Println(*p)
+		}()
+		c.Close()
 	case "abort":
 		if r == 1 {
 			fmt.Printf("rank 1: failing on purpose\n")

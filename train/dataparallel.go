@@ -37,10 +37,22 @@ import (
 	"github.com/gitcap/gitcap/train/dist"
 )
 
-// bucketElems is the number of float32 gradients per MPI_Allreduce call
+// AllReduceBucketElems is the number of float32 gradients per MPI_Allreduce call
 // (32 MiB): large enough that per-call latency does not matter, small enough
 // that a rank's reduction buffers stay modest.
-const bucketElems = 8 << 20
+const AllReduceBucketElems = 8 << 20
+
+// AllReduceBuckets sums flat over the ranks of c in place, one
+// MPI_Allreduce per bucket of AllReduceBucketElems gradients: what a
+// data-parallel step does with its gradients.
+func AllReduceBuckets(c dist.Comm, flat []float32) error {
+	for b := 0; b < len(flat); b += AllReduceBucketElems {
+		if err := c.AllReduceSum(flat[b:min(b+AllReduceBucketElems, len(flat))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // dataParallel is a run's part in a data-parallel job; nil means a single
 // process, and its methods then answer as for one rank.
@@ -152,10 +164,8 @@ func (d *dataParallel) reduce(params []*Param, mine stepTotals) (stepTotals, err
 		clear(d.flat) // this rank ran none of the step's micro-batches
 	}
 	d.local = 0
-	for b := 0; b < len(d.flat); b += bucketElems {
-		if err := d.comm.AllReduceSum(d.flat[b:min(b+bucketElems, len(d.flat))]); err != nil {
-			return stepTotals{}, err
-		}
+	if err := AllReduceBuckets(d.comm, d.flat); err != nil {
+		return stepTotals{}, err
 	}
 	d.scal = [5]float64{mine.loss, float64(mine.micro), float64(mine.images), float64(mine.corrupt)}
 	if err := d.comm.AllReduceSum64(d.scal[:4]); err != nil {

@@ -134,7 +134,9 @@ func stepLosses(t *testing.T, out string) map[int]float64 {
 	return m
 }
 
-func maxWeightDiff(t *testing.T, a, b string) float64 {
+// weightDiffs returns the largest absolute difference of each parameter
+// between two checkpoints.
+func weightDiffs(t *testing.T, a, b string) map[string]float64 {
 	t.Helper()
 	ma, err := gitmodel.Load(a)
 	if err != nil {
@@ -144,61 +146,105 @@ func maxWeightDiff(t *testing.T, a, b string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := 0.0
+	d := map[string]float64{}
 	for _, p := range ma.Params.All() {
 		q := mb.Params.Get(p.Name)
 		if q == nil || len(q.F32()) != len(p.F32()) {
 			t.Fatalf("parameter %s missing or reshaped in %s", p.Name, b)
 		}
+		m := 0.0
 		for i, v := range p.F32() {
-			d = max(d, math.Abs(float64(v)-float64(q.F32()[i])))
+			m = max(m, math.Abs(float64(v)-float64(q.F32()[i])))
 		}
+		d[p.Name] = m
 	}
 	return d
 }
 
-// TestMPITrainMatchesSingleProcess: 2 ranks x batch 2 x grad_accum 1
-// follow 1 process x batch 2 x grad_accum 2 step by step (losses within
-// 1e-5) to the same weights (within 1e-5); and the 2-rank checkpoint
-// cannot be resumed by one process.
+func maxWeightDiff(t *testing.T, a, b string) float64 {
+	t.Helper()
+	m := 0.0
+	for _, d := range weightDiffs(t, a, b) {
+		m = max(m, d)
+	}
+	return m
+}
+
+// zeroGradient reports whether a parameter's gradient is zero in exact
+// arithmetic: an attention key bias adds the same q·b to every score of a
+// softmax row, which the softmax ignores. Its float32 gradient is rounding
+// noise that AdamW normalises into lr-sized steps, so it follows the
+// summation order of the micro-batch gradients, not the data.
+func zeroGradient(name string) bool {
+	return strings.HasSuffix(name, "attention.self.key.bias") || strings.HasSuffix(name, "self_attn.k_proj.bias")
+}
+
+// TestMPITrainMatchesSingleProcess: 2 ranks x batch 2 x grad_accum a
+// follow 1 process x batch 2 x grad_accum 2a step by step (losses within
+// 1e-5) to the same weights (within 1e-5; for a > 1 except the attention key
+// biases, whose exact gradient is zero: see zeroGradient); and one process
+// refuses to resume the 2-rank checkpoint.
 func TestMPITrainMatchesSingleProcess(t *testing.T) {
 	mpirun := disttest.MPIRun(t)
+	if testing.Short() {
+		t.Skip("mpirun training runs (about a minute): not with -short")
+	}
 	bin := gitcapBinary(t)
-	dir := t.TempDir()
 	const steps = 6
-	one, two := filepath.Join(dir, "one"), filepath.Join(dir, "two")
-	out, err := runJob(t, 3*time.Minute, disttest.Env(), bin, "train", "--config", mpiTrainConfig(t, dir, "one.yaml", one, 2, steps))
-	if err != nil {
-		t.Fatalf("single process: %v\n%s", err, out)
-	}
-	out, err = runJob(t, 3*time.Minute, disttest.Env(), mpirun, disttest.Args(2, bin, "train", "--config", mpiTrainConfig(t, dir, "two.yaml", two, 1, steps))...)
-	if err != nil {
-		t.Fatalf("mpirun -np 2: %v\n%s", err, out)
-	}
-	if !strings.Contains(out, "data-parallel on 2 MPI ranks") || strings.Count(out, "done: 6 steps") != 1 {
-		t.Fatalf("mpirun -np 2 output (want one data-parallel run reported by rank 0 alone):\n%s", out)
-	}
-	l1, l2 := stepLosses(t, one), stepLosses(t, two)
-	if len(l1) != steps || len(l2) != steps {
-		t.Fatalf("logged steps: one process %v, two ranks %v", l1, l2)
-	}
-	for s, a := range l1 {
-		if b := l2[s]; math.Abs(a-b) > 1e-5 {
-			t.Errorf("step %d: loss %.8f on one process, %.8f on two ranks", s, a, b)
-		}
-	}
-	if d := maxWeightDiff(t, filepath.Join(one, train.LastCheckpoint), filepath.Join(two, train.LastCheckpoint)); d > 1e-5 {
-		t.Errorf("final weights differ by up to %g", d)
-	} else {
-		t.Logf("final weights within %g", d)
-	}
-	if d := maxWeightDiff(t, fixtures.Path(t, "git-tiny"), filepath.Join(two, train.LastCheckpoint)); d < 1e-4 {
-		t.Errorf("the weights moved by only %g from the initial model: the comparison above proves nothing", d)
-	}
-	// One process must refuse the 2-rank checkpoint, saying why.
-	out, err = runJob(t, time.Minute, disttest.Env(), bin, "train", "--resume", filepath.Join(two, train.LastCheckpoint))
-	if err == nil || !strings.Contains(out, "2 MPI rank") || !strings.Contains(out, "mpirun -np 2") {
-		t.Errorf("resuming a 2-rank run in one process: %v\n%s", err, out)
+	for _, rankAccum := range []int{1, 2} {
+		t.Run("grad_accum="+itoa(rankAccum), func(t *testing.T) {
+			dir := t.TempDir()
+			one, two := filepath.Join(dir, "one"), filepath.Join(dir, "two")
+			out, err := runJob(t, 3*time.Minute, disttest.Env(), bin, "train", "--config", mpiTrainConfig(t, dir, "one.yaml", one, 2*rankAccum, steps))
+			if err != nil {
+				t.Fatalf("single process: %v\n%s", err, out)
+			}
+			out, err = runJob(t, 3*time.Minute, disttest.Env(), mpirun, disttest.Args(2, bin, "train", "--config", mpiTrainConfig(t, dir, "two.yaml", two, rankAccum, steps))...)
+			if err != nil {
+				t.Fatalf("mpirun -np 2: %v\n%s", err, out)
+			}
+			if !strings.Contains(out, "data-parallel on 2 MPI ranks") || strings.Count(out, "done: 6 steps") != 1 {
+				t.Fatalf("mpirun -np 2 output (want one data-parallel run reported by rank 0 alone):\n%s", out)
+			}
+			l1, l2 := stepLosses(t, one), stepLosses(t, two)
+			if len(l1) != steps || len(l2) != steps {
+				t.Fatalf("logged steps: one process %v, two ranks %v", l1, l2)
+			}
+			for s, a := range l1 {
+				if b := l2[s]; math.Abs(a-b) > 1e-5 {
+					t.Errorf("step %d: loss %.8f on one process, %.8f on two ranks", s, a, b)
+				}
+			}
+			// With one micro-batch per rank and step the sums are the same
+			// two-term float32 sums, so every weight must agree; with more,
+			// the order of the sum differs (ranks' partial sums, then the
+			// all-reduce), which only the zero-gradient parameters amplify.
+			worst := 0.0
+			for name, d := range weightDiffs(t, filepath.Join(one, train.LastCheckpoint), filepath.Join(two, train.LastCheckpoint)) {
+				switch {
+				case rankAccum > 1 && zeroGradient(name):
+					if d > 2*3e-3*steps { // AdamW moves a weight by about lr a step
+						t.Errorf("%s (gradient zero up to rounding) differs by %g: more than its AdamW steps allow", name, d)
+					}
+				case d > 1e-5:
+					t.Errorf("final weights of %s differ by %g", name, d)
+				default:
+					worst = max(worst, d)
+				}
+			}
+			t.Logf("final weights within %g", worst)
+			if d := maxWeightDiff(t, fixtures.Path(t, "git-tiny"), filepath.Join(two, train.LastCheckpoint)); d < 1e-4 {
+				t.Errorf("the weights moved by only %g from the initial model: the comparison above proves nothing", d)
+			}
+			if rankAccum > 1 {
+				return
+			}
+			// One process must refuse the 2-rank checkpoint, saying why.
+			out, err = runJob(t, time.Minute, disttest.Env(), bin, "train", "--resume", filepath.Join(two, train.LastCheckpoint))
+			if err == nil || !strings.Contains(out, "2 MPI rank") || !strings.Contains(out, "mpirun -np 2") {
+				t.Errorf("resuming a 2-rank run in one process: %v\n%s", err, out)
+			}
+		})
 	}
 }
 
@@ -208,6 +254,9 @@ func TestMPITrainMatchesSingleProcess(t *testing.T) {
 // uninterrupted 2-rank run, bit for bit.
 func TestMPITrainResumesWithSameRanks(t *testing.T) {
 	mpirun := disttest.MPIRun(t)
+	if testing.Short() {
+		t.Skip("runs mpirun: not with -short")
+	}
 	bin := gitcapBinary(t)
 	dir := t.TempDir()
 	const steps = 30
@@ -285,6 +334,9 @@ func (s *syncBuffer) String() string {
 // non-zero within seconds, naming rank 1, not hang with rank 0 waiting.
 func TestMPIRankFailureStopsTheJob(t *testing.T) {
 	mpirun := disttest.MPIRun(t)
+	if testing.Short() {
+		t.Skip("runs mpirun: not with -short")
+	}
 	bin := gitcapBinary(t)
 	dir := t.TempDir()
 	good := mpiTrainConfig(t, dir, "good.yaml", filepath.Join(dir, "run"), 1, 4)
@@ -307,6 +359,9 @@ func TestMPIRankFailureStopsTheJob(t *testing.T) {
 // COCO results file and the same scores as one process.
 func TestMPIEvalEqualsSingleProcess(t *testing.T) {
 	mpirun := disttest.MPIRun(t)
+	if testing.Short() {
+		t.Skip("runs mpirun: not with -short")
+	}
 	bin := gitcapBinary(t)
 	dir := t.TempDir()
 	ann := mpiTrainSet(t, dir)

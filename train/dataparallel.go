@@ -28,12 +28,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc64"
+	"io"
 	"unsafe"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/gitcap/gitcap/data"
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/hub"
 	"github.com/gitcap/gitcap/train/dist"
 )
 
@@ -266,4 +268,21 @@ func (d *dataParallel) checkResume(st TrainerState, dir string) error {
 			"(ranks x batch_size x grad_accum), data order and schedule depend on it, so resume with %s", dir, was, now, how)
 	}
 	return nil
+}
+
+// fetchFirst has rank 0 resolve cfg.Model (downloading a HF model id into
+// the cache) while the other ranks wait, so that the ranks of one machine
+// do not download the same files at once; they then find them cached.
+func (d *dataParallel) fetchFirst(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) error {
+	if d == nil || cfg.Model == "" || resumeDir != "" {
+		return nil
+	}
+	if d.leader() {
+		opts := hub.OptionsFromEnv()
+		opts.Progress = out
+		if _, err := hub.Resolve(ctx, cfg.Model, opts); err != nil {
+			return err
+		}
+	}
+	return d.comm.Barrier()
 }

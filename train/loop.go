@@ -252,6 +252,9 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	t := &trainer{cfg: cfg, out: out, badImages: map[string]bool{}, fwd: map[shape]*gitmodel.Forward{}, evalFwd: map[shape]*gitmodel.Forward{}, lastVal: math.NaN(), lastCIDE: math.NaN()}
 	defer t.close()
 
+	if err := dp.fetchFirst(ctx, cfg, resumeDir, out); err != nil { // MPI: rank 0 downloads, the others wait
+		return sum, err
+	}
 	p, src, err := loadModel(ctx, cfg, resumeDir, out)
 	if err != nil {
 		return sum, err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -93,6 +94,20 @@ func TestMPICollectivesAcrossTwoRanks(t *testing.T) {
 	}
 }
 
+// TestMPIRankDeathStopsTheJob: rank 1 is killed (SIGKILL) while rank 0
+// waits in a barrier; mpirun must end the job quickly, naming rank 1.
+func TestMPIRankDeathStopsTheJob(t *testing.T) {
+	mpirun := disttest.MPIRun(t)
+	start := time.Now()
+	out, err := runHelper(t, mpirun, "die", 60*time.Second)
+	if err == nil || !strings.Contains(out, "rank 1") {
+		t.Fatalf("mpirun after rank 1 was killed: %v\n%s", err, out)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("the job took %s to stop", d)
+	}
+}
+
 // TestMPIKeepsGoSignalHandlers: a nil dereference in a rank is still a Go
 // panic that recover catches (Open MPI installs SIGSEGV handlers of its own
 // unless told not to).
@@ -152,6 +167,12 @@ func TestMPIHelper(t *testing.T) {
 		t.Fatalf("size %d, want 2", n)
 	}
 	switch mode {
+	case "die":
+		if r == 1 {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+		c.Barrier()
+		t.Fatal("rank 0 passed a barrier rank 1 never reached")
 	case "nilderef":
 		// Go turns a nil dereference into a panic through its SIGSEGV
 		// handler; MPI must not have replaced it.

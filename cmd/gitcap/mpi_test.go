@@ -410,6 +410,9 @@ func TestMPIEvalEqualsSingleProcess(t *testing.T) {
 // launched as an MPI rank reports that it cannot load MPI: the hiding
 // works, so the first run proves that nothing loaded it.
 func TestGitcapNeedsNoMPILibrary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary: not with -short")
+	}
 	bin := gitcapBinary(t)
 	f, err := elf.Open(bin)
 	if err != nil {

@@ -248,9 +248,10 @@ func TestMPITrainMatchesSingleProcess(t *testing.T) {
 	}
 }
 
-// TestMPITrainResumesWithSameRanks stops a 2-rank run with SIGTERM to
-// mpirun part-way (rank 0 saves a checkpoint after the step every rank
-// agrees on), resumes it with 2 ranks, and requires the weights of the
+// TestMPITrainResumesWithSameRanks stops a 2-rank run part-way with
+// SIGTERM to mpirun (Open MPI kills the ranks a second later, so the
+// checkpoint is normally the last periodic one, save_every 3, written
+// atomically), resumes it with 2 ranks, and requires the weights of the
 // uninterrupted 2-rank run, bit for bit.
 func TestMPITrainResumesWithSameRanks(t *testing.T) {
 	mpirun := disttest.MPIRun(t)

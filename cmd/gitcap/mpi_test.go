@@ -302,7 +302,7 @@ func TestMPITrainResumesWithSameRanks(t *testing.T) {
 	if st.Step >= steps || st.WorldSize != 2 {
 		t.Fatalf("checkpoint at step %d of %d on %d ranks: the run was not interrupted as planned\n%s", st.Step, steps, st.WorldSize, buf.String())
 	}
-	t.Logf("interrupted at step %d", st.Step)
+	t.Logf("resuming from the checkpoint at step %d", st.Step)
 	out, err := runJob(t, 3*time.Minute, disttest.Env(), mpirun, disttest.Args(2, bin, "train", "--resume", filepath.Join(part, train.LastCheckpoint))...)
 	if err != nil {
 		t.Fatalf("resume with 2 ranks: %v\n%s", err, out)

@@ -11,7 +11,7 @@ ifeq ($(OPENBLAS_CORETYPE),)
   endif
 endif
 
-.PHONY: deps demo test build bench vet
+.PHONY: deps deps-mpi demo test build bench vet
 
 # Without OpenBLAS's development files (apt unavailable), build the pure-Go
 # BLAS instead: everything works, matrix products are ~20x slower.
@@ -23,6 +23,16 @@ deps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev; } || \
 		echo "warning: OpenBLAS could not be installed; using the pure-Go BLAS (much slower)"
+
+# Open MPI (Debian's openmpi-bin) for data-parallel training and for the
+# mpirun tests of `make test`, which skip without it (and fail under CI=true).
+# gitcap itself never needs it unless started by mpirun.
+MPIRUN ?= mpirun
+deps-mpi:
+	@command -v $(MPIRUN) >/dev/null 2>&1 || { \
+		echo "installing openmpi-bin (Open MPI, for data-parallel training under mpirun)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin; }
 
 build: deps
 	$(GO) build $(GOTAGS) -o bin/gitcap ./cmd/gitcap

@@ -79,6 +79,9 @@ type TrainerState struct {
 	EvalPending bool `json:"eval_pending,omitempty"`
 	// DropoutSeed documents how dropout seeds are derived.
 	DropoutSeed string `json:"dropout_seed"`
+	// WorldSize is the number of MPI ranks of a data-parallel run (omitted
+	// for one process); resuming needs the same number.
+	WorldSize int `json:"world_size,omitempty"`
 }
 
 // Run trains a model as cfg says, writing progress to out, and returns a
@@ -239,25 +242,37 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	if err := cfg.Validate(); err != nil {
 		return sum, err
 	}
-	if out == nil {
+	dp := newDataParallel(ctx, cfg) // MPI (dataparallel.go): nil for one process
+	if out == nil || !dp.leader() {
 		out = io.Discard
 	}
-	// Own out_dir before anything in it is created or written (lock.go).
-	lock, err := claimRunDir(cfg, resumeDir, out)
-	if err != nil {
+	if err := dp.checkConfig(cfg); err != nil {
 		return sum, err
 	}
-	defer lock.Close()
+	// Own out_dir before anything in it is created or written (lock.go).
+	// Under MPI only rank 0 owns it and writes there.
+	if dp.leader() {
+		lock, err := claimRunDir(cfg, resumeDir, out)
+		if err != nil {
+			return sum, err
+		}
+		defer lock.Close()
+	}
 	t := &trainer{cfg: cfg, out: out, badImages: map[string]bool{}, fwd: map[shape]*gitmodel.Forward{}, evalFwd: map[shape]*gitmodel.Forward{}, lastVal: math.NaN(), lastCIDE: math.NaN()}
 	defer t.close()
 
+	if err := dp.fetchFirst(ctx, cfg, resumeDir, out); err != nil { // MPI: rank 0 downloads, the others wait
+		return sum, err
+	}
 	p, src, err := loadModel(ctx, cfg, resumeDir, out)
 	if err != nil {
 		return sum, err
 	}
 	t.pipe, t.srcDir = p, src
-	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
-		return sum, err
+	if dp.leader() { // MPI: only rank 0 writes into out_dir
+		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+			return sum, err
+		}
 	}
 
 	pairs, err := loadPairs(cfg.Train)
@@ -310,13 +325,17 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	if t.opt, err = NewAdamW(t.params, ac); err != nil {
 		return sum, err
 	}
-	if cfg.GradAccum > 1 {
+	if cfg.GradAccum > 1 && dp == nil {
 		t.acc = NewAccumulator(t.params)
 	}
+	dp.bind(t.params) // MPI: the flat gradient buffer replaces the accumulator
 
-	total := cfg.TotalSteps(t.train.Len())
+	total := dp.totalSteps(cfg, t.train.Len())
 	sched := cfg.LRSchedule(total)
 	t.state = TrainerState{Seed: cfg.Seed, TotalSteps: total, DropoutSeed: "fnv64a(seed, step, micro_batch)"}
+	if dp != nil {
+		t.state.WorldSize = dp.size()
+	}
 	t.best = math.NaN()
 	switch {
 	case t.val != nil && cfg.ValCIDEr:
@@ -338,6 +357,9 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 		if err := json.Unmarshal(b, &st); err != nil {
 			return sum, fmt.Errorf("resume: %s: %w", StateFile, err)
 		}
+		if err := dp.checkResume(st, resumeDir); err != nil {
+			return sum, err
+		}
 		if st.Seed != cfg.Seed {
 			return sum, fmt.Errorf("resume: checkpoint was trained with seed %d, configuration says %d", st.Seed, cfg.Seed)
 		}
@@ -354,11 +376,15 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 			bs := *st.BestScore
 			t.state.BestScore = &bs
 		}
-	} else if err := cfg.WriteYAML(filepath.Join(cfg.OutDir, ConfigFile)); err != nil {
-		return sum, err
+	} else if dp.leader() {
+		if err := cfg.WriteYAML(filepath.Join(cfg.OutDir, ConfigFile)); err != nil {
+			return sum, err
+		}
 	}
-	if t.metrics, err = openRunMetrics(metricsPath, resumeDir, t.state.Step); err != nil {
-		return sum, err
+	if dp.leader() {
+		if t.metrics, err = openRunMetrics(metricsPath, resumeDir, t.state.Step); err != nil {
+			return sum, err
+		}
 	}
 
 	sum.TotalSteps = total
@@ -379,7 +405,10 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	fmt.Fprintf(out, "training %d parameters (%d optimised) on %d pairs (%d batches/epoch), %d steps from step %d\n",
 		p.Model.Params.Count(), countParams(t.params), t.train.Len(), t.train.BatchesPerEpoch(), total, t.state.Step)
 
-	it := t.train.Iterate(ctx, t.state.Position)
+	if dp != nil {
+		fmt.Fprintf(out, "data-parallel on %d MPI ranks: global batch %d x %d x %d\n", dp.size(), dp.size(), cfg.BatchSize, max(cfg.GradAccum, 1))
+	}
+	it := dp.iterate(ctx, t.train, t.state.Position) // MPI: this rank's shard
 	defer it.Close()
 
 	var bar *pb.ProgressBar
@@ -404,6 +433,10 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 			bar.Finish()
 		}
 		fmt.Fprintf(out, "interrupted at step %d: saving checkpoint\n", t.state.Step)
+		if !dp.leader() {
+			sum.Interrupted = true
+			return sum, nil
+		}
 		if err := t.save(false); err != nil {
 			return sum, fmt.Errorf("interrupted; saving the checkpoint failed: %w", err)
 		}
@@ -411,7 +444,7 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 		return sum, nil
 	}
 
-	if t.state.EvalPending && t.val != nil {
+	if t.state.EvalPending && t.val != nil && dp.leader() {
 		// The evaluation of the step this checkpoint was saved at was
 		// interrupted: run it now, as the uninterrupted run did.
 		t.state.EvalPending = false
@@ -435,7 +468,8 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 		var loss float64
 		var micro, images int
 		pos := t.state.Position
-		for k := 0; k < max(cfg.GradAccum, 1); k++ {
+		corrupt0 := t.state.Corrupt
+		for k := 0; k < dp.microPerStep(cfg); k++ {
 			b, err := it.Next()
 			if err != nil {
 				if ctx.Err() != nil {
@@ -451,6 +485,12 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 					t.state.Corrupt++
 					fmt.Fprintf(out, "skipped image: %v\n", e)
 				}
+			}
+			if b.B == 0 { // MPI: another rank's micro-batch, or one without a readable image
+				if pos = b.Next; b.Next.Epoch != b.Pos.Epoch {
+					break
+				}
+				continue
 			}
 			f, err := t.forward(t.fwd, b.B, b.T, true)
 			if err != nil {
@@ -479,6 +519,11 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 					return sum, err
 				}
 			}
+			if dp != nil {
+				if err := dp.add(t.params); err != nil {
+					return sum, err
+				}
+			}
 			pos = b.Next
 			if b.Next.Epoch != b.Pos.Epoch {
 				break // the last micro-batches of an epoch make a step of their own
@@ -488,6 +533,13 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 			if err := t.acc.Average(); err != nil {
 				return sum, err
 			}
+		}
+		if dp != nil { // MPI: sum the step's gradients and totals over the ranks
+			tot, err := dp.reduce(t.params, stepTotals{loss, micro, images, t.state.Corrupt - corrupt0})
+			if err != nil {
+				return sum, fmt.Errorf("step %d: %w", step+1, err)
+			}
+			loss, micro, images, t.state.Corrupt = tot.loss, tot.micro, tot.images, corrupt0+tot.corrupt
 		}
 		loss /= float64(micro)
 		gn := ClipGradNorm(t.params, cfg.MaxGradNorm)
@@ -511,7 +563,7 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 		s := t.state.Step
 		done := s == total
 
-		if s%logEvery == 0 || done {
+		if (s%logEvery == 0 || done) && dp.leader() {
 			el := time.Since(winStart).Seconds()
 			r := NewRecord(s)
 			r.Epoch = t.epochFrac(pos)
@@ -535,10 +587,14 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 			bar.SetCurrent(int64(s))
 		}
 
-		doEval := t.val != nil && (done || (cfg.EvalEvery > 0 && s%cfg.EvalEvery == 0) || (cfg.EvalEvery == 0 && epochEnded))
+		doEval := t.val != nil && dp.leader() && (done || (cfg.EvalEvery > 0 && s%cfg.EvalEvery == 0) || (cfg.EvalEvery == 0 && epochEnded))
 		improved := false
 		if doEval {
-			if improved, err = t.evaluate(ctx, s); err != nil {
+			evalCtx := ctx
+			if dp != nil {
+				evalCtx = context.WithoutCancel(ctx) // the ranks stop together, after the step (agree)
+			}
+			if improved, err = t.evaluate(evalCtx, s); err != nil {
 				if ctx.Err() != nil {
 					t.state.EvalPending = true // redone first on resume
 					return interrupted()
@@ -546,22 +602,32 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 				return sum, err
 			}
 		}
-		doSave := done || improved || (cfg.SaveEvery > 0 && s%cfg.SaveEvery == 0) || (cfg.SaveEvery == 0 && epochEnded)
+		doSave := dp.leader() && (done || improved || (cfg.SaveEvery > 0 && s%cfg.SaveEvery == 0) || (cfg.SaveEvery == 0 && epochEnded))
 		if doSave {
 			if err := t.save(improved); err != nil {
 				return sum, err
 			}
 		}
-		if doEval || done {
+		if (doEval || done) && dp.leader() {
 			// The plot is a convenience: failing to draw it must not end a
 			// long run.
 			if err := t.plot(); err != nil {
 				fmt.Fprintf(out, "warning: training curve not written: %v\n", err)
 			}
 		}
-		if ctx.Err() != nil && !done {
+		stop, err := dp.agree(ctx.Err() != nil) // MPI: every rank stops after the same step
+		if err != nil {
+			return sum, err
+		}
+		if stop && !done {
 			return interrupted()
 		}
+	}
+	if err := dp.checkWeights(p.Model, t.state.Step); err != nil {
+		return sum, err
+	}
+	if !dp.leader() {
+		return sum, nil
 	}
 	if err := t.metrics.Sync(); err != nil {
 		return sum, err

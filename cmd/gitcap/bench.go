@@ -34,6 +34,9 @@ type benchRow struct {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if ok, err := benchAllReduce(ctx, args, stdout, stderr); ok { // --only allreduce under mpirun (bench_mpi.go)
+		return err
+	}
 	fs := newFlagSet("bench", stderr)
 	model := fs.String("model", "", "checkpoint directory (default: a git-base-shaped model with random weights)")
 	runs := fs.Int("runs", 3, "timed runs per workload (after one warm-up); the median is reported")

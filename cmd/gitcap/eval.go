@@ -44,6 +44,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	k, n, err := parseShard(*shard)
+	if err == nil {
+		k, n, err = evalShardMPI(ctx, k, n) // under mpirun: this rank's shard (eval_mpi.go)
+	}
 	if err != nil {
 		return usageError{err}
 	}
@@ -93,6 +96,10 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	caps, err := p.Caption(ctx, g, samples, *prompt, *batch, o, bar.set)
 	bar.finish()
 	if err != nil {
+		return err
+	}
+	// Under mpirun rank 0 takes every rank's captions; the others are done.
+	if caps, ids, n, err = gatherEvalMPI(ctx, ann, caps, ids, n); err != nil || caps == nil {
 		return err
 	}
 	var results []data.Result

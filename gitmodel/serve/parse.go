@@ -343,7 +343,9 @@ func (o options) resolve(lim Limits) (gitmodel.GenerateOptions, error) {
 	case g.TopP < 0 || g.TopP > 1:
 		return g, errorf(http.StatusBadRequest, "top_p must be between 0 and 1, got %g", g.TopP)
 	}
-	if lim.MaxLength > 0 && (g.MaxLength > lim.MaxLength || g.MaxNewTokens >= lim.MaxLength) {
+	// max_new_tokens overrides max_length (the prompt's length is checked
+	// once it is tokenized).
+	if lim.MaxLength > 0 && ((g.MaxNewTokens == 0 && g.MaxLength > lim.MaxLength) || g.MaxNewTokens >= lim.MaxLength) {
 		return g, errorf(http.StatusBadRequest, "max_length (or the prompt plus max_new_tokens) may be at most %d on this server", lim.MaxLength)
 	}
 	if g.LengthPenalty == 0 {

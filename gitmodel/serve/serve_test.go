@@ -354,6 +354,8 @@ func TestBadRequestsGetClearJSONErrors(t *testing.T) {
 		{"body too large", "", "application/json", jsonBody(t, map[string]any{"images": []any{map[string]string{"data": strings.Repeat("A", 3<<20)}}}), nil, 413, "exceeds the limit"},
 		{"too many images", "", manyCT, manyBody, nil, 413, "more than 4 images"},
 		{"max_length over the cap", "", "application/json", img(map[string]any{"max_length": 61}), nil, 400, "at most 60"},
+		{"max_new_tokens over the cap", "", "application/json", img(map[string]any{"max_new_tokens": 60}), nil, 400, "at most 60"},
+		{"prompt plus max_new_tokens over the cap", "", "application/json", img(map[string]any{"max_new_tokens": 57, "prompt": "a photo of"}), nil, 400, "limit of 60"},
 		{"num_beams 0", "", "application/json", img(map[string]any{"num_beams": 0}), nil, 400, "num_beams must be at least 1"},
 		{"more sequences than beams", "", "application/json", img(map[string]any{"num_beams": 2, "num_return_sequences": 3}), nil, 400, "cannot exceed num_beams"},
 		{"greedy with two sequences", "", "application/json", img(map[string]any{"num_return_sequences": 2}), nil, 400, "greedy search returns one sequence"},

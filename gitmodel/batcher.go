@@ -72,9 +72,10 @@ type Batcher struct {
 	zeroPix   []float32 // for validating options
 
 	// Loop state, owned by the batcher's goroutine.
-	step     *decodeStep
+	kc, vc   [][]float32   // per layer, the KV cache of every row (Rows·tmax·hidden)
+	steps    []*decodeStep // step graphs over the first 1, 2, 4, ..., Rows rows of the cache
 	prefixes map[[2]int]*Forward
-	free     []int // free row indices
+	free     []int // free row indices, highest first (the lowest is taken next)
 	length   []int // filled cache positions per row
 	members  []*member
 	queue    []*member
@@ -115,11 +116,29 @@ func (m *Model) NewBatcher(opts BatcherOptions) (*Batcher, error) {
 		tmpLen:   make([]int, o.Rows),
 		zeroPix:  make([]float32, c.Frames()*c.Vision.NumChannels*c.Vision.ImageSize*c.Vision.ImageSize),
 	}
-	var err error
-	if b.step, err = m.newDecodeStep(o.Rows, b.tmax); err != nil {
-		return nil, err
+	per := b.tmax * c.HiddenSize
+	for range c.NumHiddenLayers {
+		b.kc = append(b.kc, make([]float32, o.Rows*per))
+		b.vc = append(b.vc, make([]float32, o.Rows*per))
 	}
-	b.tmp = make([]float32, o.Rows*b.tmax*c.HiddenSize)
+	// A step runs the smallest graph that covers the highest busy row:
+	// a lone caption does not pay for 16 rows (and its single-row products
+	// use gemv).
+	for n := 1; ; n *= 2 {
+		n = min(n, o.Rows)
+		st, err := m.newDecodeStepOn(n, b.tmax, b.kc, b.vc)
+		if err != nil {
+			for _, s := range b.steps {
+				s.vm.Close()
+			}
+			return nil, err
+		}
+		b.steps = append(b.steps, st)
+		if n == o.Rows {
+			break
+		}
+	}
+	b.tmp = make([]float32, o.Rows*per)
 	for r := o.Rows - 1; r >= 0; r-- {
 		b.free = append(b.free, r)
 	}
@@ -194,7 +213,9 @@ func (b *Batcher) Close() {
 	b.closeOnce.Do(func() {
 		close(b.quit)
 		<-b.done
-		b.step.vm.Close()
+		for _, st := range b.steps {
+			st.vm.Close()
+		}
 		for _, f := range b.prefixes {
 			f.Close()
 		}
@@ -374,7 +395,7 @@ func (b *Batcher) encode(ms []*member) {
 	t := len(ms[0].prompt)
 	fail := func(err error) {
 		for _, m := range ms {
-			b.free = append(b.free, m.rows...)
+			b.release(m.rows)
 			m.out <- err
 		}
 	}
@@ -405,17 +426,17 @@ func (b *Batcher) encode(ms []*member) {
 	}
 	d, n, tmax, vocab := c.HiddenSize, f.N, b.tmax, c.VocabSize
 	last := Values(f.LastLogits)
-	for l := range b.step.kc {
+	for l := range b.kc {
 		k, v := Values(f.Decoder.K[l]), Values(f.Decoder.V[l])
 		for i, m := range ms {
 			src := i * n * d
 			for _, r := range m.rows {
-				copy(b.step.kc[l][r*tmax*d:r*tmax*d+n*d], k[src:src+n*d])
-				copy(b.step.vc[l][r*tmax*d:r*tmax*d+n*d], v[src:src+n*d])
+				copy(b.kc[l][r*tmax*d:r*tmax*d+n*d], k[src:src+n*d])
+				copy(b.vc[l][r*tmax*d:r*tmax*d+n*d], v[src:src+n*d])
 				// Masked slots still multiply a probability of 0 by
 				// their value: clear what earlier members left there.
-				clear(b.step.kc[l][r*tmax*d+n*d : (r+1)*tmax*d])
-				clear(b.step.vc[l][r*tmax*d+n*d : (r+1)*tmax*d])
+				clear(b.kc[l][r*tmax*d+n*d : (r+1)*tmax*d])
+				clear(b.vc[l][r*tmax*d+n*d : (r+1)*tmax*d])
 			}
 		}
 	}
@@ -439,7 +460,7 @@ func (b *Batcher) decode() {
 	n := 0
 	for _, m := range b.members {
 		if leave := <-m.in; leave {
-			b.free = append(b.free, m.rows...)
+			b.release(m.rows)
 			b.busy.Add(-int64(m.k))
 			continue
 		}
@@ -451,13 +472,22 @@ func (b *Batcher) decode() {
 	if n == 0 {
 		return
 	}
-	st, c := b.step, b.m.Config
+	c := b.m.Config
 	d, tmax := c.HiddenSize, b.tmax
 	per := tmax * d
+	hi := 0
 	for _, m := range b.members {
 		if m.order {
 			m.order = false
 			b.reorder(m, per)
+		}
+		hi = max(hi, m.rows[len(m.rows)-1]+1)
+	}
+	st := b.steps[len(b.steps)-1]
+	for _, s := range b.steps {
+		if s.rows >= hi {
+			st = s
+			break
 		}
 	}
 	// Free rows attend to their own token only and are not kept.
@@ -497,13 +527,13 @@ func (b *Batcher) decode() {
 	}
 	vocab := c.VocabSize
 	logits := Values(st.logits)
-	for l := range st.kc {
+	for l := range b.kc {
 		k, v := Values(st.k[l]), Values(st.v[l])
 		for _, m := range b.members {
 			for _, r := range m.rows {
 				at := (r*tmax + b.length[r]) * d
-				copy(st.kc[l][at:at+d], k[r*d:(r+1)*d])
-				copy(st.vc[l][at:at+d], v[r*d:(r+1)*d])
+				copy(b.kc[l][at:at+d], k[r*d:(r+1)*d])
+				copy(b.vc[l][at:at+d], v[r*d:(r+1)*d])
 			}
 		}
 	}
@@ -519,6 +549,12 @@ func (b *Batcher) decode() {
 	}
 }
 
+// release returns rows to the free list, keeping it highest first.
+func (b *Batcher) release(rows []int) {
+	b.free = append(b.free, rows...)
+	slices.SortFunc(b.free, func(x, y int) int { return y - x })
+}
+
 // rowBusy reports whether row r belongs to a member (the free list is
 // short: at most Rows entries).
 func (b *Batcher) rowBusy(r int) bool {
@@ -528,8 +564,7 @@ func (b *Batcher) rowBusy(r int) bool {
 // reorder makes each of m's rows continue the history of the row its src
 // names (beam search), within m's own rows.
 func (b *Batcher) reorder(m *member, per int) {
-	st := b.step
-	for _, cache := range [2][][]float32{st.kc, st.vc} {
+	for _, cache := range [2][][]float32{b.kc, b.vc} {
 		for _, buf := range cache {
 			for j, r := range m.rows {
 				copy(b.tmp[j*per:(j+1)*per], buf[r*per:(r+1)*per])

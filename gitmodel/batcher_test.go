@@ -254,3 +254,52 @@ func TestBatcherTokenCostDoesNotGrow(t *testing.T) {
 		t.Errorf("a batched token costs %.0f B / %.1f allocations, the step graph alone %.0f B / %.1f", perB, perA, stepB, stepA)
 	}
 }
+
+// TestBatcherLetsShortCallsPassLongOnes: a short call that arrives while a
+// long one decodes joins it at a token boundary (they share decode steps)
+// and returns while the long one is still running.
+func TestBatcherLetsShortCallsPassLongOnes(t *testing.T) {
+	m := loadTiny(t, "git-tiny")
+	ref := loadGenRef(t)
+	var mu sync.Mutex
+	most := 0
+	b, err := m.NewBatcher(BatcherOptions{Rows: 4, MaxText: 60, OnStep: func(rows int) {
+		mu.Lock()
+		most = max(most, rows)
+		mu.Unlock()
+		time.Sleep(time.Millisecond) // the long call takes 58 ms at least, the short one 9
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c := ref.PerImage[2]
+	longPx, shortPx := refPixels(t, "cats.png"), refPixels(t, c.Image)
+	longDone := make(chan error, 1)
+	go func() {
+		_, err := b.Generate(context.Background(), longPx, []int{101}, GenerateOptions{MaxLength: 60, MinNewTokens: 58})
+		longDone <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.BusyRows() == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Microsecond)
+	}
+	got, err := b.Generate(context.Background(), shortPx, []int{101}, GenerateOptions{MaxLength: ref.Settings.MaxLength})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-longDone:
+		t.Fatal("the long call finished first: the short one waited for it")
+	default:
+	}
+	checkSeqs(t, c.Image, got, []Sequence{{IDs: c.Greedy.IDs}})
+	if err := <-longDone; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most < 2 {
+		t.Errorf("at most %d rows decoded together; the calls never shared a step", most)
+	}
+}

@@ -120,7 +120,9 @@ func (s *Server) Handler() http.Handler {
 // caption requests get 503, the listener closes and in-flight requests get
 // up to grace to finish. It returns nil after a clean drain.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// Slow clients cannot hold a connection forever: the headers within
+	// 10 s, the whole body within the request timeout.
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: s.o.RequestTimeout, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

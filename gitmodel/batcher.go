@@ -44,8 +44,10 @@ func (o BatcherOptions) withDefaults() BatcherOptions {
 	return o
 }
 
-// Batcher runs many generate calls at once over one decode-step graph of a
-// fixed number of rows (continuous batching). Each call takes one row
+// Batcher runs many generate calls at once over one KV cache of a fixed
+// number of rows (continuous batching); each token is one decode step for
+// every call, run by the smallest of its step graphs (1, 2, 4, ... rows)
+// that covers the rows in use. Each call takes one row
 // (greedy search), NumReturnSequences rows (sampling) or NumBeams rows
 // (beam search, reordered within its own rows). A call joins the batch at a
 // token boundary once its prefix (image encoding and prompt, encoded

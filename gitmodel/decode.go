@@ -41,6 +41,13 @@ type decodeStep struct {
 }
 
 func (m *Model) newDecodeStep(rows, tmax int) (*decodeStep, error) {
+	return m.newDecodeStepOn(rows, tmax, nil, nil)
+}
+
+// newDecodeStepOn builds the step graph over caller-owned caches: per
+// layer, a slice whose first rows·tmax·hidden values are the cache (the
+// Batcher's graphs of several row counts share one cache). nil allocates.
+func (m *Model) newDecodeStepOn(rows, tmax int, kcs, vcs [][]float32) (*decodeStep, error) {
 	c := m.Config
 	d := c.HiddenSize
 	s := &decodeStep{rows: rows, tmax: tmax}
@@ -51,7 +58,12 @@ func (m *Model) newDecodeStep(rows, tmax int) (*decodeStep, error) {
 		s.mask = make([]float32, rows*(tmax+1))
 		cache := make([]layers.KV, c.NumHiddenLayers)
 		for l := range cache {
-			kc, vc := make([]float32, rows*tmax*d), make([]float32, rows*tmax*d)
+			var kc, vc []float32
+			if kcs != nil {
+				kc, vc = kcs[l][:rows*tmax*d], vcs[l][:rows*tmax*d]
+			} else {
+				kc, vc = make([]float32, rows*tmax*d), make([]float32, rows*tmax*d)
+			}
 			s.kc, s.vc = append(s.kc, kc), append(s.vc, vc)
 			cache[l] = layers.KV{K: bind(b, fmt.Sprintf("kcache%d", l), kc, rows*tmax, d), V: bind(b, fmt.Sprintf("vcache%d", l), vc, rows*tmax, d)}
 		}

@@ -119,8 +119,24 @@ func (g *Generator) decodeStep(rows, tmax int) (*decodeStep, error) {
 // returns NumReturnSequences sequences per image. Every row's result is the
 // same as generating for that image alone.
 func (g *Generator) Generate(ctx context.Context, pixels []float32, batch int, prompt []int, opts GenerateOptions) ([][]Sequence, error) {
+	run, err := g.m.newSearch(pixels, batch, prompt, opts)
+	if err != nil {
+		return nil, err
+	}
+	g.maxText = run.maxLen
+	if run.o.NoCache {
+		run.s = &fullStepper{m: g.m, g: g}
+	} else {
+		run.s = &cachedStepper{m: g.m, g: g}
+	}
+	return run.run(ctx, pixels, batch)
+}
+
+// newSearch checks a generate call's arguments and returns its search,
+// without a stepper yet (Generate and the Batcher supply their own).
+func (m *Model) newSearch(pixels []float32, batch int, prompt []int, opts GenerateOptions) (*search, error) {
 	o := opts.withDefaults()
-	c := g.m.Config
+	c := m.Config
 	img := c.Frames() * c.Vision.NumChannels * c.Vision.ImageSize * c.Vision.ImageSize
 	switch {
 	case batch < 1:
@@ -161,24 +177,20 @@ func (g *Generator) Generate(ctx context.Context, pixels []float32, batch int, p
 	if maxLen > c.MaxPositionEmbeddings {
 		return nil, fmt.Errorf("generate: max_length %d exceeds the model's max_position_embeddings %d", maxLen, c.MaxPositionEmbeddings)
 	}
-	g.maxText = maxLen
-	var s stepper
-	if o.NoCache {
-		s = &fullStepper{m: g.m, g: g}
-	} else {
-		s = &cachedStepper{m: g.m, g: g}
+	return &search{o: o, maxLen: maxLen, prompt: prompt, vocab: c.VocabSize, eos: c.EosTokenID, pad: c.PadTokenID}, nil
+}
+
+// run generates with the search's stepper and closes it.
+func (r *search) run(ctx context.Context, pixels []float32, batch int) ([][]Sequence, error) {
+	defer r.s.close()
+	if r.o.NumBeams > 1 {
+		return r.beam(ctx, pixels, batch)
 	}
-	defer s.close()
-	run := search{g: g, s: s, o: o, maxLen: maxLen, prompt: prompt, vocab: c.VocabSize, eos: c.EosTokenID, pad: c.PadTokenID}
-	if o.NumBeams > 1 {
-		return run.beam(ctx, pixels, batch)
-	}
-	return run.sample(ctx, pixels, batch)
+	return r.sample(ctx, pixels, batch)
 }
 
 // search holds one generate call's state.
 type search struct {
-	g        *Generator
 	s        stepper
 	o        GenerateOptions
 	maxLen   int

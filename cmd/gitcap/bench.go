@@ -40,8 +40,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("bench", stderr)
 	model := fs.String("model", "", "checkpoint directory (default: a git-base-shaped model with random weights)")
 	runs := fs.Int("runs", 3, "timed runs per workload (after one warm-up); the median is reported")
-	only := fs.String("only", "vision,caption,beam,train", "workloads to run: vision, caption, beam, train")
+	only := fs.String("only", "vision,caption,beam,train", "workloads to run: vision, caption, beam, train, serve")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	var sb serveBench // --only serve (bench_serve.go)
+	sb.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
 	}
@@ -51,20 +53,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	want := map[string]bool{}
 	for _, w := range strings.Split(*only, ",") {
 		switch w = strings.TrimSpace(w); w {
-		case "vision", "caption", "beam", "train":
+		case "vision", "caption", "beam", "train", "serve":
 			want[w] = true
 		default:
 			return usageError{fmt.Errorf("--only: unknown workload %q", w)}
 		}
 	}
 	var m *gitmodel.Model
+	var pipe *gitmodel.Pipeline
 	var err error
 	if *model != "" {
 		p, err := loadPipeline(ctx, *model, stderr)
 		if err != nil {
 			return err
 		}
-		m = p.Model
+		m, pipe = p.Model, p
 	} else {
 		if m, err = gitmodel.New(gitmodel.DefaultConfig()); err != nil {
 			return err
@@ -152,11 +155,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	var serveRows []serveRow
+	if want["serve"] {
+		if serveRows, err = benchServe(ctx, m, pipe, &sb, stderr); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"sgemm_peak_gflops": peak, "parameters": m.Params.Count(), "blas": graph.BLASName, "results": rows})
+		return enc.Encode(map[string]any{"sgemm_peak_gflops": peak, "parameters": m.Params.Count(), "blas": graph.BLASName, "results": rows, "serve": serveRows})
 	}
+	defer printServeRows(stdout, serveRows)
 	fmt.Fprintf(stdout, "%-40s %9s %14s %9s %7s %9s\n", "workload", "median s", "throughput", "GFLOP/s", "of peak", "peak RSS")
 	for _, r := range rows {
 		fmt.Fprintf(stdout, "%-40s %9.3f %8.2f %-5s %9.1f %6.0f%% %6.2f GiB\n", r.Name, r.Seconds, r.Throughput, strings.TrimSuffix(r.Unit, "/s")+"/s", r.GFLOPS, 100*r.PeakShare, r.PeakRSSGiB)

@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"train":   {"fine-tune (or train from a config) with the language-modelling loss", mpiCommand("train", runTrain)},
 		"eval":    {"caption a COCO-style set, write a COCO results file and score it (CIDEr-D, BLEU, ROUGE-L)", mpiCommand("eval", runEval)},
 		"forward": {"run one forward pass and write activations, logits, loss (and gradients) to safetensors", runForward},
+		"serve":   {"serve captions over HTTP (JSON API, web page, metrics) with continuous batching", runServe},
 		"score":   {"score a COCO results file against COCO caption annotations (CIDEr-D, BLEU, ROUGE-L)", runScore},
 		"synth":   {"write the synthetic shapes captioning data set", runSynth},
 	}

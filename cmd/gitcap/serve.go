@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/serve"
+)
+
+// serveFlags are `gitcap serve`'s options (bench --only serve reuses them).
+type serveFlags struct {
+	rows, maxEncode, maxLength, maxImages, maxPixels, queue int
+	wait, timeout                                           time.Duration
+	maxBody                                                 int64
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&f.rows, "batch-size", 16, "sequences decoded together (continuous batching rows; a beam search takes num_beams rows)")
+	fs.DurationVar(&f.wait, "batch-wait", 2*time.Millisecond, "how long an idle server waits after a request for others to encode with it")
+	fs.IntVar(&f.maxEncode, "max-encode-batch", 8, "most images encoded together in one prefix graph")
+	fs.IntVar(&f.maxLength, "max-length-cap", 64, "largest max_length a request may ask for (sets the KV cache size; at most the model's max_position_embeddings)")
+	fs.IntVar(&f.maxImages, "max-images", 16, "most images (video frames included) per request")
+	fs.IntVar(&f.maxPixels, "max-pixels", 40_000_000, "largest image (width x height), checked from its header before decoding")
+	fs.Int64Var(&f.maxBody, "max-body-bytes", 32<<20, "largest request body")
+	fs.IntVar(&f.queue, "queue", 0, "images admitted at once (waiting or decoding); more get 429 (default 8 x batch-size)")
+	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "per-request time limit (504 after it)")
+}
+
+func (f *serveFlags) options(p *gitmodel.Pipeline) serve.Options {
+	ml := f.maxLength
+	if m := p.Model.Config.MaxPositionEmbeddings; ml > m {
+		ml = m
+	}
+	return serve.Options{
+		Batch:        gitmodel.BatcherOptions{Rows: f.rows, MaxText: ml, Window: f.wait, MaxEncode: f.maxEncode},
+		MaxBodyBytes: f.maxBody, MaxPixels: f.maxPixels, MaxImages: f.maxImages, QueueImages: f.queue,
+		RequestTimeout: f.timeout,
+	}
+}
+
+func (f *serveFlags) check() error {
+	switch {
+	case f.rows < 1:
+		return usageError{errors.New("--batch-size must be at least 1")}
+	case f.maxEncode < 1:
+		return usageError{errors.New("--max-encode-batch must be at least 1")}
+	case f.maxLength < 2:
+		return usageError{errors.New("--max-length-cap must be at least 2")}
+	case f.maxImages < 1 || f.maxPixels < 1 || f.maxBody < 1 || f.queue < 0:
+		return usageError{errors.New("--max-images, --max-pixels and --max-body-bytes must be positive, --queue not negative")}
+	case f.timeout <= 0 || f.wait < 0:
+		return usageError{errors.New("--timeout must be positive and --batch-wait not negative")}
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	model := fs.String("model", "", "checkpoint directory or HuggingFace model id (required)")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address (0.0.0.0:8080 in a container)")
+	keyFile := fs.String("api-key-file", "", "file holding a bearer token that /v1/ requests must send (Authorization: Bearer TOKEN)")
+	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM/Ctrl-C, how long in-flight requests get to finish")
+	logFormat := fs.String("log-format", "text", "request log format on stderr: text or json")
+	var sf serveFlags
+	sf.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: gitcap serve --model DIR [--addr HOST:PORT] [flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageErr(err)
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	if *model == "" {
+		return usageError{errors.New("--model is required")}
+	}
+	if err := sf.check(); err != nil {
+		return err
+	}
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(stderr, nil)
+	case "json":
+		handler = slog.NewJSONHandler(stderr, nil)
+	default:
+		return usageError{fmt.Errorf("--log-format must be text or json, got %q", *logFormat)}
+	}
+	log := slog.New(handler)
+	var key string
+	if *keyFile != "" {
+		b, err := os.ReadFile(*keyFile)
+		if err != nil {
+			return fmt.Errorf("--api-key-file: %w", err)
+		}
+		if key = strings.TrimSpace(string(b)); key == "" {
+			return fmt.Errorf("--api-key-file %s is empty", *keyFile)
+		}
+	}
+	p, err := loadPipeline(ctx, *model, stderr)
+	if err != nil {
+		return err
+	}
+	o := sf.options(p)
+	o.APIKey, o.Logger = key, log
+	s, err := serve.New(p, o)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "model", *model, "batch_size", o.Batch.Rows, "max_length_cap", o.Batch.MaxText, "auth", key != "")
+	return s.Serve(ctx, ln, *grace)
+}

@@ -1,0 +1,400 @@
+// Package serve is gitcap's caption service: an HTTP JSON API over a GIT
+// checkpoint with continuous batching (gitmodel.Batcher), request limits,
+// optional bearer-token auth, Prometheus metrics, structured request logs
+// and a small embedded web page. It holds no state between requests, so
+// replicas scale horizontally. `gitcap serve` runs it.
+package serve
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gitcap/gitcap/data/imageproc"
+	"github.com/gitcap/gitcap/gitmodel"
+)
+
+//go:embed web/index.html
+var web embed.FS
+
+// Options configure a Server. Zero values take the defaults noted.
+type Options struct {
+	Batch          gitmodel.BatcherOptions // rows, wait window, max text length (the max_length cap)
+	MaxBodyBytes   int64                   // default 32 MiB
+	MaxPixels      int                     // per image, default 40 Mpx
+	MaxImages      int                     // per request (frames included), default 16
+	QueueImages    int                     // images admitted at once (waiting + decoding), default 8·rows; more get 429
+	RequestTimeout time.Duration           // default 60 s
+	APIKey         string                  // if set, /v1/ requests need "Authorization: Bearer KEY"
+	Logger         *slog.Logger            // default: discard
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 32 << 20
+	}
+	if o.MaxPixels <= 0 {
+		o.MaxPixels = 40_000_000
+	}
+	if o.MaxImages <= 0 {
+		o.MaxImages = 16
+	}
+	if o.Batch.Rows <= 0 {
+		o.Batch.Rows = 16
+	}
+	if o.QueueImages <= 0 {
+		o.QueueImages = 8 * o.Batch.Rows
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 60 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Server serves one checkpoint.
+type Server struct {
+	p        *gitmodel.Pipeline
+	b        *gitmodel.Batcher
+	o        Options
+	lim      Limits
+	m        *metrics
+	log      *slog.Logger
+	draining atomic.Bool
+	ids      atomic.Uint64
+	mu       sync.Mutex
+	inFlight int // images admitted
+}
+
+// New starts a server's batcher for the pipeline (Close stops it).
+func New(p *gitmodel.Pipeline, opts Options) (*Server, error) {
+	o := opts.withDefaults()
+	s := &Server{p: p, o: o, log: o.Logger}
+	s.m = newMetrics(func() float64 { return float64(s.b.Waiting()) }, func() float64 { return float64(s.b.BusyRows()) })
+	bo := o.Batch
+	bo.OnStep = func(rows int) { s.m.batchRows.Observe(float64(rows)) }
+	bo.OnEncode = func(n int) { s.m.encode.Observe(float64(n)) }
+	b, err := p.Model.NewBatcher(bo)
+	if err != nil {
+		return nil, err
+	}
+	s.b = b
+	s.lim = Limits{MaxBodyBytes: o.MaxBodyBytes, MaxPixels: o.MaxPixels, MaxImages: o.MaxImages,
+		MaxLength: b.MaxText(), Frames: p.Model.Config.Frames()}
+	return s, nil
+}
+
+// Close stops the batcher (after the calls in it finish).
+func (s *Server) Close() { s.b.Close() }
+
+// Handler routes the API, probes, metrics and the web page.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", s.page)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("/readyz", s.ready)
+	mux.Handle("/metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/v1/captions", s.captions)
+	mux.HandleFunc("/v1/model", s.model)
+	return mux
+}
+
+// Serve answers on ln until ctx ends, then drains: /readyz fails, new
+// caption requests get 503, the listener closes and in-flight requests get
+// up to grace to finish. It returns nil after a clean drain.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	// Slow clients cannot hold a connection forever: the headers within
+	// 10 s, the whole body within the request timeout.
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: s.o.RequestTimeout, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.log.Info("draining", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	<-errc
+	if err != nil {
+		hs.Close()
+		return fmt.Errorf("in-flight requests did not finish within the %s grace period", grace)
+	}
+	s.log.Info("drained")
+	return nil
+}
+
+// Drain marks the server as draining (readiness fails, captions get 503).
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		writeError(w, http.StatusNotFound, "not found: "+r.URL.Path)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		writeError(w, http.StatusMethodNotAllowed, "use GET")
+		return
+	}
+	b, _ := web.ReadFile("web/index.html")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob: data:")
+	w.Write(b)
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeError(w, http.StatusServiceUnavailable, "draining")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) model(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(w, r) {
+		return
+	}
+	c := s.p.Model.Config
+	writeJSON(w, http.StatusOK, map[string]any{"frames": c.Frames(), "max_length": s.b.MaxText(), "rows": s.b.Rows(),
+		"max_images": s.lim.MaxImages, "max_pixels": s.lim.MaxPixels, "max_body_bytes": s.lim.MaxBodyBytes})
+}
+
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if s.o.APIKey == "" {
+		return true
+	}
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if ok && subtle.ConstantTimeCompare([]byte(tok), []byte(s.o.APIKey)) == 1 {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="gitcap"`)
+	writeError(w, http.StatusUnauthorized, "missing or wrong API key (send Authorization: Bearer KEY)")
+	return false
+}
+
+// Result is one returned sequence.
+type Result struct {
+	Caption string   `json:"caption"`
+	IDs     []int    `json:"ids"`
+	Score   *float64 `json:"score,omitempty"` // beam search only
+}
+
+// statusWriter records the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := s.ids.Add(1)
+	w := &statusWriter{ResponseWriter: rw, status: http.StatusOK}
+	w.Header().Set("X-Request-Id", strconv.FormatUint(id, 10))
+	images, tokens := 0, 0
+	var failure string
+	defer func() {
+		status := w.status
+		if r.Context().Err() != nil && status == http.StatusOK {
+			status = 499 // the client went away; nothing was written
+		}
+		s.m.requests.WithLabelValues(strconv.Itoa(status)).Inc()
+		s.m.latency.Observe(time.Since(start).Seconds())
+		attrs := []any{"id", id, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
+			"status", status, "images", images, "tokens", tokens, "duration_ms", time.Since(start).Milliseconds()}
+		if failure != "" {
+			attrs = append(attrs, "error", failure)
+		}
+		s.log.Info("request", attrs...)
+	}()
+	fail := func(status int, msg string) {
+		failure = msg
+		writeError(w, status, msg)
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		fail(http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	if !s.authorized(w, r) {
+		failure = "unauthorized"
+		return
+	}
+	if s.draining.Load() {
+		w.Header().Set("Retry-After", "5")
+		fail(http.StatusServiceUnavailable, "the server is shutting down")
+		return
+	}
+	if r.ContentLength > s.lim.MaxBodyBytes {
+		fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.lim.MaxBodyBytes))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes)
+	req, err := ParseRequest(r, s.lim)
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			fail(ae.status, ae.msg)
+		} else {
+			fail(http.StatusBadRequest, err.Error())
+		}
+		return
+	}
+	prompt := []int{s.p.Tokenizer.CLS()}
+	if req.Prompt != "" {
+		prompt = s.p.Tokenizer.EncodePrompt(req.Prompt)
+	}
+	if err := s.b.Check(prompt, req.Options); err != nil {
+		fail(http.StatusBadRequest, strings.TrimPrefix(err.Error(), "generate: "))
+		return
+	}
+	n := len(req.Samples)
+	if !s.admit(n) {
+		w.Header().Set("Retry-After", "1")
+		fail(http.StatusTooManyRequests, "the queue is full; retry later")
+		return
+	}
+	defer s.release(n)
+	images = n
+	pixels, err := s.preprocess(req)
+	if err != nil {
+		fail(http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
+	defer cancel()
+	seqs := make([][]gitmodel.Sequence, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o := req.Options
+			o.SampleOffset = i // the image's sampling stream: as `gitcap caption` gives image i
+			seqs[i], errs[i] = s.b.Generate(ctx, pixels[i], prompt, o)
+			if errs[i] != nil {
+				cancel() // one failure fails the request: free the others' rows
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		switch {
+		case r.Context().Err() != nil:
+			failure = "client disconnected"
+		case errors.Is(err, context.DeadlineExceeded):
+			fail(http.StatusGatewayTimeout, fmt.Sprintf("the request took longer than %s", s.o.RequestTimeout))
+		case errors.Is(err, gitmodel.ErrBatcherClosed):
+			w.Header().Set("Retry-After", "5")
+			fail(http.StatusServiceUnavailable, "the server is shutting down")
+		case errors.Is(err, context.Canceled):
+			continue // cancelled because another image failed: that one is reported
+		default:
+			fail(http.StatusInternalServerError, "generation failed: "+err.Error())
+		}
+		return
+	}
+	out := struct {
+		Results []Result `json:"results"`
+	}{Results: []Result{}}
+	beam := req.Options.NumBeams > 1
+	for _, ss := range seqs {
+		for _, q := range ss {
+			res := Result{Caption: s.p.Tokenizer.Decode(q.IDs[len(prompt):], true), IDs: q.IDs}
+			if beam {
+				sc := q.Score
+				res.Score = &sc
+			}
+			tokens += len(q.IDs) - len(prompt)
+			out.Results = append(out.Results, res)
+		}
+	}
+	s.m.tokens.Add(float64(tokens))
+	s.m.images.Add(float64(n))
+	s.m.rate.add(time.Now(), float64(n))
+	writeJSON(w, http.StatusOK, out)
+}
+
+// admit takes n image slots of the bounded queue, or reports it is full.
+func (s *Server) admit(n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inFlight+n > s.o.QueueImages {
+		return false
+	}
+	s.inFlight += n
+	return true
+}
+
+func (s *Server) release(n int) {
+	s.mu.Lock()
+	s.inFlight -= n
+	s.mu.Unlock()
+}
+
+// preprocess decodes each frame (already size-checked from its header)
+// and runs the checkpoint's image processor.
+func (s *Server) preprocess(req *Request) ([][]float32, error) {
+	c := s.p.Model.Config
+	per := c.Vision.NumChannels * c.Vision.ImageSize * c.Vision.ImageSize
+	out := make([][]float32, len(req.Samples))
+	for i, frames := range req.Samples {
+		px := make([]float32, len(frames)*per)
+		for j, data := range frames {
+			img, err := imageproc.Decode(data)
+			if err != nil {
+				return nil, fmt.Errorf("images[%d]: %v", i, err)
+			}
+			v, err := s.p.Processor.Preprocess(img)
+			if err != nil {
+				return nil, fmt.Errorf("images[%d]: %v", i, err)
+			}
+			if len(v) != per {
+				return nil, fmt.Errorf("images[%d]: preprocessing gave %d values, the model takes %d", i, len(v), per)
+			}
+			copy(px[j*per:], v)
+		}
+		out[i] = px
+	}
+	return out, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers {"error": {"message", "status"}}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]any{"message": msg, "status": status}})
+}

@@ -1,0 +1,627 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gitcap/gitcap/data/fixtures"
+	"github.com/gitcap/gitcap/gitmodel"
+)
+
+var (
+	pipeMu sync.Mutex
+	pipes  = map[string]*gitmodel.Pipeline{}
+)
+
+// pipeline loads a fixture checkpoint once per test binary (read-only).
+func pipeline(t testing.TB, name string) *gitmodel.Pipeline {
+	t.Helper()
+	pipeMu.Lock()
+	defer pipeMu.Unlock()
+	if p, ok := pipes[name]; ok {
+		return p
+	}
+	p, err := gitmodel.LoadPipeline(fixtures.Path(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipes[name] = p
+	return p
+}
+
+func newServer(t testing.TB, model string, o Options) (*Server, *httptest.Server) {
+	t.Helper()
+	if o.Batch.MaxText == 0 {
+		o.Batch.MaxText = 60
+	}
+	if o.Batch.Rows == 0 {
+		o.Batch.Rows = 8
+	}
+	s, err := New(pipeline(t, model), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		s.Close()
+	})
+	return s, hs
+}
+
+func fixtureImage(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(fixtures.Path(t, "images", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// multipartBody builds a form with "image" parts and fields.
+func multipartBody(t testing.TB, images [][]byte, fields map[string]string) (string, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for i, im := range images {
+		w, err := mw.CreateFormFile("image", fmt.Sprintf("img%d.png", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(im)
+	}
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	mw.Close()
+	return mw.FormDataContentType(), buf.Bytes()
+}
+
+type response struct {
+	Results []Result `json:"results"`
+	Error   *struct {
+		Message string `json:"message"`
+		Status  int    `json:"status"`
+	} `json:"error"`
+}
+
+func post(t testing.TB, url, ctype string, body []byte, header map[string]string) (int, http.Header, response) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/v1/captions", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", ctype)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r response
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("answer is not JSON (%d): %q", resp.StatusCode, raw)
+	}
+	return resp.StatusCode, resp.Header, r
+}
+
+func jsonBody(t testing.TB, v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// cliCaptions is what `gitcap caption --model M [opts] IMAGES...` computes
+// (Pipeline.Caption with a Generator, one image per batch).
+func cliCaptions(t testing.TB, model string, images []string, prompt string, o gitmodel.GenerateOptions) []Result {
+	t.Helper()
+	p := pipeline(t, model)
+	var samples []gitmodel.Sample
+	for _, im := range images {
+		var frames []string
+		for _, f := range strings.Split(im, ",") {
+			frames = append(frames, fixtures.Path(t, "images", f))
+		}
+		samples = append(samples, gitmodel.Sample{Name: im, Frames: frames})
+	}
+	g := p.Model.NewGenerator()
+	defer g.Close()
+	caps, err := p.Caption(context.Background(), g, samples, prompt, 1, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Result
+	for _, c := range caps {
+		if c.Err != nil {
+			t.Fatal(c.Err)
+		}
+		r := Result{Caption: c.Text, IDs: c.IDs}
+		if c.Beam {
+			sc := c.Score
+			r.Score = &sc
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func sameResults(t *testing.T, what string, got, want []Result) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d results, want %d", what, len(got), len(want))
+		return
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		if g.Caption != w.Caption || !reflect.DeepEqual(g.IDs, w.IDs) || (g.Score == nil) != (w.Score == nil) ||
+			(g.Score != nil && math.Abs(*g.Score-*w.Score) > 1e-5) {
+			t.Errorf("%s[%d]: got %q %v (score %v), want %q %v (score %v)", what, i, g.Caption, g.IDs, fmtScore(g.Score), w.Caption, w.IDs, fmtScore(w.Score))
+		}
+	}
+}
+
+func fmtScore(p *float64) string {
+	if p == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%.9f", *p)
+}
+
+var cliDefaults = gitmodel.GenerateOptions{MaxLength: 20, NumBeams: 1, LengthPenalty: 1, NumReturnSequences: 1, RepetitionPenalty: 1, Temperature: 1, TopK: 50, TopP: 1}
+
+// TestCaptionsEqualTheCLIUnderConcurrency: 16 concurrent clients (greedy,
+// beam, sampled and prompted requests, multipart and JSON) each get
+// exactly what `gitcap caption` prints for their images, in input order.
+func TestCaptionsEqualTheCLIUnderConcurrency(t *testing.T) {
+	_, hs := newServer(t, "git-tiny", Options{})
+	imgs := []string{"cats.png", "shape_red_square_on_white.png", "sun_q90.jpg", "stripes_50x150.png", "gray_L_40x30.png", "shape_white_cross_on_red.png"}
+	type call struct {
+		images []string
+		prompt string
+		fields map[string]string
+		opts   gitmodel.GenerateOptions
+		json   bool
+	}
+	beam := cliDefaults
+	beam.NumBeams, beam.NumReturnSequences = 3, 2
+	sample := cliDefaults
+	sample.DoSample, sample.Temperature, sample.Seed, sample.NumReturnSequences = true, 2, 11, 2
+	calls := []call{
+		{imgs[:3], "", nil, cliDefaults, false},
+		{imgs[3:], "", nil, cliDefaults, true},
+		{imgs[1:4], "", map[string]string{"num_beams": "3", "num_return_sequences": "2"}, beam, false},
+		{imgs[2:5], "", map[string]string{"num_beams": "3", "num_return_sequences": "2"}, beam, true},
+		{imgs[:2], "", map[string]string{"do_sample": "true", "temperature": "2", "seed": "11", "num_return_sequences": "2"}, sample, true},
+		{imgs[4:], "a photo of", nil, cliDefaults, false},
+	}
+	want := make([][]Result, len(calls))
+	for i, c := range calls {
+		want[i] = cliCaptions(t, "git-tiny", c.images, c.prompt, c.opts)
+	}
+	var wg sync.WaitGroup
+	for client := range 16 {
+		c := calls[client%len(calls)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var datas [][]byte
+			for _, im := range c.images {
+				datas = append(datas, fixtureImage(t, im))
+			}
+			var status int
+			var r response
+			if c.json {
+				req := map[string]any{}
+				var ims []map[string]string
+				for _, d := range datas {
+					ims = append(ims, map[string]string{"data": b64(d)})
+				}
+				req["images"] = ims
+				if c.prompt != "" {
+					req["prompt"] = c.prompt
+				}
+				for k, v := range c.fields {
+					var x any
+					json.Unmarshal([]byte(v), &x)
+					req[k] = x
+				}
+				status, _, r = post(t, hs.URL, "application/json", jsonBody(t, req), nil)
+			} else {
+				fields := map[string]string{}
+				for k, v := range c.fields {
+					fields[k] = v
+				}
+				if c.prompt != "" {
+					fields["prompt"] = c.prompt
+				}
+				ct, body := multipartBody(t, datas, fields)
+				status, _, r = post(t, hs.URL, ct, body, nil)
+			}
+			if status != http.StatusOK {
+				t.Errorf("client %d: status %d: %+v", client, status, r.Error)
+				return
+			}
+			sameResults(t, fmt.Sprintf("client %d", client), r.Results, want[client%len(calls)])
+		}()
+	}
+	wg.Wait()
+}
+
+// TestVideoSamplesTakeFrameLists: a video checkpoint takes a list of frames
+// per sample (JSON "frames", or consecutive multipart parts) and answers as
+// `gitcap caption a.png,b.png` does.
+func TestVideoSamplesTakeFrameLists(t *testing.T) {
+	_, hs := newServer(t, "git-tiny-video", Options{})
+	want := cliCaptions(t, "git-tiny-video", []string{"cats.png,gradient_96x64.png", "stripes_50x150.png,sun_q90.jpg"}, "", cliDefaults)
+	body := jsonBody(t, map[string]any{"images": []any{
+		map[string]any{"frames": []any{map[string]string{"data": b64(fixtureImage(t, "cats.png"))}, map[string]string{"data": b64(fixtureImage(t, "gradient_96x64.png"))}}},
+		map[string]any{"frames": []any{map[string]string{"data": b64(fixtureImage(t, "stripes_50x150.png"))}, map[string]string{"data": b64(fixtureImage(t, "sun_q90.jpg"))}}},
+	}})
+	status, _, r := post(t, hs.URL, "application/json", body, nil)
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %+v", status, r.Error)
+	}
+	sameResults(t, "json frames", r.Results, want)
+	ct, mp := multipartBody(t, [][]byte{fixtureImage(t, "cats.png"), fixtureImage(t, "gradient_96x64.png"), fixtureImage(t, "stripes_50x150.png"), fixtureImage(t, "sun_q90.jpg")}, nil)
+	status, _, r = post(t, hs.URL, ct, mp, nil)
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %+v", status, r.Error)
+	}
+	sameResults(t, "multipart frames", r.Results, want)
+	ct, mp = multipartBody(t, [][]byte{fixtureImage(t, "cats.png")}, nil)
+	if status, _, r = post(t, hs.URL, ct, mp, nil); status != http.StatusBadRequest || !strings.Contains(r.Error.Message, "2 frames per sample") {
+		t.Errorf("one frame for a 2-frame checkpoint: %d %+v", status, r.Error)
+	}
+}
+
+// pngHeader is a PNG signature and IHDR chunk claiming w×h (no pixel data).
+func pngHeader(w, h uint32) []byte {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], w)
+	binary.BigEndian.PutUint32(ihdr[4:], h)
+	ihdr[8], ihdr[9] = 8, 2 // 8-bit RGB
+	binary.Write(&b, binary.BigEndian, uint32(len(ihdr)))
+	chunk := append([]byte("IHDR"), ihdr...)
+	b.Write(chunk)
+	binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(chunk))
+	return b.Bytes()
+}
+
+// TestBadRequestsGetClearJSONErrors: each bad request gets its status and
+// a JSON error naming the problem, and the server keeps answering.
+func TestBadRequestsGetClearJSONErrors(t *testing.T) {
+	cats := fixtureImage(t, "cats.png")
+	img := func(fields map[string]any) []byte {
+		m := map[string]any{"images": []any{map[string]string{"data": b64(cats)}}}
+		for k, v := range fields {
+			m[k] = v
+		}
+		return jsonBody(t, m)
+	}
+	mpCT, mpBody := multipartBody(t, [][]byte{cats}, map[string]string{"max_length": "ten"})
+	mpCT2, mpBody2 := multipartBody(t, [][]byte{cats}, map[string]string{"maxlength": "10"})
+	mpCT3, mpBody3 := multipartBody(t, [][]byte{cats}, map[string]string{"url": "http://example.com/a.png"})
+	small := fixtureImage(t, "gray_L_40x30.png")
+	manyCT, manyBody := multipartBody(t, [][]byte{small, small, small, small, small}, nil)
+	cases := []struct {
+		name   string
+		method string
+		ctype  string
+		body   []byte
+		header map[string]string
+		status int
+		want   string
+	}{
+		{"GET", http.MethodGet, "", nil, nil, 405, "use POST"},
+		{"plain text", "", "text/plain", []byte("hi"), nil, 415, "not supported"},
+		{"no content type", "", "", []byte("{}"), nil, 415, "Content-Type"},
+		{"broken JSON", "", "application/json", []byte(`{"images": [`), nil, 400, "invalid JSON"},
+		{"two JSON values", "", "application/json", []byte(`{"images": []} {}`), nil, 400, "more than one JSON value"},
+		{"unknown option", "", "application/json", img(map[string]any{"max-length": 5}), nil, 400, "unknown field"},
+		{"no images", "", "application/json", []byte(`{"images": []}`), nil, 400, "no images"},
+		{"URL", "", "application/json", []byte(`{"images": [{"url": "http://169.254.169.254/"}]}`), nil, 400, "URLs are not fetched"},
+		{"multipart URL", "", mpCT3, mpBody3, nil, 400, "URLs are not fetched"},
+		{"missing data", "", "application/json", []byte(`{"images": [{}]}`), nil, 400, `missing "data"`},
+		{"bad base64", "", "application/json", []byte(`{"images": [{"data": "!!!"}]}`), nil, 400, "not valid base64"},
+		{"not an image", "", "application/json", jsonBody(t, map[string]any{"images": []any{map[string]string{"data": b64([]byte("not an image at all"))}}}), nil, 400, "not a readable"},
+		{"decompression bomb", "", "application/json", jsonBody(t, map[string]any{"images": []any{map[string]string{"data": b64(pngHeader(100000, 100000))}}}), nil, 413, "100000x100000"},
+		{"body too large", "", "application/json", jsonBody(t, map[string]any{"images": []any{map[string]string{"data": strings.Repeat("A", 3<<20)}}}), nil, 413, "exceeds the limit"},
+		{"too many images", "", manyCT, manyBody, nil, 413, "more than 4 images"},
+		{"max_length over the cap", "", "application/json", img(map[string]any{"max_length": 61}), nil, 400, "at most 60"},
+		{"max_new_tokens over the cap", "", "application/json", img(map[string]any{"max_new_tokens": 60}), nil, 400, "at most 60"},
+		{"prompt plus max_new_tokens over the cap", "", "application/json", img(map[string]any{"max_new_tokens": 57, "prompt": "a photo of"}), nil, 400, "limit of 60"},
+		{"num_beams 0", "", "application/json", img(map[string]any{"num_beams": 0}), nil, 400, "num_beams must be at least 1"},
+		{"more sequences than beams", "", "application/json", img(map[string]any{"num_beams": 2, "num_return_sequences": 3}), nil, 400, "cannot exceed num_beams"},
+		{"greedy with two sequences", "", "application/json", img(map[string]any{"num_return_sequences": 2}), nil, 400, "greedy search returns one sequence"},
+		{"beams over the rows", "", "application/json", img(map[string]any{"num_beams": 9}), nil, 400, "exceed the batch's 8 rows"},
+		{"zero temperature sampling", "", "application/json", img(map[string]any{"do_sample": true, "temperature": 0}), nil, 400, "temperature must be positive"},
+		{"top_p above 1", "", "application/json", img(map[string]any{"top_p": 2}), nil, 400, "top_p"},
+		{"negative repetition penalty", "", "application/json", img(map[string]any{"repetition_penalty": -1}), nil, 400, "repetition_penalty"},
+		{"wrong option type", "", "application/json", img(map[string]any{"num_beams": "three"}), nil, 400, "invalid JSON"},
+		{"multipart bad integer", "", mpCT, mpBody, nil, 400, `max_length: "ten" is not an integer`},
+		{"multipart unknown field", "", mpCT2, mpBody2, nil, 400, `unknown field "maxlength"`},
+		{"multipart without boundary", "", "multipart/form-data", mpBody, nil, 400, "boundary"},
+		{"beam sampling", "", "application/json", img(map[string]any{"do_sample": true, "num_beams": 2}), nil, 400, "beam sampling"},
+	}
+	_, hs := newServer(t, "git-tiny", Options{MaxBodyBytes: 2 << 20, MaxImages: 4, MaxPixels: 1 << 20})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			method := c.method
+			if method == "" {
+				method = http.MethodPost
+			}
+			req, _ := http.NewRequest(method, hs.URL+"/v1/captions", bytes.NewReader(c.body))
+			if c.ctype != "" {
+				req.Header.Set("Content-Type", c.ctype)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var r response
+			raw, _ := io.ReadAll(resp.Body)
+			if err := json.Unmarshal(raw, &r); err != nil || r.Error == nil {
+				t.Fatalf("status %d, answer is not a JSON error: %q", resp.StatusCode, raw)
+			}
+			if resp.StatusCode != c.status || r.Error.Status != c.status || !strings.Contains(r.Error.Message, c.want) {
+				t.Errorf("got %d %q, want %d containing %q", resp.StatusCode, r.Error.Message, c.status, c.want)
+			}
+		})
+	}
+	// Still up and right.
+	status, _, r := post(t, hs.URL, "application/json", img(nil), nil)
+	if status != 200 {
+		t.Fatalf("after the bad requests: %d %+v", status, r.Error)
+	}
+	sameResults(t, "after bad requests", r.Results, cliCaptions(t, "git-tiny", []string{"cats.png"}, "", cliDefaults))
+}
+
+// TestBearerAuth: with an API key, /v1/ needs it (compared in constant
+// time); the probes and the page stay open.
+func TestBearerAuth(t *testing.T) {
+	_, hs := newServer(t, "git-tiny", Options{APIKey: "s3cret"})
+	body := jsonBody(t, map[string]any{"images": []any{map[string]string{"data": b64(fixtureImage(t, "cats.png"))}}})
+	for _, c := range []struct {
+		header map[string]string
+		status int
+	}{
+		{nil, 401},
+		{map[string]string{"Authorization": "Bearer wrong"}, 401},
+		{map[string]string{"Authorization": "s3cret"}, 401},
+		{map[string]string{"Authorization": "Bearer s3cret"}, 200},
+	} {
+		status, h, r := post(t, hs.URL, "application/json", body, c.header)
+		if status != c.status {
+			t.Errorf("%v: %d %+v, want %d", c.header, status, r.Error, c.status)
+		}
+		if status == 401 && h.Get("WWW-Authenticate") == "" {
+			t.Error("401 without WWW-Authenticate")
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/"} {
+		resp, err := http.Get(hs.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d without a key", path, resp.StatusCode)
+		}
+	}
+}
+
+// longBody asks for 8 beams that may not stop for 58 tokens.
+func longBody(t testing.TB) []byte {
+	return jsonBody(t, map[string]any{"images": []any{map[string]string{"data": b64(fixtureImage(t, "cats.png"))}},
+		"num_beams": 8, "max_length": 60, "min_new_tokens": 58})
+}
+
+func waitBusy(t *testing.T, s *Server) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.b.BusyRows() == 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Microsecond)
+	}
+	if s.b.BusyRows() == 0 {
+		t.Fatal("the long request never reached the batch")
+	}
+}
+
+func waitIdle(t *testing.T, s *Server) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.b.BusyRows() != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := s.b.BusyRows(); n != 0 {
+		t.Fatalf("%d rows still busy", n)
+	}
+}
+
+// TestFullQueueGets429 and a timed-out request gets 504.
+func TestFullQueueGets429AndTimeoutGets504(t *testing.T) {
+	s, hs := newServer(t, "git-tiny", Options{QueueImages: 1})
+	done := make(chan int, 1)
+	go func() {
+		status, _, _ := post(t, hs.URL, "application/json", longBody(t), nil)
+		done <- status
+	}()
+	waitBusy(t, s)
+	body := jsonBody(t, map[string]any{"images": []any{map[string]string{"data": b64(fixtureImage(t, "cats.png"))}}})
+	status, h, r := post(t, hs.URL, "application/json", body, nil)
+	if status != 429 || h.Get("Retry-After") == "" || !strings.Contains(r.Error.Message, "queue is full") {
+		t.Errorf("full queue: %d (Retry-After %q) %+v", status, h.Get("Retry-After"), r.Error)
+	}
+	if st := <-done; st != 200 {
+		t.Errorf("the long request: %d", st)
+	}
+	_, hs2 := newServer(t, "git-tiny", Options{RequestTimeout: time.Nanosecond})
+	if status, _, r = post(t, hs2.URL, "application/json", body, nil); status != 504 || !strings.Contains(r.Error.Message, "longer than") {
+		t.Errorf("timeout: %d %+v", status, r.Error)
+	}
+}
+
+// TestDisconnectedClientLeavesTheBatch: when the client goes away its
+// sequences leave the batch (rows freed) and the request counts as 499.
+func TestDisconnectedClientLeavesTheBatch(t *testing.T) {
+	s, hs := newServer(t, "git-tiny", Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, hs.URL+"/v1/captions", bytes.NewReader(longBody(t)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	waitBusy(t, s)
+	cancel()
+	if err := <-errc; err == nil {
+		t.Fatal("the request finished before the client went away; make it longer")
+	}
+	waitIdle(t, s)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(scrape(t, hs.URL), `gitcap_requests_total{code="499"} 1`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no 499 counted:\n%s", scrape(t, hs.URL))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func scrape(t testing.TB, url string) string {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// TestMetricsAreExposed: requests by status, latency, queue depth, batch
+// sizes, tokens and images per second.
+func TestMetricsAreExposed(t *testing.T) {
+	_, hs := newServer(t, "git-tiny", Options{})
+	ct, body := multipartBody(t, [][]byte{fixtureImage(t, "cats.png"), fixtureImage(t, "sun_q90.jpg")}, nil)
+	if status, _, r := post(t, hs.URL, ct, body, nil); status != 200 {
+		t.Fatalf("%d %+v", status, r.Error)
+	}
+	post(t, hs.URL, "application/json", []byte("{"), nil)
+	m := scrape(t, hs.URL)
+	for _, want := range []string{
+		`gitcap_requests_total{code="200"} 1`, `gitcap_requests_total{code="400"} 1`,
+		`gitcap_request_duration_seconds_count 2`, "gitcap_queue_depth 0", "gitcap_busy_rows 0",
+		"gitcap_batch_rows_bucket", "gitcap_encode_batch_images_bucket", "gitcap_images_total 2",
+		"gitcap_generated_tokens_total", "gitcap_images_per_second",
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(m, "go_goroutines") {
+		t.Error("the server's registry should not carry the global default collectors")
+	}
+}
+
+// TestDrainFinishesInFlightRequests: when Serve's context ends (SIGTERM in
+// `gitcap serve`), /readyz fails, new requests are refused, the request in
+// flight still gets its caption and Serve returns nil.
+func TestDrainFinishesInFlightRequests(t *testing.T) {
+	s, err := New(pipeline(t, "git-tiny"), Options{Batch: gitmodel.BatcherOptions{Rows: 8, MaxText: 60}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln, 20*time.Second) }()
+	done := make(chan int, 1)
+	go func() {
+		status, _, _ := post(t, url, "application/json", longBody(t), nil)
+		done <- status
+	}()
+	waitBusy(t, s)
+	stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for !s.draining.Load() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != 503 {
+		t.Errorf("/readyz while draining: %d", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/v1/captions", bytes.NewReader(longBody(t)))
+	req.Header.Set("Content-Type", "application/json")
+	s.Handler().ServeHTTP(rec, req)
+	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("a new request while draining: %d", rec.Code)
+	}
+	if st := <-done; st != 200 {
+		t.Errorf("in-flight request: %d", st)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve after drain: %v", err)
+	}
+}
+
+// TestPageIsEmbeddedWithoutCDN: / serves the page, which loads nothing
+// from elsewhere.
+func TestPageIsEmbeddedWithoutCDN(t *testing.T) {
+	_, hs := newServer(t, "git-tiny", Options{})
+	resp, err := http.Get(hs.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `id="image"`) {
+		t.Fatalf("/: %d", resp.StatusCode)
+	}
+	for _, bad := range []string{"http://", "https://", "//cdn"} {
+		if strings.Contains(string(b), bad) {
+			t.Errorf("the page references %q", bad)
+		}
+	}
+	resp2, _ := http.Get(hs.URL + "/nope")
+	resp2.Body.Close()
+	if resp2.StatusCode != 404 {
+		t.Errorf("/nope: %d", resp2.StatusCode)
+	}
+}

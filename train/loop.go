@@ -250,6 +250,9 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 		return sum, err
 	}
 	t.pipe, t.srcDir = p, src
+	if err := checkAgainstModel(cfg, p.Model.Config); err != nil {
+		return sum, err
+	}
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return sum, err
 	}
@@ -329,6 +332,9 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 					cfg.OutDir, name, filepath.Join(cfg.OutDir, LastCheckpoint))
 			}
 		}
+	}
+	if err := removeStaleTemps(cfg.OutDir, out); err != nil {
+		return sum, err
 	}
 	if resumeDir != "" {
 		if err := t.opt.LoadState(filepath.Join(resumeDir, OptimizerFile)); err != nil {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitcap/gitcap/gitmodel"
 )
 
 // TestStaleTempsAreRemovedWithALogLine checks that what an interrupted save
@@ -84,7 +86,7 @@ func TestMaxTextLenAboveModelPositionsFailsAtSetup(t *testing.T) {
 		want []string
 	}{
 		{100, []string{"max_text_len 100 exceeds", "max_position_embeddings 64"}},
-		{65, []string{"max_text_len 65 (padded to 72", "max_position_embeddings 64"}},
+		{65, []string{"max_text_len 65 exceeds", "max_position_embeddings 64"}},
 	} {
 		dir := t.TempDir()
 		cfg := tinyConfig(t, dir, 2)
@@ -101,5 +103,22 @@ func TestMaxTextLenAboveModelPositionsFailsAtSetup(t *testing.T) {
 		if _, serr := os.Stat(filepath.Join(dir, LastCheckpoint)); serr == nil {
 			t.Errorf("a checkpoint was written before the error")
 		}
+	}
+}
+
+// TestPaddedTextLengthIsCheckedToo checks a max_text_len that fits but
+// whose padding to a multiple of textPadMult does not.
+func TestPaddedTextLengthIsCheckedToo(t *testing.T) {
+	mc := gitmodel.DefaultConfig()
+	mc.MaxPositionEmbeddings = 60
+	cfg := DefaultConfig()
+	cfg.MaxTextLen = 58
+	err := checkAgainstModel(&cfg, mc)
+	if err == nil || !strings.Contains(err.Error(), "max_text_len 58 (padded to 64") || !strings.Contains(err.Error(), "max_position_embeddings 60") {
+		t.Fatalf("want a padded-length error naming both values, got %v", err)
+	}
+	cfg.MaxTextLen = 56
+	if err := checkAgainstModel(&cfg, mc); err != nil {
+		t.Fatal(err)
 	}
 }

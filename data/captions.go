@@ -315,6 +315,9 @@ func ParseCOCOAnnotations(name string, b []byte) (*CaptionSet, error) {
 	if top.Annotations == nil {
 		return nil, fmt.Errorf("%s: not a COCO annotation file: no \"annotations\" array", name)
 	}
+	if len(top.Images) == 0 {
+		return nil, fmt.Errorf("%s: no images (\"images\" is empty)", name)
+	}
 	set := &CaptionSet{Format: CaptionFormatCOCO, Images: make([]CaptionImage, len(top.Images))}
 	index := make(map[string]int, len(top.Images))
 	for i, im := range top.Images {
@@ -431,6 +434,9 @@ func ParseKarpathy(name string, b []byte, split string) (*CaptionSet, error) {
 	}
 	if top.Images == nil {
 		return nil, fmt.Errorf("%s: not a Karpathy split file: no \"images\" array", name)
+	}
+	if len(top.Images) == 0 {
+		return nil, fmt.Errorf("%s: no images (\"images\" is empty)", name)
 	}
 	want := map[string]bool{}
 	if split != "" {

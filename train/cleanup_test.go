@@ -122,3 +122,28 @@ func TestPaddedTextLengthIsCheckedToo(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestResumeRecoversAnInterruptedSwap checks that a kill between the two
+// renames of a checkpoint swap (checkpoint-last gone, checkpoint-last.old
+// complete) does not stop a resume from checkpoint-last.
+func TestResumeRecoversAnInterruptedSwap(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyConfig(t, dir, 4)
+	cfg.LogEvery = 1
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := Run(ctx, cfg, &cancelAfter{n: 1, cancel: cancel}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	last := filepath.Join(dir, LastCheckpoint)
+	if err := os.Rename(last, last+".old"); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Resume(context.Background(), cfg, last, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Steps != 4 {
+		t.Fatalf("resumed run ended at step %d", sum.Steps)
+	}
+}

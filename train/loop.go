@@ -95,6 +95,9 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (Summary, error) {
 // means the resolved configuration saved beside the checkpoint
 // (dir/../config.yaml).
 func Resume(ctx context.Context, cfg *Config, dir string, out io.Writer) (Summary, error) {
+	if err := recoverCheckpoint(filepath.Clean(dir)); err != nil { // a kill between the swap's two renames
+		return Summary{}, fmt.Errorf("resume: %w", err)
+	}
 	if cfg == nil {
 		c, err := LoadConfig(filepath.Join(filepath.Dir(filepath.Clean(dir)), ConfigFile))
 		if err != nil {

@@ -49,8 +49,21 @@ func listSome(kind string, names []string) string {
 
 func (e *fitError) problems() string {
 	var ps []string
-	if len(e.missing) > 0 {
-		ps = append(ps, listSome("missing tensors", e.missing))
+	// A wrongly shaped tensor is not loaded, so LoadWeights also counts it
+	// as missing; list it once.
+	shaped := map[string]bool{}
+	for _, m := range e.misshape {
+		name, _, _ := strings.Cut(m, " (")
+		shaped[name] = true
+	}
+	var missing []string
+	for _, m := range e.missing {
+		if !shaped[m] {
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) > 0 {
+		ps = append(ps, listSome("missing tensors", missing))
 	}
 	if len(e.unexpected) > 0 {
 		ps = append(ps, listSome("unexpected tensors", e.unexpected))
@@ -104,23 +117,23 @@ func absentShapeFields(raw []byte, c Config) []string {
 	if hasVision && json.Unmarshal(vc, &vision) != nil {
 		return nil
 	}
-	var out []string
+	var out, vout []string
 	if !hasVision || vision == nil {
 		out = append(out, "vision_config (GitVisionConfig's defaults: CLIP ViT-B/16 at 224 px)")
 	}
 	for _, f := range shapeFields() {
-		has := false
 		if k, ok := strings.CutPrefix(f.key, "vision_config."); ok {
-			if vision == nil {
-				continue
+			if _, has := vision[k]; vision != nil && !has {
+				vout = append(vout, fmt.Sprintf("%s (default %v)", f.key, f.def(c)))
 			}
-			_, has = vision[k]
-		} else {
-			_, has = top[f.key]
-		}
-		if !has {
+		} else if _, has := top[f.key]; !has {
 			out = append(out, fmt.Sprintf("%s (default %v)", f.key, f.def(c)))
 		}
+	}
+	// save_pretrained leaves out every vision_config key that equals its
+	// default, so absent vision keys are only suspects when nothing else is.
+	if len(out) == 0 {
+		return vout
 	}
 	return out
 }
@@ -142,6 +155,6 @@ func explainFit(dir string, c Config, err error) error {
 	if len(absent) == 0 {
 		return err
 	}
-	return fmt.Errorf("%s: config.json does not set %s, so HF's defaults were taken, and the weights do not fit them (%s)",
+	return fmt.Errorf("%s: does not set %s, so HF's defaults were taken, and the weights do not fit them (%s)",
 		path, strings.Join(absent, ", "), fe.problems())
 }

@@ -127,3 +127,38 @@ func TestConfigFieldErrorsNameConfigAndField(t *testing.T) {
 		}
 	}
 }
+
+// TestMismatchErrorListsAFewNamesPerKind checks that weights which do not
+// fit an explicit config give a short error (a few names per kind and a
+// count), still naming the weights file.
+func TestMismatchErrorListsAFewNamesPerKind(t *testing.T) {
+	raw, err := os.ReadFile(fixtures.Path(t, "git-tiny", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["num_hidden_layers"] = 1 // the weights have 2
+	b, _ := json.Marshal(m)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
+	weights := filepath.Join(dir, "model.safetensors")
+	if err := os.Symlink(fixtures.Path(t, "git-tiny", "model.safetensors"), weights); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(dir)
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	msg := err.Error()
+	for _, want := range []string{weights, "unexpected tensors", "git.encoder.layer.1.", "more)"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not mention %q: %s", want, msg)
+		}
+	}
+	if len(msg) > 1000 {
+		t.Errorf("error is %d bytes long", len(msg))
+	}
+}

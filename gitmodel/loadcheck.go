@@ -107,35 +107,41 @@ func shapeFields() []struct {
 // absentShapeFields lists the shape-determining keys config.json leaves
 // out (so HF's defaults were taken), each as "key (default V)". A missing
 // vision_config is listed once.
-func absentShapeFields(raw []byte, c Config) []string {
+func absentShapeFields(raw []byte, c Config, text, vision bool) []string {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(raw, &top) != nil {
 		return nil
 	}
-	var vision map[string]json.RawMessage
+	var vcfg map[string]json.RawMessage
 	vc, hasVision := top["vision_config"]
-	if hasVision && json.Unmarshal(vc, &vision) != nil {
+	if hasVision && json.Unmarshal(vc, &vcfg) != nil {
 		return nil
 	}
 	var out, vout []string
-	if !hasVision || vision == nil {
-		out = append(out, "vision_config (GitVisionConfig's defaults: CLIP ViT-B/16 at 224 px)")
+	if !hasVision || vcfg == nil {
+		vout = append(vout, "vision_config (GitVisionConfig's defaults: CLIP ViT-B/16 at 224 px)")
 	}
 	for _, f := range shapeFields() {
 		if k, ok := strings.CutPrefix(f.key, "vision_config."); ok {
-			if _, has := vision[k]; vision != nil && !has {
+			if _, has := vcfg[k]; vcfg != nil && !has {
 				vout = append(vout, fmt.Sprintf("%s (default %v)", f.key, f.def(c)))
 			}
 		} else if _, has := top[f.key]; !has {
 			out = append(out, fmt.Sprintf("%s (default %v)", f.key, f.def(c)))
 		}
 	}
-	// save_pretrained leaves out every vision_config key that equals its
-	// default, so absent vision keys are only suspects when nothing else is.
-	if len(out) == 0 {
-		return vout
+	// A field is a suspect only when tensors on its side (the image
+	// encoder, or the rest) do not fit: save_pretrained leaves out every
+	// vision_config key that equals its default, so an absent vision key
+	// alone proves nothing.
+	var suspects []string
+	if text {
+		suspects = out
 	}
-	return out
+	if vision {
+		suspects = append(suspects, vout...)
+	}
+	return suspects
 }
 
 // explainFit turns a weights-do-not-fit error into one that blames
@@ -151,7 +157,17 @@ func explainFit(dir string, c Config, err error) error {
 	if rerr != nil {
 		return err
 	}
-	absent := absentShapeFields(raw, c)
+	var text, vision bool
+	for _, l := range [][]string{fe.missing, fe.unexpected, fe.misshape} {
+		for _, name := range l {
+			if strings.HasPrefix(name, "git.image_encoder.") {
+				vision = true
+			} else {
+				text = true
+			}
+		}
+	}
+	absent := absentShapeFields(raw, c, text, vision)
 	if len(absent) == 0 {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gitcap/gitcap/data/tensorfile"
 )
@@ -303,6 +304,9 @@ func ParseCOCOAnnotations(name string, b []byte) (*CaptionSet, error) {
 		Annotations []map[string]json.RawMessage `json:"annotations"`
 	}
 	b = trimBOM(b)
+	if err := checkUTF8(name, b); err != nil {
+		return nil, err
+	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, fmt.Errorf("%s: empty file", name)
 	}
@@ -314,6 +318,9 @@ func ParseCOCOAnnotations(name string, b []byte) (*CaptionSet, error) {
 	}
 	if top.Annotations == nil {
 		return nil, fmt.Errorf("%s: not a COCO annotation file: no \"annotations\" array", name)
+	}
+	if len(top.Images) == 0 {
+		return nil, fmt.Errorf("%s: no images (\"images\" is empty)", name)
 	}
 	set := &CaptionSet{Format: CaptionFormatCOCO, Images: make([]CaptionImage, len(top.Images))}
 	index := make(map[string]int, len(top.Images))
@@ -366,6 +373,9 @@ func LoadCOCOResults(path string) ([]Result, error) {
 // one per image.
 func ParseCOCOResults(name string, b []byte) ([]Result, error) {
 	b = trimBOM(b)
+	if err := checkUTF8(name, b); err != nil {
+		return nil, err
+	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, fmt.Errorf("%s: empty file", name)
 	}
@@ -423,6 +433,9 @@ func ParseKarpathy(name string, b []byte, split string) (*CaptionSet, error) {
 		} `json:"images"`
 	}
 	b = trimBOM(b)
+	if err := checkUTF8(name, b); err != nil {
+		return nil, err
+	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, fmt.Errorf("%s: empty file", name)
 	}
@@ -431,6 +444,9 @@ func ParseKarpathy(name string, b []byte, split string) (*CaptionSet, error) {
 	}
 	if top.Images == nil {
 		return nil, fmt.Errorf("%s: not a Karpathy split file: no \"images\" array", name)
+	}
+	if len(top.Images) == 0 {
+		return nil, fmt.Errorf("%s: no images (\"images\" is empty)", name)
 	}
 	want := map[string]bool{}
 	if split != "" {
@@ -530,6 +546,9 @@ func ParseCaptionsJSONL(name string, r io.Reader) (*CaptionSet, error) {
 		if len(bytes.TrimSpace(text)) == 0 {
 			continue
 		}
+		if err := checkUTF8(name, text); err != nil {
+			return nil, fmt.Errorf("%s:%d: not UTF-8; caption files must be UTF-8", name, line)
+		}
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(text, &obj); err != nil {
 			var te *json.UnmarshalTypeError
@@ -615,6 +634,11 @@ func ParseCaptionsCSV(name string, r io.Reader) (*CaptionSet, error) {
 			return nil, csvError(name, err)
 		}
 		line, _ := cr.FieldPos(0)
+		for i, f := range rec {
+			if !utf8.ValidString(f) {
+				return nil, fmt.Errorf("%s:%d: field %d is not UTF-8; caption files must be UTF-8", name, line, i+1)
+			}
+		}
 		if rec[fileCol] == "" {
 			return nil, fmt.Errorf("%s:%d: empty file_name", name, line)
 		}

@@ -362,7 +362,7 @@ func (l *Loader) pixels(dst []float32, epoch, i int, s *imageproc.Scratch) (err 
 			err = fmt.Errorf("%s: %v", path, r)
 		}
 	}()
-	im, err := imageproc.Load(path)
+	im, err := l.proc.Load(path)
 	if err != nil {
 		return err
 	}

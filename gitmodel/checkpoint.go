@@ -30,7 +30,7 @@ func Load(dir string) (*Model, error) {
 		return nil, err
 	}
 	if err := m.LoadWeights(files...); err != nil {
-		return nil, err
+		return nil, explainFit(dir, cfg, err)
 	}
 	return m, nil
 }
@@ -111,6 +111,9 @@ func (m *Model) LoadWeights(files ...string) error {
 			if err != nil {
 				return err
 			}
+			if err := checkFinite(path, name, vals); err != nil {
+				return err
+			}
 			copy(p.F32(), vals)
 			loaded[name] = true
 		}
@@ -121,18 +124,8 @@ func (m *Model) LoadWeights(files ...string) error {
 			missing = append(missing, name)
 		}
 	}
-	var problems []string
-	if len(missing) > 0 {
-		problems = append(problems, fmt.Sprintf("missing tensors: %s", strings.Join(missing, ", ")))
-	}
-	if len(unexpected) > 0 {
-		problems = append(problems, fmt.Sprintf("unexpected tensors: %s", strings.Join(unexpected, ", ")))
-	}
-	if len(misshaped) > 0 {
-		problems = append(problems, fmt.Sprintf("wrongly shaped tensors: %s", strings.Join(misshaped, ", ")))
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%s: checkpoint does not fit the config: %s", strings.Join(files, ", "), strings.Join(problems, "; "))
+	if len(missing)+len(unexpected)+len(misshaped) > 0 {
+		return &fitError{files: files, missing: missing, unexpected: unexpected, misshape: misshaped}
 	}
 	return nil
 }

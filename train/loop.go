@@ -98,6 +98,9 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (Summary, error) {
 // means the resolved configuration saved beside the checkpoint
 // (dir/../config.yaml).
 func Resume(ctx context.Context, cfg *Config, dir string, out io.Writer) (Summary, error) {
+	if err := recoverCheckpoint(filepath.Clean(dir)); err != nil { // a kill between the swap's two renames
+		return Summary{}, fmt.Errorf("resume: %w", err)
+	}
 	if cfg == nil {
 		c, err := LoadConfig(filepath.Join(filepath.Dir(filepath.Clean(dir)), ConfigFile))
 		if err != nil {
@@ -269,6 +272,9 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 		return sum, err
 	}
 	t.pipe, t.srcDir = p, src
+	if err := checkAgainstModel(cfg, p.Model.Config); err != nil {
+		return sum, err
+	}
 	if dp.leader() { // MPI: only rank 0 writes into out_dir
 		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 			return sum, err
@@ -345,6 +351,11 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	}
 
 	metricsPath := filepath.Join(cfg.OutDir, MetricsFile)
+	if dp.leader() { // after claimRunDir: a live run's temporaries are not stale
+		if err := removeStaleTemps(cfg.OutDir, out); err != nil {
+			return sum, err
+		}
+	}
 	if resumeDir != "" {
 		if err := t.opt.LoadState(filepath.Join(resumeDir, OptimizerFile)); err != nil {
 			return sum, fmt.Errorf("resume: %w", err)

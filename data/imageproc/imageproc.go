@@ -38,7 +38,23 @@ type Processor struct {
 	// (rescale and normalisation folded in; bit-identical to doing them
 	// one after the other).
 	lut [3][256]float32
+	// limits bound the files PreprocessFile and Load accept.
+	limits Limits
 }
+
+// WithLimits returns a copy of p that loads images within l (the CLI's
+// --max-image-pixels sets l.MaxPixels). p itself is unchanged.
+func (p *Processor) WithLimits(l Limits) *Processor {
+	q := *p
+	q.limits = l
+	return &q
+}
+
+// Limits returns the limits PreprocessFile and Load apply.
+func (p *Processor) Limits() Limits { return p.limits }
+
+// Load loads an image file within p's limits (see Limits.Load).
+func (p *Processor) Load(path string) (image.Image, error) { return p.limits.Load(path) }
 
 // Scratch holds the buffers one goroutine reuses across images. The zero
 // value is ready to use; a Scratch must not be shared between goroutines.
@@ -185,8 +201,8 @@ func (p *Processor) PreprocessInto(dst []float32, img image.Image, s *Scratch) (
 	if iw <= 0 || ih <= 0 {
 		return 0, 0, fmt.Errorf("imageproc: empty image (%dx%d)", iw, ih)
 	}
-	if int64(iw)*int64(ih) > MaxPixels {
-		return 0, 0, fmt.Errorf("imageproc: image of %dx%d pixels exceeds the limit of %d pixels", iw, ih, MaxPixels)
+	if max := p.limits.maxPixels(); max >= 0 && int64(iw)*int64(ih) > max {
+		return 0, 0, fmt.Errorf("imageproc: image of %dx%d pixels exceeds the limit of %d pixels", iw, ih, max)
 	}
 	rw, rh := p.ResizedSize(iw, ih)
 	if rw <= 0 || rh <= 0 {
@@ -227,7 +243,7 @@ func (p *Processor) PreprocessInto(dst []float32, img image.Image, s *Scratch) (
 
 // PreprocessFile loads path (see Load) and preprocesses it.
 func (p *Processor) PreprocessFile(path string) ([]float32, error) {
-	img, err := Load(path)
+	img, err := p.limits.Load(path)
 	if err != nil {
 		return nil, err
 	}

@@ -8,15 +8,9 @@ import (
 	"image/gif"
 	"image/png"
 	"io"
-	"os"
 
 	"github.com/gitcap/gitcap/data/imageproc/internal/ljpeg"
 )
-
-// MaxPixels is the largest image (width*height) Load accepts; it is the
-// size above which Pillow raises DecompressionBombError (2 *
-// Image.MAX_IMAGE_PIXELS).
-const MaxPixels = 2 * 178956970
 
 // Load reads an image file the way HF's transformers.image_utils.load_image
 // opens one: the first frame is decoded and the EXIF orientation is applied
@@ -28,13 +22,18 @@ const MaxPixels = 2 * 178956970
 // uses; the result is *image.RGBA or *image.Gray) and GIF (first frame).
 // EXIF orientation is read from the JPEG APP1 "Exif" segment and from a PNG
 // eXIf chunk. Every failure (missing, empty, truncated, corrupt or
-// unsupported file) is an error that names the file.
-func Load(path string) (image.Image, error) {
-	data, err := os.ReadFile(path)
+// unsupported file) is an error that names the file. The default Limits
+// apply; see Limits.Load.
+func Load(path string) (image.Image, error) { return Limits{}.Load(path) }
+
+// Load is Load with these limits: a file above MaxBytes is refused before
+// it is read, and an image above MaxPixels after its header is read.
+func (l Limits) Load(path string) (image.Image, error) {
+	data, err := l.readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("imageproc: %w", err) // *PathError names the file
+		return nil, fmt.Errorf("imageproc: %w", err) // names the file
 	}
-	img, err := Decode(data)
+	img, err := l.Decode(data)
 	if err != nil {
 		return nil, fmt.Errorf("imageproc: %s: %w", path, err)
 	}
@@ -45,8 +44,12 @@ func Load(path string) (image.Image, error) {
 // or GIF.
 var ErrUnsupportedFormat = errors.New("unsupported image format (want PNG, JPEG or GIF)")
 
-// Decode decodes an in-memory image file; see Load.
-func Decode(data []byte) (img image.Image, err error) {
+// Decode decodes an in-memory image file with the default Limits; see
+// Load.
+func Decode(data []byte) (image.Image, error) { return Limits{}.Decode(data) }
+
+// Decode decodes an in-memory image file within these limits; see Load.
+func (l Limits) Decode(data []byte) (img image.Image, err error) {
 	defer func() {
 		// The decoders are not expected to panic; this is a last line of
 		// defence so that a hostile file can never crash the caller.
@@ -56,6 +59,9 @@ func Decode(data []byte) (img image.Image, err error) {
 	}()
 	if len(data) == 0 {
 		return nil, errors.New("empty file")
+	}
+	if max := l.maxBytes(); max >= 0 && int64(len(data)) > max {
+		return nil, fmt.Errorf("image of %d bytes exceeds the limit of %d bytes", len(data), max)
 	}
 	var (
 		decode       func(*bytes.Reader) (image.Image, error)
@@ -92,8 +98,11 @@ func Decode(data []byte) (img image.Image, err error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, fmt.Errorf("corrupt %s: image is %dx%d", format, cfg.Width, cfg.Height)
 	}
-	if int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
-		return nil, fmt.Errorf("%s image of %dx%d pixels exceeds the limit of %d pixels", format, cfg.Width, cfg.Height, MaxPixels)
+	if err := l.checkPixels(format, cfg.Width, cfg.Height); err != nil {
+		return nil, err
+	}
+	if err := checkDataSize(format, data, cfg.Width, cfg.Height); err != nil {
+		return nil, err
 	}
 	img, err = decode(bytes.NewReader(data))
 	if err != nil {

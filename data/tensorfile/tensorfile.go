@@ -66,6 +66,9 @@ func Parse(path string, buf []byte) (f *File, err error) {
 	if hlen > uint64(len(buf)-8) {
 		return nil, fmt.Errorf("%s: truncated or corrupt safetensors file: header of %d bytes but file has %d", path, hlen, len(buf))
 	}
+	if err := checkHeader(path, buf[8:8+hlen]); err != nil {
+		return nil, err
+	}
 	st, err := safetensors.Deserialize(buf)
 	if err != nil {
 		return nil, fmt.Errorf("%s: corrupt safetensors file: %w", path, err)

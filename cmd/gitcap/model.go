@@ -14,7 +14,7 @@ import (
 func loadPipeline(ctx context.Context, model string, stderr io.Writer) (*gitmodel.Pipeline, error) {
 	opts := hub.OptionsFromEnv()
 	opts.Progress = stderr
-	dir, err := hub.Resolve(ctx, model, opts)
+	dir, err := resolveModel(ctx, model, opts)
 	if err != nil {
 		return nil, err
 	}

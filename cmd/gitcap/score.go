@@ -38,13 +38,12 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print the scores, with per-image scores, as JSON")
 	idfFrom := fs.String("idf-from", "", "take CIDEr-D's document frequencies from this caption file's references (coco-train-idf style) instead of the scored set's")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gitcap score --annotations ANN.json --results RES.json [--results RES2.json ...] [--json]\n\n"+
+		fs.header("gitcap score --annotations ANN.json --results RES.json [--results RES2.json ...] [--json]",
 			"Scores captions like the coco-caption toolkit (COCOEvalCap): PTB tokenization, then CIDEr-D,\n"+
-			"Bleu_1..4 and ROUGE_L over the images that have a result.\n\nFlags:\n")
-		fs.PrintDefaults()
+				"Bleu_1..4 and ROUGE_L over the images that have a result. "+scoredKeys)
 	}
 	if err := fs.Parse(args); err != nil {
-		return usageErr(err)
+		return err
 	}
 	switch {
 	case fs.NArg() > 0:

@@ -38,8 +38,9 @@ func TestTrainCommandRunsAndResumesWithFlags(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var so, se bytes.Buffer
 	w := &cancelOnLine{prefix: "step 3/", cancel: cancel, w: &so}
-	if err := runTrain(ctx, []string{"--config", cfgPath}, w, &se); err != nil {
-		t.Fatal(err, se.String())
+	err := runTrain(ctx, []string{"--config", cfgPath}, w, &se)
+	if code := exitStatus("train", err, &se); code != 130 {
+		t.Fatalf("interrupted run: exit status %d (%v), want 130", code, err)
 	}
 	if !strings.Contains(so.String(), "resume with") {
 		t.Fatalf("the run was not interrupted:\n%s", so.String())
@@ -50,7 +51,7 @@ func TestTrainCommandRunsAndResumesWithFlags(t *testing.T) {
 		t.Errorf("changing --steps on resume: %v", err)
 	}
 	so.Reset()
-	if err := runTrain(context.Background(), []string{"--resume", last, "--log_every", "2"}, &so, &se); err != nil {
+	if err := runTrain(context.Background(), []string{"--resume", last, "--log-every", "2"}, &so, &se); err != nil {
 		t.Fatal(err, se.String())
 	}
 	if !strings.Contains(so.String(), "done: 6 steps") {

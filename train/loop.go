@@ -21,7 +21,6 @@ import (
 	"github.com/gitcap/gitcap/data"
 	"github.com/gitcap/gitcap/data/imageproc"
 	"github.com/gitcap/gitcap/data/tensorfile"
-	"github.com/gitcap/gitcap/data/tokenizer"
 	"github.com/gitcap/gitcap/eval"
 	"github.com/gitcap/gitcap/gitmodel"
 	"github.com/gitcap/gitcap/gitmodel/hub"
@@ -181,15 +180,11 @@ func loadModel(ctx context.Context, cfg *Config, resumeDir string, out io.Writer
 		}
 		p, src = pp, dir
 	default:
-		mc, err := gitmodel.LoadConfig(cfg.ModelConfig)
+		mc, tok, err := LoadPreset(cfg.ModelConfig)
 		if err != nil {
 			return nil, "", err
 		}
 		src = filepath.Dir(cfg.ModelConfig)
-		tok, err := tokenizer.Load(src)
-		if err != nil {
-			return nil, "", fmt.Errorf("model_config %s: training from scratch needs the tokenizer files beside the preset: %w", cfg.ModelConfig, err)
-		}
 		pc, err := imageproc.LoadConfig(filepath.Join(src, "preprocessor_config.json"))
 		if err != nil {
 			return nil, "", fmt.Errorf("model_config %s: training from scratch needs preprocessor_config.json beside the preset: %w", cfg.ModelConfig, err)
@@ -197,9 +192,6 @@ func loadModel(ctx context.Context, cfg *Config, resumeDir string, out io.Writer
 		proc, err := imageproc.New(pc)
 		if err != nil {
 			return nil, "", err
-		}
-		if tok.VocabSize() > mc.VocabSize {
-			mc.VocabSize = tok.VocabSize()
 		}
 		m, err := gitmodel.New(mc)
 		if err != nil {

@@ -29,14 +29,15 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"bench":   {"measure speed on a git-base-shaped model (or --model) against this machine's sgemm peak", runBench},
-		"caption": {"caption images (or video samples) with a GIT checkpoint", runCaption},
-		"demo":    {"train a small GIT on generated data from scratch, caption and score it (no downloads)", runDemo},
-		"train":   {"fine-tune (or train from a config) with the language-modelling loss", runTrain},
-		"eval":    {"caption a COCO-style set, write a COCO results file and score it (CIDEr-D, BLEU, ROUGE-L)", runEval},
-		"forward": {"run one forward pass and write activations, logits, loss (and gradients) to safetensors", runForward},
-		"score":   {"score a COCO results file against COCO caption annotations (CIDEr-D, BLEU, ROUGE-L)", runScore},
-		"synth":   {"write the synthetic shapes captioning data set", runSynth},
+		"bench":     {"measure speed on a git-base-shaped model (or --model) against this machine's sgemm peak", runBench},
+		"caption":   {"caption images (or video samples) with a GIT checkpoint", runCaption},
+		"demo":      {"train a small GIT on generated data from scratch, caption and score it (no downloads)", runDemo},
+		"train":     {"fine-tune (or train from a config) with the language-modelling loss", runTrain},
+		"eval":      {"caption a COCO-style set, write a COCO results file and score it (CIDEr-D, BLEU, ROUGE-L)", runEval},
+		"forward":   {"run one forward pass and write activations, logits, loss (and gradients) to safetensors", runForward},
+		"score":     {"score a COCO results file against COCO caption annotations (CIDEr-D, BLEU, ROUGE-L)", runScore},
+		"synth":     {"write the synthetic shapes captioning data set", runSynth},
+		"tokenizer": {"build a WordPiece tokenizer (vocab.txt, tokenizer.json, ...) from your caption files", runTokenizer},
 	}
 }
 

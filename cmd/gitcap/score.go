@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -107,13 +108,21 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	bw := bufio.NewWriter(stdout)
 	if *asJSON {
-		return writeScoresJSON(stdout, s)
+		err = writeScoresJSON(bw, s)
+	} else {
+		fmt.Fprintf(bw, "%d images scored (%d reference captions in %s)\n\n", len(s.IDs), countCaptions(refs, s.IDs), *annotations)
+		fmt.Fprintf(bw, "%-8s %s\n", "metric", "score")
+		for _, m := range scoreRows(s.CIDEr, s.Bleu, s.ROUGEL) {
+			fmt.Fprintf(bw, "%-8s %.6f\n", m.name, m.value)
+		}
 	}
-	fmt.Fprintf(stdout, "%d images scored (%d reference captions in %s)\n\n", len(s.IDs), countCaptions(refs, s.IDs), *annotations)
-	fmt.Fprintf(stdout, "%-8s %s\n", "metric", "score")
-	for _, m := range scoreRows(s.CIDEr, s.Bleu, s.ROUGEL) {
-		fmt.Fprintf(stdout, "%-8s %.6f\n", m.name, m.value)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("writing the scores to standard output: %w", err)
 	}
 	return nil
 }

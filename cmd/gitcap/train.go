@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/gitcap/gitcap/gitmodel/hub"
 	"github.com/gitcap/gitcap/train"
 )
 
@@ -66,6 +67,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		cfg = c
 	}
+	if cfg != nil && cfg.Model != "" {
+		if err := checkModelArg(cfg.Model); err != nil {
+			return err
+		}
+	}
 	var sum train.Summary
 	var err error
 	if *resume != "" {
@@ -74,6 +80,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		sum, err = train.Run(ctx, cfg, stdout)
 	}
 	if err != nil {
+		if cfg != nil && cfg.Model != "" {
+			return explainHubError(cfg.Model, hub.OptionsFromEnv(), err)
+		}
 		return err
 	}
 	if sum.Interrupted {

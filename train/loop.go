@@ -92,7 +92,8 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (Summary, error) {
 // OUT/checkpoint-last) exactly as the uninterrupted run would have gone on:
 // the same data order, optimiser state, schedule and dropout seeds. cfg nil
 // means the resolved configuration saved beside the checkpoint
-// (dir/../config.yaml).
+// (dir/../config.yaml). The run continues in dir's run directory (dir/..),
+// whatever out_dir says, so a copied run resumes into the copy.
 func Resume(ctx context.Context, cfg *Config, dir string, out io.Writer) (Summary, error) {
 	if cfg == nil {
 		c, err := LoadConfig(filepath.Join(filepath.Dir(filepath.Clean(dir)), ConfigFile))
@@ -101,7 +102,7 @@ func Resume(ctx context.Context, cfg *Config, dir string, out io.Writer) (Summar
 		}
 		cfg = c
 	}
-	return run(ctx, cfg, dir, out)
+	return run(ctx, resumeInto(cfg, dir), dir, out)
 }
 
 // seedFor derives a seed from integers (the run seed, the step, ...).
@@ -355,7 +356,7 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 				return sum, err
 			}
 		}
-	} else if err := cfg.WriteYAML(filepath.Join(cfg.OutDir, ConfigFile)); err != nil {
+	} else if err := cfg.writeRunConfig(); err != nil {
 		return sum, err
 	}
 	if t.metrics, err = OpenMetrics(metricsPath); err != nil {
@@ -387,7 +388,7 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	if f, ok := out.(*os.File); ok && f == os.Stdout && term.IsTerminal(int(f.Fd())) {
 		bar = pb.New(total)
 		bar.SetWriter(out)
-		bar.SetTemplateString(`{{counters . }} {{bar . }} {{percent . }} {{string . "info"}} {{etime . }} ETA {{rtime . }}`)
+		bar.SetTemplateString(barTemplate)
 		bar.SetCurrent(int64(t.state.Step))
 		bar.Start()
 		defer bar.Finish()
@@ -756,7 +757,7 @@ func (t *trainer) writeCheckpoint(final string) error {
 	if err := recoverCheckpoint(final); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(t.cfg.OutDir, ".tmp-")
+	tmp, err := tensorfile.MkdirTemp(t.cfg.OutDir, ".tmp-")
 	if err != nil {
 		return err
 	}

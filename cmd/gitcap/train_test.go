@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gitcap/gitcap/data/fixtures"
@@ -71,4 +73,63 @@ func (c *cancelOnLine) Write(p []byte) (int, error) {
 		c.cancel()
 	}
 	return c.w.Write(p)
+}
+
+// TestTrainCopiedRunResumesIntoTheCopy interrupts a run (exit 130), copies
+// its directory and resumes the copy: the copy finishes, the original is
+// untouched, the end of the run lists the checkpoints, metrics and plot,
+// and checkpoint directories and files are 0755 and 0644 (umask 022).
+func TestTrainCopiedRunResumesIntoTheCopy(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	caps := filepath.Join(dir, "captions.jsonl")
+	var lines []string
+	for _, name := range []string{"shape_red_square_on_white.png", "shape_blue_circle_on_white.png", "shape_green_triangle_on_black.png"} {
+		lines = append(lines, `{"file_name": "`+fixtures.Path(t, "images", name)+`", "text": "`+strings.ReplaceAll(strings.TrimSuffix(strings.TrimPrefix(name, "shape_"), ".png"), "_", " ")+`"}`)
+	}
+	os.WriteFile(caps, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	run1 := filepath.Join(dir, "run1")
+	ctx, cancel := context.WithCancel(context.Background())
+	var so, se bytes.Buffer
+	args := []string{"--model", fixtures.Path(t, "git-tiny"), "--train.path", caps, "--out-dir", run1, "--steps", "4", "--batch-size", "3", "--log-every", "1", "--workers", "1"}
+	err := runTrain(ctx, args, &cancelOnLine{prefix: "step 2/", cancel: cancel, w: &so}, &se)
+	if code := exitStatus("train", err, &se); code != 130 {
+		t.Fatalf("exit %d, want 130: %s", code, se.String())
+	}
+	run2 := filepath.Join(dir, "run2")
+	if out, err := exec.Command("cp", "-r", run1, run2).CombinedOutput(); err != nil {
+		t.Fatal(err, string(out))
+	}
+	so.Reset()
+	if err := runTrain(context.Background(), []string{"--resume", filepath.Join(run2, "checkpoint-last")}, &so, &se); err != nil {
+		t.Fatal(err, se.String())
+	}
+	step := func(run string) int {
+		var st struct{ Step int }
+		b, err := os.ReadFile(filepath.Join(run, "checkpoint-last", "trainer_state.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.Unmarshal(b, &st)
+		return st.Step
+	}
+	if s1, s2 := step(run1), step(run2); s1 != 2 || s2 != 4 {
+		t.Errorf("after resuming the copy: original at step %d (want 2), copy at %d (want 4)", s1, s2)
+	}
+	for _, want := range []string{"last checkpoint: " + filepath.Join(run2, "checkpoint-last"), filepath.Join(run2, "metrics.jsonl"), filepath.Join(run2, "training_curve.png")} {
+		if !strings.Contains(so.String(), want) {
+			t.Errorf("output does not list %s:\n%s", want, so.String())
+		}
+	}
+	last := filepath.Join(run2, "checkpoint-last")
+	if st, err := os.Stat(last); err != nil || st.Mode().Perm() != 0o755 {
+		t.Errorf("checkpoint directory mode %v (%v), want 0755", st.Mode().Perm(), err)
+	}
+	ents, _ := os.ReadDir(last)
+	for _, e := range ents {
+		if info, _ := e.Info(); info.Mode().Perm() != 0o644 {
+			t.Errorf("%s mode %v, want 0644", e.Name(), info.Mode().Perm())
+		}
+	}
 }

@@ -127,6 +127,10 @@ type Config struct {
 	// SaveEvery saves a checkpoint every so many optimiser steps; 0 means at
 	// the end of every epoch (and at the end of training).
 	SaveEvery int `yaml:"save_every"`
+	// SaveTotalLimit keeps only the newest so many checkpoint-STEP
+	// directories (never deleting the best one), as HF's save_total_limit;
+	// 0 keeps them all. checkpoint-last and checkpoint-best are always kept.
+	SaveTotalLimit int `yaml:"save_total_limit"`
 	// MaxTextLen truncates captions to this many tokens, [CLS] and [SEP]
 	// included. Default 40.
 	MaxTextLen int `yaml:"max_text_len"`
@@ -484,7 +488,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"eval_every", c.EvalEvery}, {"save_every", c.SaveEvery}, {"workers", c.Workers}} {
+	}{{"eval_every", c.EvalEvery}, {"save_every", c.SaveEvery}, {"save_total_limit", c.SaveTotalLimit}, {"workers", c.Workers}} {
 		if f.v < 0 {
 			bad(f.name, "must be >= 0, got %d", f.v)
 		}
@@ -597,6 +601,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&optFloat{&c.Dropout}, "dropout", "override hidden and attention dropout (\"none\" = keep the checkpoint's)")
 	fs.IntVar(&c.EvalEvery, "eval-every", c.EvalEvery, "validate every N steps (0 = every epoch)")
 	fs.IntVar(&c.SaveEvery, "save-every", c.SaveEvery, "checkpoint every N steps (0 = every epoch)")
+	fs.IntVar(&c.SaveTotalLimit, "save-total-limit", c.SaveTotalLimit, "keep the newest N checkpoint-STEP directories and the best (0 = all)")
 	fs.IntVar(&c.MaxTextLen, "max-text-len", c.MaxTextLen, "caption length limit in tokens, [CLS] and [SEP] included")
 	fs.BoolVar(&c.Bucketing, "bucketing", c.Bucketing, "batch captions of similar length together")
 	fs.BoolVar(&c.Augment.RandomResizedCrop, "augment.random-resized-crop", c.Augment.RandomResizedCrop, "random resized crop augmentation")

@@ -78,6 +78,11 @@ type TrainerState struct {
 	EvalPending bool `json:"eval_pending,omitempty"`
 	// DropoutSeed documents how dropout seeds are derived.
 	DropoutSeed string `json:"dropout_seed"`
+	// BatchSize, GradAccum and TrainPairs are the plan's data settings: a
+	// resume may extend the run only if they are unchanged.
+	BatchSize  int `json:"batch_size,omitempty"`
+	GradAccum  int `json:"grad_accum,omitempty"`
+	TrainPairs int `json:"train_pairs,omitempty"`
 }
 
 // Run trains a model as cfg says, writing progress to out, and returns a
@@ -303,7 +308,8 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 
 	total := cfg.TotalSteps(t.train.Len())
 	sched := cfg.LRSchedule(total)
-	t.state = TrainerState{Seed: cfg.Seed, TotalSteps: total, DropoutSeed: "fnv64a(seed, step, micro_batch)"}
+	t.state = TrainerState{Seed: cfg.Seed, TotalSteps: total, DropoutSeed: "fnv64a(seed, step, micro_batch)",
+		BatchSize: cfg.BatchSize, GradAccum: cfg.GradAccum, TrainPairs: t.train.Len()}
 	t.best = math.NaN()
 	switch {
 	case t.val != nil && cfg.ValCIDEr:
@@ -338,11 +344,8 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 		if st.Seed != cfg.Seed {
 			return sum, fmt.Errorf("resume: checkpoint was trained with seed %d, configuration says %d", st.Seed, cfg.Seed)
 		}
-		if st.TotalSteps != 0 && st.TotalSteps != total {
-			return sum, fmt.Errorf("resume: the run was planned for %d steps, this configuration and data give %d "+
-				"(steps, epochs, batch_size, grad_accum or the training set changed), so the data position and "+
-				"learning-rate schedule would not continue the run; to train further, start a new run from the "+
-				"checkpoint (model: %s)", st.TotalSteps, total, resumeDir)
+		if err := checkExtension(st, total, cfg.BatchSize, cfg.GradAccum, t.train.Len(), resumeDir); err != nil {
+			return sum, err
 		}
 		t.state.Step, t.state.Epoch, t.state.Position, t.state.Corrupt = st.Step, st.Epoch, st.Position, st.Corrupt
 		t.state.EvalPending = st.EvalPending
@@ -743,9 +746,11 @@ func (t *trainer) save(best bool) error {
 		return err
 	}
 	if best {
-		return t.writeCheckpoint(filepath.Join(t.cfg.OutDir, BestCheckpoint))
+		if err := t.writeCheckpoint(filepath.Join(t.cfg.OutDir, BestCheckpoint)); err != nil {
+			return err
+		}
 	}
-	return nil
+	return t.afterSave()
 }
 
 // writeCheckpoint writes a complete HF-layout checkpoint into a temporary

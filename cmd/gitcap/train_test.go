@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/gitcap/gitcap/data/fixtures"
+	"github.com/gitcap/gitcap/train"
 )
 
 // TestTrainCommandRunsAndResumesWithFlags trains the tiny model for a few
@@ -33,7 +35,7 @@ func TestTrainCommandRunsAndResumesWithFlags(t *testing.T) {
 	os.WriteFile(caps, b, 0o644)
 	out := filepath.Join(dir, "run")
 	yaml := "model: " + fixtures.Path(t, "git-tiny") + "\ntrain:\n  path: " + caps + "\n  images: " + fixtures.Path(t, "images") +
-		"\nout_dir: " + out + "\nsteps: 6\nbatch_size: 3\nlr: 1.0e-3\nlog_every: 1\n"
+		"\nout_dir: " + out + "\nsteps: 6\nbatch_size: 3\nlr: 1.0e-3\nlog_every: 1\nsave_total_limit: 2\n"
 	cfgPath := filepath.Join(dir, "run.yaml")
 	os.WriteFile(cfgPath, []byte(yaml), 0o644)
 
@@ -48,16 +50,44 @@ func TestTrainCommandRunsAndResumesWithFlags(t *testing.T) {
 		t.Fatalf("the run was not interrupted:\n%s", so.String())
 	}
 	last := filepath.Join(out, "checkpoint-last")
-	if err := runTrain(context.Background(), []string{"--resume", last, "--steps", "9"}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil ||
-		!strings.Contains(err.Error(), "planned for 6 steps") {
-		t.Errorf("changing --steps on resume: %v", err)
-	}
 	so.Reset()
 	if err := runTrain(context.Background(), []string{"--resume", last, "--log-every", "2"}, &so, &se); err != nil {
 		t.Fatal(err, se.String())
 	}
 	if !strings.Contains(so.String(), "done: 6 steps") {
 		t.Errorf("resumed run output:\n%s", so.String())
+	}
+	// save_total_limit 2: only the newest two checkpoint-STEP directories.
+	if steps, err := train.StepCheckpoints(out); err != nil || fmt.Sprint(steps) != "[5 6]" {
+		t.Errorf("checkpoint-STEP directories %v (%v), want [5 6]", steps, err)
+	}
+	// A finished run is extended by a larger --steps; it cannot be
+	// shortened, nor resumed with another batch size.
+	so.Reset()
+	if err := runTrain(context.Background(), []string{"--resume", last, "--steps", "9"}, &so, &se); err != nil {
+		t.Fatal(err, se.String())
+	}
+	if !strings.Contains(so.String(), "done: 9 steps") {
+		t.Errorf("extended run output:\n%s", so.String())
+	}
+	if steps, _ := train.StepCheckpoints(out); fmt.Sprint(steps) != "[8 9]" {
+		t.Errorf("after extending: checkpoint-STEP directories %v, want [8 9]", steps)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--steps", "7"}, "not shorten"},
+		{[]string{"--steps", "12", "--batch-size", "2"}, "batch_size"},
+	} {
+		err := runTrain(context.Background(), append([]string{"--resume", last}, c.args...), &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("resume %v: %v, want an error mentioning %q", c.args, err, c.want)
+		}
+	}
+	csv, err := os.ReadFile(filepath.Join(out, "metrics.csv"))
+	if err != nil || !strings.HasPrefix(string(csv), "step,epoch,loss,lr,") || strings.Count(string(csv), "\n") < 9 {
+		t.Errorf("metrics.csv (%v):\n%s", err, csv)
 	}
 }
 

@@ -125,7 +125,8 @@ func StepCheckpoints(outDir string) ([]int, error) {
 }
 
 // rotateCheckpoints keeps the newest limit checkpoint-STEP directories
-// (all when limit is 0) and the best step's, like HF's save_total_limit.
+// (all when limit is 0) and, in addition, the best step's, like HF's
+// save_total_limit.
 func rotateCheckpoints(outDir string, limit, bestStep int) error {
 	if limit <= 0 {
 		return nil
@@ -134,13 +135,8 @@ func rotateCheckpoints(outDir string, limit, bestStep int) error {
 	if err != nil {
 		return err
 	}
-	n := 0
-	for i := len(steps) - 1; i >= 0; i-- {
-		s := steps[i]
-		if s != bestStep {
-			n++
-		}
-		if s == bestStep || n <= limit {
+	for i, s := range steps {
+		if s == bestStep || i >= len(steps)-limit {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(outDir, StepCheckpointPrefix+strconv.Itoa(s))); err != nil {

@@ -105,7 +105,8 @@ func (c *cancelOnLine) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
-// TestTrainCopiedRunResumesIntoTheCopy interrupts a run (exit 130), copies
+// TestTrainCopiedRunResumesIntoTheCopy stops a run as SIGTERM does (exit
+// 143), copies
 // its directory and resumes the copy: the copy finishes, the original is
 // untouched, the end of the run lists the checkpoints, metrics and plot,
 // and checkpoint directories and files are 0755 and 0644 (umask 022).
@@ -120,12 +121,13 @@ func TestTrainCopiedRunResumesIntoTheCopy(t *testing.T) {
 	}
 	os.WriteFile(caps, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 	run1 := filepath.Join(dir, "run1")
-	ctx, cancel := context.WithCancel(context.Background())
+	// Stopped as by SIGTERM: the checkpoint is saved and the exit is 143.
+	ctx, cancel := context.WithCancelCause(context.Background())
 	var so, se bytes.Buffer
 	args := []string{"--model", fixtures.Path(t, "git-tiny"), "--train.path", caps, "--out-dir", run1, "--steps", "4", "--batch-size", "3", "--log-every", "1", "--workers", "1"}
-	err := runTrain(ctx, args, &cancelOnLine{prefix: "step 2/", cancel: cancel, w: &so}, &se)
-	if code := exitStatus("train", err, &se); code != 130 {
-		t.Fatalf("exit %d, want 130: %s", code, se.String())
+	err := runTrain(ctx, args, &cancelOnLine{prefix: "step 2/", cancel: func() { cancel(signalError{syscall.SIGTERM}) }, w: &so}, &se)
+	if code := exitStatus("train", err, &se); code != 143 || !strings.Contains(se.String(), "SIGTERM") {
+		t.Fatalf("exit %d, want 143 naming SIGTERM: %s", code, se.String())
 	}
 	run2 := filepath.Join(dir, "run2")
 	if out, err := exec.Command("cp", "-r", run1, run2).CombinedOutput(); err != nil {

@@ -73,6 +73,8 @@ var badInputCases = []struct {
 	{"eval out is a directory", "eval --model $MODEL --annotations $T/ann.json --images $IMAGES --out $T/dir", 1, []string{"--out", "dir", "is a directory"}, ""},
 	{"eval out in a missing directory", "eval --model $MODEL --annotations $T/ann.json --images $IMAGES --out $T/nodir/res.json", 1, []string{"--out", "nodir", "does not exist"}, ""},
 	{"eval images not beside the annotations", "eval --model $MODEL --annotations $T/ann.json --out $T/res.json", 1, []string{"ann.json", "cats.png", "--images"}, ""},
+	{"eval one image missing", "eval --model $MODEL --annotations $T/ann2.json --images $IMAGES --max-length 5 --out $T/res2.json", 1, []string{"missing.png", "2/2 images: 1 captioned, 1 failed", "1 of 2 images"}, ""},
+	{"caption progress counts failures", "caption --model $MODEL $IMG $T/nope.png", 1, []string{"2/2 images: 1 captioned, 1 failed", "nope.png"}, ""},
 	{"eval stdout full", "eval --model $MODEL --annotations $T/ann.json --images $IMAGES --max-length 5", 1, []string{"standard output"}, "full"},
 	// score
 	{"score without annotations", "score --results $T/results.json", 2, []string{"--annotations"}, ""},
@@ -126,6 +128,7 @@ func badInputFiles(t *testing.T, dir string) {
 		"trunc.png":             string(cats[:200]),
 		"emptylist.txt":         "# nothing\n",
 		"ann.json":              `{"images":[{"id":1,"file_name":"cats.png"}],"annotations":[{"image_id":1,"caption":"two cats on a couch"}]}`,
+		"ann2.json":             `{"images":[{"id":1,"file_name":"cats.png"},{"id":2,"file_name":"missing.png"}],"annotations":[{"image_id":1,"caption":"two cats"},{"image_id":2,"caption":"a dog"}]}`,
 		"results.json":          `[{"image_id":1,"caption":"two cats"}]`,
 		"results-unknown.json":  `[{"image_id":7,"caption":"a dog"}]`,
 		"bad.yaml":              "lr: [1\n",

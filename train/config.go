@@ -48,8 +48,9 @@ type AugmentConfig struct {
 
 // Config is a training run. In YAML every field is written in snake_case
 // (the name in its yaml tag); each can also be set by a command-line flag of
-// the same name (nested fields joined with a dot: --train.path,
-// --augment.hflip), which overrides the file. Relative paths are relative to
+// the same name in kebab-case (FlagName: batch_size is --batch-size; nested
+// fields joined with a dot: --train.path, --augment.hflip), which overrides
+// the file. Relative paths are relative to
 // the working directory.
 type Config struct {
 	// Model is the checkpoint to start from: a HuggingFace checkpoint
@@ -126,6 +127,10 @@ type Config struct {
 	// SaveEvery saves a checkpoint every so many optimiser steps; 0 means at
 	// the end of every epoch (and at the end of training).
 	SaveEvery int `yaml:"save_every"`
+	// SaveTotalLimit keeps only the newest so many checkpoint-STEP
+	// directories (never deleting the best one), as HF's save_total_limit;
+	// 0 keeps them all. checkpoint-last and checkpoint-best are always kept.
+	SaveTotalLimit int `yaml:"save_total_limit"`
 	// MaxTextLen truncates captions to this many tokens, [CLS] and [SEP]
 	// included. Default 40.
 	MaxTextLen int `yaml:"max_text_len"`
@@ -483,7 +488,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"eval_every", c.EvalEvery}, {"save_every", c.SaveEvery}, {"workers", c.Workers}} {
+	}{{"eval_every", c.EvalEvery}, {"save_every", c.SaveEvery}, {"save_total_limit", c.SaveTotalLimit}, {"workers", c.Workers}} {
 		if f.v < 0 {
 			bad(f.name, "must be >= 0, got %d", f.v)
 		}
@@ -560,12 +565,12 @@ func (c *Config) WriteYAML(path string) error {
 }
 
 // RegisterFlags defines one flag per field on fs, named like the YAML field
-// (nested fields joined with a dot), bound to c: parsing a command line
-// after loading the file overrides the file's values. The flags' defaults
+// in kebab-case (FlagName; nested fields joined with a dot), bound to c:
+// parsing a command line after loading the file overrides the file's values. The flags' defaults
 // are c's current values. --epochs clears steps and --steps clears epochs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Model, "model", c.Model, "checkpoint to start from: HF checkpoint directory or model id")
-	fs.StringVar(&c.ModelConfig, "model_config", c.ModelConfig, "model preset (config.json) for random initialisation")
+	fs.StringVar(&c.ModelConfig, "model-config", c.ModelConfig, "model preset (config.json) for random initialisation")
 	fs.StringVar(&c.Train.Path, "train.path", c.Train.Path, "training captions file or directory")
 	fs.StringVar(&c.Train.Format, "train.format", c.Train.Format, "training captions format: "+strings.Join(DataFormats(), ", "))
 	fs.StringVar(&c.Train.Images, "train.images", c.Train.Images, "training images directory (default: beside the captions file)")
@@ -574,56 +579,74 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Val.Format, "val.format", c.Val.Format, "validation captions format: "+strings.Join(DataFormats(), ", "))
 	fs.StringVar(&c.Val.Images, "val.images", c.Val.Images, "validation images directory (default: beside the captions file)")
 	fs.StringVar(&c.Val.Split, "val.split", c.Val.Split, "Karpathy split to validate on, e.g. val")
-	fs.StringVar(&c.OutDir, "out_dir", c.OutDir, "output directory for checkpoints, metrics and plots")
+	fs.StringVar(&c.OutDir, "out-dir", c.OutDir, "output directory for checkpoints, metrics and plots")
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "random seed")
 	fs.Var(&exclusiveInt{&c.Epochs, &c.Steps}, "epochs", "passes over the training data (clears steps)")
 	fs.Var(&exclusiveInt{&c.Steps, &c.Epochs}, "steps", "optimiser steps (clears epochs)")
-	fs.IntVar(&c.BatchSize, "batch_size", c.BatchSize, "image-caption pairs per micro-batch")
-	fs.IntVar(&c.GradAccum, "grad_accum", c.GradAccum, "micro-batches per optimiser step")
+	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "image-caption pairs per micro-batch")
+	fs.IntVar(&c.GradAccum, "grad-accum", c.GradAccum, "micro-batches per optimiser step")
 	fs.Float64Var(&c.LR, "lr", c.LR, "peak learning rate")
-	fs.Float64Var(&c.VisionLR, "vision_lr", c.VisionLR, "vision encoder peak learning rate (0 = lr)")
-	fs.Float64Var(&c.WeightDecay, "weight_decay", c.WeightDecay, "AdamW weight decay")
-	fs.BoolVar(&c.DecayAll, "decay_all", c.DecayAll, "decay biases, LayerNorm weights and embeddings too")
-	fs.Float64Var(&c.AdamBeta1, "adam_beta1", c.AdamBeta1, "AdamW beta1")
-	fs.Float64Var(&c.AdamBeta2, "adam_beta2", c.AdamBeta2, "AdamW beta2")
-	fs.Float64Var(&c.AdamEps, "adam_eps", c.AdamEps, "AdamW eps")
-	fs.IntVar(&c.WarmupSteps, "warmup_steps", c.WarmupSteps, "linear warm-up steps")
+	fs.Float64Var(&c.VisionLR, "vision-lr", c.VisionLR, "vision encoder peak learning rate (0 = lr)")
+	fs.Float64Var(&c.WeightDecay, "weight-decay", c.WeightDecay, "AdamW weight decay")
+	fs.BoolVar(&c.DecayAll, "decay-all", c.DecayAll, "decay biases, LayerNorm weights and embeddings too")
+	fs.Float64Var(&c.AdamBeta1, "adam-beta1", c.AdamBeta1, "AdamW beta1")
+	fs.Float64Var(&c.AdamBeta2, "adam-beta2", c.AdamBeta2, "AdamW beta2")
+	fs.Float64Var(&c.AdamEps, "adam-eps", c.AdamEps, "AdamW eps")
+	fs.IntVar(&c.WarmupSteps, "warmup-steps", c.WarmupSteps, "linear warm-up steps")
 	fs.StringVar(&c.Schedule, "schedule", c.Schedule, "learning-rate decay: constant, linear or cosine")
-	fs.Float64Var(&c.MinLRRatio, "min_lr_ratio", c.MinLRRatio, "decay floor as a fraction of the peak rate")
-	fs.Float64Var(&c.MaxGradNorm, "max_grad_norm", c.MaxGradNorm, "clip the global gradient norm (0 = off)")
-	fs.Float64Var(&c.LabelSmoothing, "label_smoothing", c.LabelSmoothing, "cross-entropy label smoothing")
-	fs.BoolVar(&c.FreezeVision, "freeze_vision", c.FreezeVision, "keep the vision encoder fixed")
+	fs.Float64Var(&c.MinLRRatio, "min-lr-ratio", c.MinLRRatio, "decay floor as a fraction of the peak rate")
+	fs.Float64Var(&c.MaxGradNorm, "max-grad-norm", c.MaxGradNorm, "clip the global gradient norm (0 = off)")
+	fs.Float64Var(&c.LabelSmoothing, "label-smoothing", c.LabelSmoothing, "cross-entropy label smoothing")
+	fs.BoolVar(&c.FreezeVision, "freeze-vision", c.FreezeVision, "keep the vision encoder fixed")
 	fs.Var(&optFloat{&c.Dropout}, "dropout", "override hidden and attention dropout (\"none\" = keep the checkpoint's)")
-	fs.IntVar(&c.EvalEvery, "eval_every", c.EvalEvery, "validate every N steps (0 = every epoch)")
-	fs.IntVar(&c.SaveEvery, "save_every", c.SaveEvery, "checkpoint every N steps (0 = every epoch)")
-	fs.IntVar(&c.MaxTextLen, "max_text_len", c.MaxTextLen, "caption length limit in tokens, [CLS] and [SEP] included")
+	fs.IntVar(&c.EvalEvery, "eval-every", c.EvalEvery, "validate every N steps (0 = every epoch)")
+	fs.IntVar(&c.SaveEvery, "save-every", c.SaveEvery, "checkpoint every N steps (0 = every epoch)")
+	fs.IntVar(&c.SaveTotalLimit, "save-total-limit", c.SaveTotalLimit, "keep the newest N checkpoint-STEP directories and the best (0 = all)")
+	fs.IntVar(&c.MaxTextLen, "max-text-len", c.MaxTextLen, "caption length limit in tokens, [CLS] and [SEP] included")
 	fs.BoolVar(&c.Bucketing, "bucketing", c.Bucketing, "batch captions of similar length together")
-	fs.BoolVar(&c.Augment.RandomResizedCrop, "augment.random_resized_crop", c.Augment.RandomResizedCrop, "random resized crop augmentation")
+	fs.BoolVar(&c.Augment.RandomResizedCrop, "augment.random-resized-crop", c.Augment.RandomResizedCrop, "random resized crop augmentation")
 	fs.BoolVar(&c.Augment.HFlip, "augment.hflip", c.Augment.HFlip, "random horizontal flip augmentation")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "image preprocessing goroutines (0 = one per CPU)")
-	fs.IntVar(&c.LogEvery, "log_every", c.LogEvery, "metrics record every N steps")
-	fs.BoolVar(&c.ValCIDEr, "val_cider", c.ValCIDEr, "score validation captions with CIDEr-D")
-	fs.IntVar(&c.GenMaxLength, "gen_max_length", c.GenMaxLength, "generation max_length for validation captions")
+	fs.IntVar(&c.LogEvery, "log-every", c.LogEvery, "metrics record every N steps")
+	fs.BoolVar(&c.ValCIDEr, "val-cider", c.ValCIDEr, "score validation captions with CIDEr-D")
+	fs.IntVar(&c.GenMaxLength, "gen-max-length", c.GenMaxLength, "generation max_length for validation captions")
 }
 
-// ParseArgs builds a configuration from a command line: DefaultConfig, then
-// the YAML file named by --config (if given), then every other flag given,
-// which overrides the file; the result is validated. fs gets the flags
-// (RegisterFlags plus --config); its error handling decides what a bad flag
-// does.
-func ParseArgs(fs *flag.FlagSet, args []string) (*Config, error) {
-	scratch := DefaultConfig()
-	var path string
-	fs.StringVar(&path, "config", "", "YAML file with the training configuration (flags override it)")
-	scratch.RegisterFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+// FlagName is the command-line flag of a YAML key: the same name in
+// kebab-case (batch_size -> --batch-size, augment.random_resized_crop ->
+// --augment.random-resized-crop).
+func FlagName(yamlKey string) string { return strings.ReplaceAll(yamlKey, "_", "-") }
+
+// Flags is a training command line being parsed: RegisterFlags plus
+// --config on a flag set, read back with Config after the set is parsed.
+type Flags struct {
+	scratch Config
+	path    string
+}
+
+// NewFlags registers --config and one flag per configuration field on fs.
+func NewFlags(fs *flag.FlagSet) *Flags {
+	f := &Flags{scratch: DefaultConfig()}
+	fs.StringVar(&f.path, "config", "", "YAML file with the training configuration (flags override it)")
+	f.scratch.RegisterFlags(fs)
+	return f
+}
+
+// ConfigPath is the --config given ("" if none).
+func (f *Flags) ConfigPath() string { return f.path }
+
+// Config builds the configuration from the parsed fs: DefaultConfig, then
+// the YAML file named by --config (or defaultPath when --config was not
+// given), then every configuration flag given, which overrides the file;
+// the result is validated. Flags of fs that are not configuration fields
+// (a command's own) are ignored.
+func (f *Flags) Config(fs *flag.FlagSet, defaultPath string) (*Config, error) {
+	path := f.path
+	if path == "" {
+		path = defaultPath
 	}
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	if set["epochs"] && set["steps"] {
 		return nil, errors.New("give --epochs or --steps, not both")
 	}
@@ -643,12 +666,12 @@ func ParseArgs(fs *flag.FlagSet, args []string) (*Config, error) {
 	apply.SetOutput(io.Discard)
 	cfg.RegisterFlags(apply)
 	var err error
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "config" || err != nil {
+	fs.Visit(func(fl *flag.Flag) {
+		if err != nil || apply.Lookup(fl.Name) == nil {
 			return
 		}
-		if e := apply.Set(f.Name, f.Value.String()); e != nil {
-			err = fmt.Errorf("--%s: %w", f.Name, e)
+		if e := apply.Set(fl.Name, fl.Value.String()); e != nil {
+			err = fmt.Errorf("--%s: %w", fl.Name, e)
 		}
 	})
 	if err != nil {
@@ -661,6 +684,22 @@ func ParseArgs(fs *flag.FlagSet, args []string) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// ParseArgs builds a configuration from a command line: DefaultConfig, then
+// the YAML file named by --config (if given), then every other flag given,
+// which overrides the file; the result is validated. fs gets the flags
+// (RegisterFlags plus --config); its error handling decides what a bad flag
+// does.
+func ParseArgs(fs *flag.FlagSet, args []string) (*Config, error) {
+	f := NewFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return f.Config(fs, "")
 }
 
 // exclusiveInt is an int flag that zeroes another field when set.

@@ -270,3 +270,45 @@ func TestConfigHelpers(t *testing.T) {
 		t.Errorf("WriteYAML round trip:\n got  %+v\n want %+v", *back, c)
 	}
 }
+
+// TestEveryYAMLKeyHasTheSameNamedKebabFlag walks Config's yaml tags: each
+// key (nested ones joined with a dot) is a flag of the same name in
+// kebab-case, and there is no flag without a key.
+func TestEveryYAMLKeyHasTheSameNamedKebabFlag(t *testing.T) {
+	var keys []string
+	var walk func(rt reflect.Type, prefix string)
+	walk = func(rt reflect.Type, prefix string) {
+		for i := 0; i < rt.NumField(); i++ {
+			f := rt.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if prefix != "" {
+				name = prefix + "." + name
+			}
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, name)
+				continue
+			}
+			keys = append(keys, name)
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	c := DefaultConfig()
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	seen := map[string]bool{}
+	for _, k := range keys {
+		fl := FlagName(k)
+		seen[fl] = true
+		if fs.Lookup(fl) == nil {
+			t.Errorf("yaml key %s has no flag --%s", k, fl)
+		}
+		if strings.Contains(fl, "_") {
+			t.Errorf("flag --%s is not kebab-case", fl)
+		}
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if !seen[f.Name] {
+			t.Errorf("flag --%s has no yaml key", f.Name)
+		}
+	})
+}

@@ -21,7 +21,6 @@ import (
 	"github.com/gitcap/gitcap/data"
 	"github.com/gitcap/gitcap/data/imageproc"
 	"github.com/gitcap/gitcap/data/tensorfile"
-	"github.com/gitcap/gitcap/data/tokenizer"
 	"github.com/gitcap/gitcap/eval"
 	"github.com/gitcap/gitcap/gitmodel"
 	"github.com/gitcap/gitcap/gitmodel/hub"
@@ -82,6 +81,11 @@ type TrainerState struct {
 	// WorldSize is the number of MPI ranks of a data-parallel run (omitted
 	// for one process); resuming needs the same number.
 	WorldSize int `json:"world_size,omitempty"`
+	// BatchSize, GradAccum and TrainPairs are the plan's data settings: a
+	// resume may extend the run only if they are unchanged.
+	BatchSize  int `json:"batch_size,omitempty"`
+	GradAccum  int `json:"grad_accum,omitempty"`
+	TrainPairs int `json:"train_pairs,omitempty"`
 }
 
 // Run trains a model as cfg says, writing progress to out, and returns a
@@ -96,7 +100,8 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (Summary, error) {
 // OUT/checkpoint-last) exactly as the uninterrupted run would have gone on:
 // the same data order, optimiser state, schedule and dropout seeds. cfg nil
 // means the resolved configuration saved beside the checkpoint
-// (dir/../config.yaml).
+// (dir/../config.yaml). The run continues in dir's run directory (dir/..),
+// whatever out_dir says, so a copied run resumes into the copy.
 func Resume(ctx context.Context, cfg *Config, dir string, out io.Writer) (Summary, error) {
 	if err := recoverCheckpoint(filepath.Clean(dir)); err != nil { // a kill between the swap's two renames
 		return Summary{}, fmt.Errorf("resume: %w", err)
@@ -108,7 +113,7 @@ func Resume(ctx context.Context, cfg *Config, dir string, out io.Writer) (Summar
 		}
 		cfg = c
 	}
-	return run(ctx, cfg, dir, out)
+	return run(ctx, resumeInto(cfg, dir), dir, out)
 }
 
 // seedFor derives a seed from integers (the run seed, the step, ...).
@@ -187,15 +192,11 @@ func loadModel(ctx context.Context, cfg *Config, resumeDir string, out io.Writer
 		}
 		p, src = pp, dir
 	default:
-		mc, err := gitmodel.LoadConfig(cfg.ModelConfig)
+		mc, tok, err := LoadPreset(cfg.ModelConfig)
 		if err != nil {
 			return nil, "", err
 		}
 		src = filepath.Dir(cfg.ModelConfig)
-		tok, err := tokenizer.Load(src)
-		if err != nil {
-			return nil, "", fmt.Errorf("model_config %s: training from scratch needs the tokenizer files beside the preset: %w", cfg.ModelConfig, err)
-		}
 		pc, err := imageproc.LoadConfig(filepath.Join(src, "preprocessor_config.json"))
 		if err != nil {
 			return nil, "", fmt.Errorf("model_config %s: training from scratch needs preprocessor_config.json beside the preset: %w", cfg.ModelConfig, err)
@@ -203,9 +204,6 @@ func loadModel(ctx context.Context, cfg *Config, resumeDir string, out io.Writer
 		proc, err := imageproc.New(pc)
 		if err != nil {
 			return nil, "", err
-		}
-		if tok.VocabSize() > mc.VocabSize {
-			mc.VocabSize = tok.VocabSize()
 		}
 		m, err := gitmodel.New(mc)
 		if err != nil {
@@ -338,7 +336,8 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 
 	total := dp.totalSteps(cfg, t.train.Len())
 	sched := cfg.LRSchedule(total)
-	t.state = TrainerState{Seed: cfg.Seed, TotalSteps: total, DropoutSeed: "fnv64a(seed, step, micro_batch)"}
+	t.state = TrainerState{Seed: cfg.Seed, TotalSteps: total, DropoutSeed: "fnv64a(seed, step, micro_batch)",
+		BatchSize: cfg.BatchSize, GradAccum: cfg.GradAccum, TrainPairs: t.train.Len()}
 	if dp != nil {
 		t.state.WorldSize = dp.size()
 	}
@@ -374,11 +373,8 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 		if st.Seed != cfg.Seed {
 			return sum, fmt.Errorf("resume: checkpoint was trained with seed %d, configuration says %d", st.Seed, cfg.Seed)
 		}
-		if st.TotalSteps != 0 && st.TotalSteps != total {
-			return sum, fmt.Errorf("resume: the run was planned for %d steps, this configuration and data give %d "+
-				"(steps, epochs, batch_size, grad_accum or the training set changed), so the data position and "+
-				"learning-rate schedule would not continue the run; to train further, start a new run from the "+
-				"checkpoint (model: %s)", st.TotalSteps, total, resumeDir)
+		if err := checkExtension(st, total, cfg.BatchSize, cfg.GradAccum, t.train.Len(), resumeDir); err != nil {
+			return sum, err
 		}
 		t.state.Step, t.state.Epoch, t.state.Position, t.state.Corrupt = st.Step, st.Epoch, st.Position, st.Corrupt
 		t.state.EvalPending = st.EvalPending
@@ -388,7 +384,7 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 			t.state.BestScore = &bs
 		}
 	} else if dp.leader() {
-		if err := cfg.WriteYAML(filepath.Join(cfg.OutDir, ConfigFile)); err != nil {
+		if err := cfg.writeRunConfig(); err != nil {
 			return sum, err
 		}
 	}
@@ -426,7 +422,7 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	if f, ok := out.(*os.File); ok && f == os.Stdout && term.IsTerminal(int(f.Fd())) {
 		bar = pb.New(total)
 		bar.SetWriter(out)
-		bar.SetTemplateString(`{{counters . }} {{bar . }} {{percent . }} {{string . "info"}} {{etime . }} ETA {{rtime . }}`)
+		bar.SetTemplateString(barTemplate)
 		bar.SetCurrent(int64(t.state.Step))
 		bar.Start()
 		defer bar.Finish()
@@ -818,9 +814,11 @@ func (t *trainer) save(best bool) error {
 		return err
 	}
 	if best {
-		return t.writeCheckpoint(filepath.Join(t.cfg.OutDir, BestCheckpoint))
+		if err := t.writeCheckpoint(filepath.Join(t.cfg.OutDir, BestCheckpoint)); err != nil {
+			return err
+		}
 	}
-	return nil
+	return t.afterSave()
 }
 
 // writeCheckpoint writes a complete HF-layout checkpoint into a temporary
@@ -832,7 +830,7 @@ func (t *trainer) writeCheckpoint(final string) error {
 	if err := recoverCheckpoint(final); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(t.cfg.OutDir, ".tmp-")
+	tmp, err := tensorfile.MkdirTemp(t.cfg.OutDir, ".tmp-")
 	if err != nil {
 		return err
 	}

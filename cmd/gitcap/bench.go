@@ -43,7 +43,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	only := fs.String("only", "vision,caption,beam,train", "workloads to run: vision, caption, beam, train, serve")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	var sb serveBench // --only serve (bench_serve.go)
-	sb.register(fs)
+	sb.register(fs.FlagSet)
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
 	}

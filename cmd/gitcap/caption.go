@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,49 +18,30 @@ import (
 	"github.com/gitcap/gitcap/gitmodel"
 )
 
-// generationFlags registers HF generate()'s options on fs.
-func generationFlags(fs interface {
-	IntVar(*int, string, int, string)
-	Float64Var(*float64, string, float64, string)
-	BoolVar(*bool, string, bool, string)
-	Int64Var(*int64, string, int64, string)
-}, o *gitmodel.GenerateOptions) {
-	fs.IntVar(&o.MaxLength, "max-length", 20, "maximum text tokens including the prompt and [CLS] (HF max_length)")
-	fs.IntVar(&o.MaxNewTokens, "max-new-tokens", 0, "maximum generated tokens (overrides --max-length)")
-	fs.IntVar(&o.MinLength, "min-length", 0, "minimum text tokens including the prompt before [SEP] may be produced")
-	fs.IntVar(&o.MinNewTokens, "min-new-tokens", 0, "minimum generated tokens before [SEP] may be produced")
-	fs.IntVar(&o.NumBeams, "num-beams", 1, "beam search width (1 = greedy or sampling)")
-	fs.Float64Var(&o.LengthPenalty, "length-penalty", 1, "beam score = sum log-probs / length^penalty")
-	fs.BoolVar(&o.EarlyStopping, "early-stopping", false, "stop beam search once num-beams hypotheses are finished")
-	fs.IntVar(&o.NumReturnSequences, "num-return-sequences", 1, "sequences per image (beams or samples)")
-	fs.Float64Var(&o.RepetitionPenalty, "repetition-penalty", 1, "penalty (> 1) for tokens already present")
-	fs.IntVar(&o.NoRepeatNgramSize, "no-repeat-ngram-size", 0, "forbid repeating n-grams of this size")
-	fs.BoolVar(&o.DoSample, "do-sample", false, "sample instead of greedy/beam search")
-	fs.Float64Var(&o.Temperature, "temperature", 1, "sampling temperature")
-	fs.IntVar(&o.TopK, "top-k", 50, "sample from the k most likely tokens (HF's default 50; 0 = all)")
-	fs.Float64Var(&o.TopP, "top-p", 1, "nucleus sampling mass (1 = off)")
-	fs.Int64Var(&o.Seed, "seed", 0, "sampling seed (the same seed repeats the same samples)")
-}
-
 func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("caption", stderr)
-	model := fs.String("model", "", "checkpoint directory or HuggingFace model id (required)")
+	model := fs.String("model", "", "checkpoint `directory` or HuggingFace model id owner/name (required)")
 	asJSON := fs.Bool("json", false, "print one JSON object per result")
 	prompt := fs.String("prompt", "", "text to continue (VQA style); the printed caption excludes it")
 	batch := fs.Int("batch-size", 1, "images per generation batch")
 	frames := fs.Int("frames", 0, "frames per video sample (must match the checkpoint's num_image_with_embedding)")
-	list := fs.String("images-from", "", "read image paths from a file (one per line) or every image in a directory")
+	list := fs.String("images-from", "", "read image paths from a `file` (one per line) or every image in a directory")
 	var o gitmodel.GenerateOptions
 	generationFlags(fs, &o)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: gitcap caption --model DIR [flags] IMAGE...")
-		fs.PrintDefaults()
+		fs.header("gitcap caption --model DIR [flags] IMAGE...",
+			"Captions images (for a video checkpoint: a folder of frames, or FRAME,FRAME,... per sample).\n"+
+				"Generation defaults come from the checkpoint's generation_config.json when it has one,\n"+
+				"as in HF's generate; the flags below override them.")
 	}
 	if err := fs.Parse(args); err != nil {
-		return usageErr(err)
+		return err
 	}
 	if *model == "" {
 		return usageError{errors.New("--model is required")}
+	}
+	if *batch < 1 {
+		return usageError{fmt.Errorf("--batch-size must be at least 1, got %d", *batch)}
 	}
 	if err := checkGenerationFlags(&o); err != nil {
 		return err
@@ -70,12 +50,12 @@ func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *list != "" {
 		more, err := listImages(*list)
 		if err != nil {
-			return err
+			return fmt.Errorf("--images-from %w", err)
 		}
 		inputs = append(inputs, more...)
 	}
 	if len(inputs) == 0 {
-		return usageError{errors.New("no images given")}
+		return usageError{errors.New("no images given (name image files, or --images-from FILE|DIR)")}
 	}
 	p, err := loadPipeline(ctx, *model, stderr)
 	if err != nil {
@@ -84,11 +64,17 @@ func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *frames != 0 && *frames != p.Model.Config.Frames() {
 		return fmt.Errorf("--frames %d: the checkpoint takes %d frames per sample", *frames, p.Model.Config.Frames())
 	}
+	if _, err := applyGenerationConfig(p.Dir, fs, &o); err != nil {
+		return err
+	}
 	var samples []gitmodel.Sample
 	failed := 0
-	w := bufio.NewWriter(stdout)
-	defer w.Flush()
 	for _, in := range inputs {
+		if st, err := os.Stat(in); err == nil && st.IsDir() && !p.Model.Config.Video() {
+			fmt.Fprintf(stderr, "%s: is a directory; this is an image checkpoint: caption every image in it with --images-from %s\n", in, in)
+			failed++
+			continue
+		}
 		s, err := p.SampleFor(in)
 		if err != nil {
 			fmt.Fprintln(stderr, err) // names the input
@@ -102,13 +88,19 @@ func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	g := p.Model.NewGenerator()
 	defer g.Close()
-	progress := newProgress(stderr, len(samples), "images")
-	res, err := p.Caption(ctx, g, samples, *prompt, *batch, o, progress.set)
+	progress := newProgress(stderr, len(inputs), "images")
+	progress.failed = failed
+	res, err := captionAll(ctx, p, g, samples, *prompt, *batch, o, progress)
 	progress.finish()
+	w := bufio.NewWriter(stdout)
+	var werr error
 	for _, r := range res {
 		if r.Err != nil {
 			fmt.Fprintln(stderr, r.Err) // names the file
 			failed++
+			continue
+		}
+		if werr != nil {
 			continue
 		}
 		if *asJSON {
@@ -116,11 +108,20 @@ func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			if r.Beam {
 				obj["score"] = r.Score
 			}
-			b, _ := json.Marshal(obj)
-			fmt.Fprintf(w, "%s\n", b)
+			b, jerr := json.Marshal(obj)
+			if jerr != nil {
+				return fmt.Errorf("%s: the result cannot be written as JSON: %w", r.Sample.Name, jerr)
+			}
+			_, werr = fmt.Fprintf(w, "%s\n", b)
 		} else {
-			fmt.Fprintf(w, "%s\t%s\n", r.Sample.Name, r.Text)
+			_, werr = fmt.Fprintf(w, "%s\t%s\n", r.Sample.Name, r.Text)
 		}
+	}
+	if werr == nil {
+		werr = w.Flush()
+	}
+	if werr != nil {
+		return fmt.Errorf("writing the captions to standard output: %w", werr)
 	}
 	if err != nil {
 		return err
@@ -131,23 +132,32 @@ func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// checkGenerationFlags rejects what HF's generate rejects and maps
-// --length-penalty 0 (no length normalisation) onto the API.
-func checkGenerationFlags(o *gitmodel.GenerateOptions) error {
-	switch {
-	case o.NumBeams < 1 || o.NumReturnSequences < 1 || o.MaxLength < 1:
-		return usageError{fmt.Errorf("--num-beams (num_beams), --num-return-sequences and --max-length must be at least 1")}
-	case o.DoSample && o.Temperature <= 0:
-		return usageError{fmt.Errorf("--temperature must be positive when sampling (got %g); leave out --do-sample for greedy search", o.Temperature)}
-	case o.RepetitionPenalty <= 0:
-		return usageError{fmt.Errorf("--repetition-penalty must be positive, got %g", o.RepetitionPenalty)}
-	case o.MaxNewTokens < 0 || o.MinLength < 0 || o.MinNewTokens < 0 || o.NoRepeatNgramSize < 0:
-		return usageError{errors.New("lengths and --no-repeat-ngram-size must not be negative")}
+// captionAll captions samples batch by batch, telling progress how many
+// succeeded and failed after each batch. Each batch is the batch
+// p.Caption would have made itself, with the same sample offsets, so the
+// results are the same.
+func captionAll(ctx context.Context, p *gitmodel.Pipeline, g *gitmodel.Generator, samples []gitmodel.Sample, prompt string, batch int, o gitmodel.GenerateOptions, pr *progress) ([]gitmodel.Caption, error) {
+	var out []gitmodel.Caption
+	for start := 0; start < len(samples); start += batch {
+		end := min(start+batch, len(samples))
+		bo := o
+		bo.SampleOffset = o.SampleOffset + start
+		res, err := p.Caption(ctx, g, samples[start:end], prompt, batch, bo, nil)
+		out = append(out, res...)
+		if err != nil {
+			return out, err
+		}
+		nerr := 0 // a sample that failed has one result, with Err
+		for _, r := range res {
+			if r.Err != nil {
+				nerr++
+			}
+		}
+		pr.failed += nerr
+		pr.ok += end - start - nerr
+		pr.update()
 	}
-	if o.LengthPenalty == 0 {
-		o.LengthPenalty = 1e-300 // L^1e-300 == 1: HF's length_penalty=0
-	}
-	return nil
+	return out, nil
 }
 
 // listImages reads image paths from a list file or a directory.
@@ -197,35 +207,44 @@ func listImages(path string) ([]string, error) {
 
 // progress shows a pb/v3 bar on a terminal and periodic log lines
 // otherwise (pb writes one endless line when output is not a terminal).
+// It counts successes and failures separately.
 type progress struct {
-	bar   *pb.ProgressBar
-	w     io.Writer
-	total int
-	unit  string
-	start time.Time
-	last  time.Time
+	bar        *pb.ProgressBar
+	w          io.Writer
+	total      int
+	ok, failed int
+	unit       string
+	start      time.Time
+	last       time.Time
 }
+
+// barTemplate shows elapsed and remaining time (pb's rtime shows the
+// elapsed time once the bar is finished, hence "done in").
+const barTemplate = `{{counters .}} {{bar .}} {{percent .}} {{string . "counts"}} {{speed . "%s UNIT/s"}} {{etime . "%s elapsed"}}, {{rtime . "%s left" "done in %s" "? left"}}`
 
 func newProgress(w io.Writer, total int, unit string) *progress {
 	p := &progress{w: w, total: total, unit: unit, start: time.Now(), last: time.Now()}
 	if isTerminal(w) && total > 1 {
 		p.bar = pb.New(total)
 		p.bar.SetWriter(w)
-		p.bar.SetTemplateString(`{{counters .}} {{bar .}} {{percent .}} {{speed . "%s ` + unit + `/s"}} {{rtime . "ETA %s"}}`)
+		p.bar.SetTemplateString(strings.Replace(barTemplate, "UNIT", unit, 1))
 		p.bar.Start()
 	}
 	return p
 }
 
-func (p *progress) set(done int) {
+// update shows the counts.
+func (p *progress) update() {
+	done := p.ok + p.failed
 	if p.bar != nil {
+		p.bar.Set("counts", fmt.Sprintf("%d ok, %d failed", p.ok, p.failed))
 		p.bar.SetCurrent(int64(done))
 		return
 	}
 	if p.total > 1 && (time.Since(p.last) > 10*time.Second || done == p.total) {
 		p.last = time.Now()
 		el := time.Since(p.start).Seconds()
-		fmt.Fprintf(p.w, "%d/%d %s (%.2f %s/s)\n", done, p.total, p.unit, float64(done)/el, p.unit)
+		fmt.Fprintf(p.w, "%d/%d %s: %d captioned, %d failed (%.2f %s/s)\n", done, p.total, p.unit, p.ok, p.failed, float64(done)/el, p.unit)
 	}
 }
 
@@ -233,12 +252,4 @@ func (p *progress) finish() {
 	if p.bar != nil {
 		p.bar.Finish()
 	}
-}
-
-// usageErr marks flag errors as usage errors, leaving -h alone.
-func usageErr(err error) error {
-	if errors.Is(err, flag.ErrHelp) {
-		return err
-	}
-	return usageError{err}
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,8 +33,14 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	idfFrom := fs.String("idf-from", "", "take CIDEr-D's document frequencies from this caption file's references (coco-train-idf style)")
 	var o gitmodel.GenerateOptions
 	generationFlags(fs, &o)
+	fs.Usage = func() {
+		fs.header("gitcap eval --model DIR --annotations FILE [--images DIR] [--out RESULTS.json] [flags]",
+			"Captions every image of a caption set, writes a COCO results file and scores it as\n"+
+				"coco-caption's COCOEvalCap does. "+scoredKeys+"\n"+
+				"Generation defaults come from the checkpoint's generation_config.json when it has one.")
+	}
 	if err := fs.Parse(args); err != nil {
-		return usageErr(err)
+		return err
 	}
 	if *model == "" || *annotations == "" {
 		return usageError{errors.New("--model and --annotations are required")}
@@ -40,8 +48,16 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q (images are given with --images)", fs.Arg(0))}
 	}
+	if *batch < 1 {
+		return usageError{fmt.Errorf("--batch-size must be at least 1, got %d", *batch)}
+	}
 	if err := checkGenerationFlags(&o); err != nil {
 		return err
+	}
+	if *out != "" {
+		if err := checkOutFile("--out", *out); err != nil {
+			return err
+		}
 	}
 	k, n, err := parseShard(*shard)
 	if err == nil {
@@ -83,6 +99,11 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(samples) == 0 {
 		return fmt.Errorf("%s: no images to caption (split %q, shard %d/%d)", *annotations, *split, k, n)
 	}
+	if err := checkImagesExist(samples, *annotations, root, *images != ""); err != nil {
+		return err
+	} else if miss := countMissing(samples); miss > 0 {
+		fmt.Fprintf(stderr, "warning: %d of %d images are missing, the first %s\n", miss, len(samples), firstMissing(samples))
+	}
 	p, err := loadPipeline(ctx, *model, stderr)
 	if err != nil {
 		return err
@@ -90,10 +111,13 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if p.Model.Config.Video() {
 		return errors.New("gitcap eval captions still images; this is a video checkpoint")
 	}
+	if _, err := applyGenerationConfig(p.Dir, fs, &o); err != nil {
+		return err
+	}
 	g := p.Model.NewGenerator()
 	defer g.Close()
 	bar := newProgress(stderr, len(samples), "images")
-	caps, err := p.Caption(ctx, g, samples, *prompt, *batch, o, bar.set)
+	caps, err := captionAll(ctx, p, g, samples, *prompt, *batch, o, bar)
 	bar.finish()
 	if err != nil {
 		return err
@@ -117,11 +141,6 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		res[c.Sample.Name] = c.Text
 		results = append(results, data.Result{ImageID: c.Sample.Name, Caption: c.Text})
 	}
-	if *out != "" {
-		if err := data.WriteCOCOResults(*out, results); err != nil {
-			return err
-		}
-	}
 	scored := ids[:0:0]
 	for _, id := range ids {
 		if _, ok := res[id]; ok {
@@ -129,7 +148,15 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	if len(scored) == 0 {
-		return errors.New("no image could be captioned")
+		if *out != "" {
+			return fmt.Errorf("none of the %d images could be captioned; %s not written", len(samples), *out)
+		}
+		return fmt.Errorf("none of the %d images could be captioned", len(samples))
+	}
+	if *out != "" {
+		if err := data.WriteCOCOResults(*out, results); err != nil {
+			return err
+		}
 	}
 	df, err := docFreqFrom(*idfFrom)
 	if err != nil {
@@ -139,6 +166,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	bw := bufio.NewWriter(stdout)
+	stdout = bw
 	if *asJSON {
 		err = writeScoresJSON(stdout, s)
 	} else {
@@ -154,8 +183,11 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintf(stdout, "%-8s %.6f\n", m.name, m.value)
 		}
 	}
+	if err == nil {
+		err = bw.Flush()
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("writing the scores to standard output: %w", err)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d images could not be read", failed, len(samples))
@@ -175,4 +207,71 @@ func parseShard(s string) (k, n int, err error) {
 		return 0, 0, fmt.Errorf("--shard %q: want K/N with 0 <= K < N", s)
 	}
 	return k, n, nil
+}
+
+// scoredKeys says, for -h, what eval and score report and what they do not.
+const scoredKeys = "Reported keys: CIDEr (CIDEr-D), Bleu_1..Bleu_4, ROUGE_L.\n" +
+	"METEOR and SPICE are not computed: they need Java and the WordNet/CoreNLP models\n" +
+	"that coco-caption runs; use pycocoevalcap on the results file for them."
+
+// checkOutFile checks, before any work, that path can be written: not a
+// directory, in an existing directory we may create files in.
+func checkOutFile(flagName, path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s %s: is a directory; give a file name (e.g. %s)", flagName, path, filepath.Join(path, "results.json"))
+	}
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("%s %s: the directory %s does not exist", flagName, path, dir)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s %s: %s is not a directory", flagName, path, dir)
+	}
+	f, err := os.CreateTemp(dir, ".gitcap-write-check-*")
+	if err != nil {
+		return fmt.Errorf("%s %s: cannot write in %s: %w", flagName, path, dir, errors.Unwrap(err))
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// missing reports whether an image file cannot be found.
+func missing(path string) bool {
+	_, err := os.Stat(path)
+	return errors.Is(err, os.ErrNotExist)
+}
+
+func countMissing(samples []gitmodel.Sample) int {
+	n := 0
+	for _, s := range samples {
+		if missing(s.Frames[0]) {
+			n++
+		}
+	}
+	return n
+}
+
+func firstMissing(samples []gitmodel.Sample) string {
+	for _, s := range samples {
+		if missing(s.Frames[0]) {
+			return s.Frames[0]
+		}
+	}
+	return ""
+}
+
+// checkImagesExist fails when none of the images is where the annotation
+// file says, naming the first and suggesting --images.
+func checkImagesExist(samples []gitmodel.Sample, annotations, root string, imagesGiven bool) error {
+	if countMissing(samples) < len(samples) {
+		return nil
+	}
+	hint := "give the image directory with --images DIR"
+	if imagesGiven {
+		hint = "check --images " + root
+	}
+	return fmt.Errorf("%s: none of its %d images is in %s (the first, %s, does not exist); %s",
+		annotations, len(samples), root, samples[0].Frames[0], hint)
 }

@@ -17,8 +17,16 @@ func runForward(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	inPath := fs.String("inputs", "", "safetensors file with pixel_values, input_ids, optional attention_mask and labels (required)")
 	outPath := fs.String("out", "", "safetensors file to write (required)")
 	grads := fs.Bool("grads", false, "also write d loss / d parameter as grad/<name> (needs labels)")
+	fs.Usage = func() {
+		fs.header("gitcap forward --model DIR --inputs IN.safetensors --out OUT.safetensors [--grads]",
+			"Runs one forward pass (and backward with --grads) on a batch and writes the activations,\n"+
+				"logits, loss and gradients under HF's names, for comparison with transformers.")
+	}
 	if err := fs.Parse(args); err != nil {
-		return usageErr(err)
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	if *model == "" || *inPath == "" || *outPath == "" {
 		return usageError{errors.New("--model, --inputs and --out are required")}

@@ -16,7 +16,7 @@ func loadPipeline(ctx context.Context, model string, stderr io.Writer) (*gitmode
 	// Still silent with HF_HUB_DISABLE_PROGRESS_BARS: OptionsFromEnv sets
 	// opts.DisableProgressBars, which Resolve honours whatever Progress is.
 	opts.Progress = stderr
-	dir, err := hub.Resolve(ctx, model, opts)
+	dir, err := resolveModel(ctx, model, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,13 +39,12 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print the scores, with per-image scores, as JSON")
 	idfFrom := fs.String("idf-from", "", "take CIDEr-D's document frequencies from this caption file's references (coco-train-idf style) instead of the scored set's")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gitcap score --annotations ANN.json --results RES.json [--results RES2.json ...] [--json]\n\n"+
+		fs.header("gitcap score --annotations ANN.json --results RES.json [--results RES2.json ...] [--json]",
 			"Scores captions like the coco-caption toolkit (COCOEvalCap): PTB tokenization, then CIDEr-D,\n"+
-			"Bleu_1..4 and ROUGE_L over the images that have a result.\n\nFlags:\n")
-		fs.PrintDefaults()
+				"Bleu_1..4 and ROUGE_L over the images that have a result. "+scoredKeys)
 	}
 	if err := fs.Parse(args); err != nil {
-		return usageErr(err)
+		return err
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -108,13 +108,21 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	bw := bufio.NewWriter(stdout)
 	if *asJSON {
-		return writeScoresJSON(stdout, s)
+		err = writeScoresJSON(bw, s)
+	} else {
+		fmt.Fprintf(bw, "%d images scored (%d reference captions in %s)\n\n", len(s.IDs), countCaptions(refs, s.IDs), *annotations)
+		fmt.Fprintf(bw, "%-8s %s\n", "metric", "score")
+		for _, m := range scoreRows(s.CIDEr, s.Bleu, s.ROUGEL) {
+			fmt.Fprintf(bw, "%-8s %.6f\n", m.name, m.value)
+		}
 	}
-	fmt.Fprintf(stdout, "%d images scored (%d reference captions in %s)\n\n", len(s.IDs), countCaptions(refs, s.IDs), *annotations)
-	fmt.Fprintf(stdout, "%-8s %s\n", "metric", "score")
-	for _, m := range scoreRows(s.CIDEr, s.Bleu, s.ROUGEL) {
-		fmt.Fprintf(stdout, "%-8s %.6f\n", m.name, m.value)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("writing the scores to standard output: %w", err)
 	}
 	return nil
 }

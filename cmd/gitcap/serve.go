@@ -71,11 +71,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM/Ctrl-C, how long in-flight requests get to finish")
 	logFormat := fs.String("log-format", "text", "request log format on stderr: text or json")
 	var sf serveFlags
-	sf.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: gitcap serve --model DIR [--addr HOST:PORT] [flags]")
-		fs.PrintDefaults()
-	}
+	sf.register(fs.FlagSet)
+	fs.Usage = func() { fs.header("gitcap serve --model DIR [--addr HOST:PORT] [flags]", "") }
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
 	}

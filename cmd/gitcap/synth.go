@@ -27,15 +27,14 @@ func runSynth(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	size := fs.Int("size", synth.DefaultImageSize, "image side in `pixels`")
 	maxShapes := fs.Int("max-shapes", synth.DefaultMaxShapes, "most shapes per image, 1 to 3")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gitcap synth --out DIR [--n N] [--seed S] [--size PX] [--max-shapes K]\n\n"+
+		fs.header("gitcap synth --out DIR [--n N] [--seed S] [--size PX] [--max-shapes K]",
 			"Writes a synthetic image-captioning data set of coloured shapes:\n"+
-			"DIR/images/<split>/NNNNNN.png and DIR/annotations/captions_<split>.json\n"+
-			"(COCO captions format, file_name relative to DIR/images/<split>/)\n"+
-			"for the splits train, val and test (80/10/10 of N).\n\nFlags:\n")
-		fs.PrintDefaults()
+				"DIR/images/<split>/NNNNNN.png and DIR/annotations/captions_<split>.json\n"+
+				"(COCO captions format, file_name relative to DIR/images/<split>/)\n"+
+				"for the splits train, val and test (80/10/10 of N).")
 	}
 	if err := fs.Parse(args); err != nil {
-		return usageErr(err)
+		return err
 	}
 	switch {
 	case fs.NArg() > 0:

@@ -292,10 +292,11 @@ func Write(path string, tensors map[string]Tensor, metadata map[string]string) e
 }
 
 // WriteAtomic creates path by calling write on a temporary file in the same
-// directory, syncing it and renaming it into place.
+// directory, syncing it and renaming it into place. The file's mode is
+// FilePerm less the umask.
 func WriteAtomic(path string, write func(*os.File) error) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	tmp, err := createTemp(dir, "."+filepath.Base(path)+".tmp")
 	if err != nil {
 		return err
 	}
@@ -312,9 +313,6 @@ func WriteAtomic(path string, write func(*os.File) error) (err error) {
 		return err
 	}
 	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/gitcap/gitcap/gitmodel"
+)
+
+// generationFlags registers HF generate()'s options on fs. Their defaults
+// are HF GenerationConfig's; a checkpoint's generation_config.json replaces
+// them (applyGenerationConfig) and flags given on the command line override
+// both.
+func generationFlags(fs *flagSet, o *gitmodel.GenerateOptions) {
+	fs.IntVar(&o.MaxLength, "max-length", 20, "maximum text tokens including the prompt and [CLS] (HF max_length)")
+	fs.IntVar(&o.MaxNewTokens, "max-new-tokens", 0, "maximum generated tokens (overrides --max-length)")
+	fs.IntVar(&o.MinLength, "min-length", 0, "minimum text tokens including the prompt before [SEP] may be produced")
+	fs.IntVar(&o.MinNewTokens, "min-new-tokens", 0, "minimum generated tokens before [SEP] may be produced")
+	fs.IntVar(&o.NumBeams, "num-beams", 1, "beam search width (1 = greedy or sampling)")
+	fs.Float64Var(&o.LengthPenalty, "length-penalty", 1, "beam score = sum log-probs / length^penalty")
+	fs.BoolVar(&o.EarlyStopping, "early-stopping", false, "stop beam search once num-beams hypotheses are finished")
+	fs.IntVar(&o.NumReturnSequences, "num-return-sequences", 1, "sequences per image (beams or samples)")
+	fs.Float64Var(&o.RepetitionPenalty, "repetition-penalty", 1, "penalty (> 1) for tokens already present")
+	fs.IntVar(&o.NoRepeatNgramSize, "no-repeat-ngram-size", 0, "forbid repeating n-grams of this size")
+	fs.BoolVar(&o.DoSample, "do-sample", false, "sample instead of greedy/beam search")
+	fs.Float64Var(&o.Temperature, "temperature", 1, "sampling temperature")
+	fs.IntVar(&o.TopK, "top-k", 50, "sample from the k most likely tokens (HF's default 50; 0 = all)")
+	fs.Float64Var(&o.TopP, "top-p", 1, "nucleus sampling mass, in (0, 1] (1 = off)")
+	fs.Int64Var(&o.Seed, "seed", 0, "sampling seed (the same seed repeats the same samples)")
+}
+
+// GenerationConfigFile is the checkpoint file HF's generate takes its
+// defaults from.
+const GenerationConfigFile = "generation_config.json"
+
+// generationConfig is the part of HF's generation_config.json that the
+// generation flags cover.
+type generationConfig struct {
+	MaxLength          *int            `json:"max_length"`
+	MaxNewTokens       *int            `json:"max_new_tokens"`
+	MinLength          *int            `json:"min_length"`
+	MinNewTokens       *int            `json:"min_new_tokens"`
+	NumBeams           *int            `json:"num_beams"`
+	LengthPenalty      *float64        `json:"length_penalty"`
+	EarlyStopping      json.RawMessage `json:"early_stopping"` // true, false or "never"
+	NumReturnSequences *int            `json:"num_return_sequences"`
+	RepetitionPenalty  *float64        `json:"repetition_penalty"`
+	NoRepeatNgramSize  *int            `json:"no_repeat_ngram_size"`
+	DoSample           *bool           `json:"do_sample"`
+	Temperature        *float64        `json:"temperature"`
+	TopK               *int            `json:"top_k"`
+	TopP               *float64        `json:"top_p"`
+}
+
+// applyGenerationConfig sets every generation option that was not given on
+// the command line from dir/generation_config.json, as HF's generate takes
+// its defaults from the model's generation config. A missing file changes
+// nothing. It returns the flags it set.
+func applyGenerationConfig(dir string, fs *flagSet, o *gitmodel.GenerateOptions) ([]string, error) {
+	path := filepath.Join(dir, GenerationConfigFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var gc generationConfig
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&gc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var set []string
+	setInt := func(name string, v *int, dst *int) {
+		if v != nil && !given[name] {
+			*dst = *v
+			set = append(set, name)
+		}
+	}
+	setFloat := func(name string, v *float64, dst *float64) {
+		if v != nil && !given[name] {
+			*dst = *v
+			set = append(set, name)
+		}
+	}
+	setInt("max-length", gc.MaxLength, &o.MaxLength)
+	setInt("max-new-tokens", gc.MaxNewTokens, &o.MaxNewTokens)
+	setInt("min-length", gc.MinLength, &o.MinLength)
+	setInt("min-new-tokens", gc.MinNewTokens, &o.MinNewTokens)
+	setInt("num-beams", gc.NumBeams, &o.NumBeams)
+	setFloat("length-penalty", gc.LengthPenalty, &o.LengthPenalty)
+	setInt("num-return-sequences", gc.NumReturnSequences, &o.NumReturnSequences)
+	setFloat("repetition-penalty", gc.RepetitionPenalty, &o.RepetitionPenalty)
+	setInt("no-repeat-ngram-size", gc.NoRepeatNgramSize, &o.NoRepeatNgramSize)
+	setFloat("temperature", gc.Temperature, &o.Temperature)
+	setInt("top-k", gc.TopK, &o.TopK)
+	setFloat("top-p", gc.TopP, &o.TopP)
+	if gc.DoSample != nil && !given["do-sample"] {
+		o.DoSample = *gc.DoSample
+		set = append(set, "do-sample")
+	}
+	if len(gc.EarlyStopping) > 0 && !given["early-stopping"] {
+		var v any
+		if err := json.Unmarshal(gc.EarlyStopping, &v); err != nil {
+			return nil, fmt.Errorf("%s: early_stopping: %w", path, err)
+		}
+		switch v {
+		case true, false:
+			o.EarlyStopping = v.(bool)
+		case "never":
+			o.EarlyStopping = false // "never" is HF's canonical beam search; ours without early stopping
+		default:
+			return nil, fmt.Errorf("%s: early_stopping must be true, false or \"never\", got %s", path, gc.EarlyStopping)
+		}
+		set = append(set, "early-stopping")
+	}
+	if err := checkGenerationFlags(o); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return set, nil
+}
+
+// checkGenerationFlags rejects what HF's generate rejects, and non-finite
+// numbers, naming the flag; it maps --length-penalty 0 (no length
+// normalisation) onto the API.
+func checkGenerationFlags(o *gitmodel.GenerateOptions) error {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"length-penalty", o.LengthPenalty}, {"repetition-penalty", o.RepetitionPenalty}, {"temperature", o.Temperature}, {"top-p", o.TopP}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return usageError{fmt.Errorf("--%s must be a finite number, got %v", f.name, f.v)}
+		}
+	}
+	switch {
+	case o.NumBeams < 1:
+		return usageError{fmt.Errorf("--num-beams (num_beams) must be at least 1, got %d", o.NumBeams)}
+	case o.NumReturnSequences < 1:
+		return usageError{fmt.Errorf("--num-return-sequences must be at least 1, got %d", o.NumReturnSequences)}
+	case o.MaxLength < 1:
+		return usageError{fmt.Errorf("--max-length must be at least 1, got %d", o.MaxLength)}
+	case o.DoSample && o.Temperature <= 0:
+		return usageError{fmt.Errorf("--temperature must be positive when sampling (got %g); leave out --do-sample for greedy search", o.Temperature)}
+	case o.RepetitionPenalty <= 0:
+		return usageError{fmt.Errorf("--repetition-penalty must be positive, got %g", o.RepetitionPenalty)}
+	case o.TopK < 0:
+		return usageError{fmt.Errorf("--top-k must be 0 (off) or positive, got %d", o.TopK)}
+	case !(o.TopP > 0 && o.TopP <= 1):
+		return usageError{fmt.Errorf("--top-p must be in (0, 1] (1 = off), got %g", o.TopP)}
+	case o.MaxNewTokens < 0:
+		return usageError{fmt.Errorf("--max-new-tokens must not be negative, got %d", o.MaxNewTokens)}
+	case o.MinLength < 0:
+		return usageError{fmt.Errorf("--min-length must not be negative, got %d", o.MinLength)}
+	case o.MinNewTokens < 0:
+		return usageError{fmt.Errorf("--min-new-tokens must not be negative, got %d", o.MinNewTokens)}
+	case o.NoRepeatNgramSize < 0:
+		return usageError{fmt.Errorf("--no-repeat-ngram-size must not be negative, got %d", o.NoRepeatNgramSize)}
+	}
+	if o.LengthPenalty == 0 {
+		o.LengthPenalty = 1e-300 // L^1e-300 == 1: HF's length_penalty=0
+	}
+	return nil
+}

@@ -37,11 +37,11 @@ func commands() map[string]command {
 		"forward": {"run one forward pass and write activations, logits, loss (and gradients) to safetensors", runForward},
 		"score":   {"score a COCO results file against COCO caption annotations (CIDEr-D, BLEU, ROUGE-L)", runScore},
 		"synth":   {"write the synthetic shapes captioning data set", runSynth},
+		"version": {"print the gitcap and Go versions, the BLAS in use and the thread count", runVersion},
 	}
 }
 
 func main() {
-	ensureBLASEnv()
 	tuneGC()
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -51,6 +51,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout, cmds)
 		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
@@ -64,6 +67,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		<-ctx.Done()
 		stop() // the first Ctrl-C asks for a clean stop; a second one kills
 	}()
+	warnIfPureGo(args, stderr)
 	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -1,37 +1,39 @@
 # gitcap: the two commands a new user needs are `make demo` and `make test`.
-# Both install OpenBLAS (Debian's libopenblas-dev) first when it is missing.
+# Both install OpenBLAS (Debian's libopenblas0) first when it is missing.
+# Nothing links against it: gitcap loads libopenblas.so.0 at run time and
+# falls back to a pure-Go BLAS (about 20x slower, with a warning) without it,
+# so `go build ./...` and `go install` work anywhere.
 
 GO ?= go
 
-# OpenBLAS misdetects some virtual AVX-512 CPUs and then runs ~5x slower; it reads
-# OPENBLAS_CORETYPE once, when it loads. (The gitcap binary sets it itself.)
-ifeq ($(OPENBLAS_CORETYPE),)
-  ifneq ($(shell grep -m1 -o -w avx512f /proc/cpuinfo 2>/dev/null),)
-    export OPENBLAS_CORETYPE := SkylakeX
-  endif
-endif
+.PHONY: deps demo test test-purego build bench vet
 
-.PHONY: deps demo test build bench vet
-
-# Without OpenBLAS's development files (apt unavailable), build the pure-Go
-# BLAS instead: everything works, matrix products are ~20x slower.
-GOTAGS = $(shell ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so ' || echo -tags noopenblas)
-
+# Install OpenBLAS with apt, as root directly or else through sudo. `env`
+# carries DEBIAN_FRONTEND through sudo, and works when SUDO is empty (a
+# leading VAR=value would then not be an assignment). Any failure only warns.
 deps:
-	@dpkg -s libopenblas-dev >/dev/null 2>&1 || { \
-		echo "installing libopenblas-dev (OpenBLAS, for fast matrix multiplies)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev; } || \
-		echo "warning: OpenBLAS could not be installed; using the pure-Go BLAS (much slower)"
+	@if dpkg -s libopenblas0 >/dev/null 2>&1; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "warning: no apt-get: install OpenBLAS (libopenblas.so.0) yourself; gitcap uses the pure-Go BLAS (much slower) without it"; \
+	else \
+		echo "installing libopenblas0 (OpenBLAS, for fast matrix multiplies)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		{ $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas0; } || \
+		echo "warning: OpenBLAS could not be installed; gitcap uses the pure-Go BLAS (much slower)"; \
+	fi
 
 build: deps
-	$(GO) build $(GOTAGS) -o bin/gitcap ./cmd/gitcap
+	$(GO) build -o bin/gitcap ./cmd/gitcap
 
 demo: build
 	./bin/gitcap demo
 
 test: deps
-	$(GO) test $(GOTAGS) -timeout 20m ./...
+	$(GO) test -timeout 20m ./...
+
+# The kernel and model tests again on the pure-Go BLAS.
+test-purego:
+	GITCAP_OPENBLAS=off $(GO) test -timeout 20m ./graph ./gitmodel
 
 vet:
 	gofmt -l . && $(GO) vet ./...

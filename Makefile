@@ -31,9 +31,10 @@ demo: build
 test: deps
 	$(GO) test -timeout 20m ./...
 
-# The kernel and model tests again on the pure-Go BLAS.
+# The kernel and model tests again on the pure-Go BLAS (-short: without the
+# git-base-shaped models, which take many minutes at pure-Go speed).
 test-purego:
-	GITCAP_OPENBLAS=off $(GO) test -timeout 20m ./graph ./gitmodel
+	GITCAP_OPENBLAS=off $(GO) test -short -timeout 20m ./graph ./gitmodel
 
 vet:
 	gofmt -l . && $(GO) vet ./...

@@ -173,12 +173,12 @@ func checkGemv(tA blas.Transpose, m, n, la, lda, lx, incX, ly, incY int) {
 	case m == 0 || n == 0:
 	case la < (m-1)*lda+n:
 		panic("blas: insufficient length of a")
-	case lx < 1+(lenX-1)*abs(incX) || ly < 1+(lenY-1)*abs(incY):
+	case lx < 1+(lenX-1)*blasAbs(incX) || ly < 1+(lenY-1)*blasAbs(incY):
 		panic("blas: insufficient length of x or y")
 	}
 }
 
-func abs(x int) int {
+func blasAbs(x int) int {
 	if x < 0 {
 		return -x
 	}

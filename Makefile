@@ -1,47 +1,58 @@
 # gitcap: the two commands a new user needs are `make demo` and `make test`.
-# Both install OpenBLAS (Debian's libopenblas-dev) first when it is missing.
+# Both install OpenBLAS (Debian's libopenblas0) first when it is missing.
+# Nothing links against it: gitcap loads libopenblas.so.0 at run time and
+# falls back to a pure-Go BLAS (about 20x slower, with a warning) without it,
+# so `go build ./...` and `go install` work anywhere.
 
 GO ?= go
 
-# OpenBLAS misdetects some virtual AVX-512 CPUs and then runs ~5x slower; it reads
-# OPENBLAS_CORETYPE once, when it loads. (The gitcap binary sets it itself.)
-ifeq ($(OPENBLAS_CORETYPE),)
-  ifneq ($(shell grep -m1 -o -w avx512f /proc/cpuinfo 2>/dev/null),)
-    export OPENBLAS_CORETYPE := SkylakeX
-  endif
-endif
+.PHONY: deps deps-mpi deps-browser demo test test-purego build bench vet
 
-.PHONY: deps deps-mpi demo test build bench vet
+# $(call apt-install,PACKAGE,WHAT FOR,WITHOUT IT): install a Debian package
+# with apt unless it is installed, as root directly or else through sudo.
+# `env` carries DEBIAN_FRONTEND through sudo, and works when SUDO is empty (a
+# leading VAR=value would then not be an assignment). A failure only warns.
+define apt-install
+	@if dpkg -s $(1) >/dev/null 2>&1; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "warning: no apt-get: install $(1) yourself ($(2)); $(3)"; \
+	else \
+		echo "installing $(1) ($(2))"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		{ $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); } || \
+		echo "warning: $(1) could not be installed; $(3)"; \
+	fi
+endef
 
-# Without OpenBLAS's development files (apt unavailable), build the pure-Go
-# BLAS instead: everything works, matrix products are ~20x slower.
-GOTAGS = $(shell ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so ' || echo -tags noopenblas)
-
+# OpenBLAS: gitcap loads libopenblas.so.0 at run time.
 deps:
-	@dpkg -s libopenblas-dev >/dev/null 2>&1 || { \
-		echo "installing libopenblas-dev (OpenBLAS, for fast matrix multiplies)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev; } || \
-		echo "warning: OpenBLAS could not be installed; using the pure-Go BLAS (much slower)"
+	$(call apt-install,libopenblas0,OpenBLAS$(comma) for fast matrix multiplies,gitcap uses the pure-Go BLAS (much slower) without it)
 
-# Open MPI (Debian's openmpi-bin) for data-parallel training and for the
-# mpirun tests of `make test`, which skip without it (and fail under CI=true).
-# gitcap itself never needs it unless started by mpirun.
-MPIRUN ?= mpirun
+# Open MPI (mpirun) for data-parallel training and the mpirun tests of
+# `make test` (they skip without it, and fail under CI=true). gitcap itself
+# needs it only when started by mpirun.
 deps-mpi:
-	@command -v $(MPIRUN) >/dev/null 2>&1 || { \
-		echo "installing openmpi-bin (Open MPI, for data-parallel training under mpirun)"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin; }
+	$(call apt-install,openmpi-bin,Open MPI$(comma) for data-parallel training under mpirun,the mpirun tests skip without it)
+
+# Chromium for the web page's headless-browser test in `make test`.
+deps-browser:
+	$(call apt-install,chromium,headless Chromium for the web page test,that test fails without it (GITCAP_SKIP_BROWSER=1 skips it))
+
+comma := ,
 
 build: deps
-	$(GO) build $(GOTAGS) -o bin/gitcap ./cmd/gitcap
+	$(GO) build -o bin/gitcap ./cmd/gitcap
 
 demo: build
 	./bin/gitcap demo
 
-test: deps
-	$(GO) test $(GOTAGS) -timeout 20m ./...
+test: deps deps-mpi deps-browser
+	$(GO) test -timeout 20m ./...
+
+# The kernel and model tests again on the pure-Go BLAS (-short: without the
+# git-base-shaped models, which take many minutes at pure-Go speed).
+test-purego:
+	GITCAP_OPENBLAS=off $(GO) test -short -timeout 20m ./graph ./gitmodel
 
 vet:
 	gofmt -l . && $(GO) vet ./...
@@ -62,9 +73,9 @@ FUZZPKGS = $(shell grep -l --include='*_test.go' -r '^func Fuzz' . | xargs -n1 d
 .PHONY: fuzz fuzz-ci soak
 fuzz:
 	@set -e; for pkg in $(FUZZPKGS); do \
-		for t in $$($(GO) test $(GOTAGS) -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== fuzz $$pkg $$t for $(FUZZTIME)"; \
-			$(GO) test $(GOTAGS) -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) $$pkg; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINTIME) $$pkg; \
 		done; \
 	done
 
@@ -76,4 +87,4 @@ fuzz-ci:
 # 200-step training run resumed after three kill -9s matching an
 # uninterrupted run bit for bit.
 soak:
-	GITCAP_SOAK=1 $(GO) test $(GOTAGS) -run '^TestSoak' -count=1 -v -timeout 15m ./train
+	GITCAP_SOAK=1 $(GO) test -run '^TestSoak' -count=1 -v -timeout 15m ./train

@@ -75,7 +75,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		train.Init(m, 0)
 	}
 	c := m.Config
-	fmt.Fprintf(stderr, "model: %d parameters; %s; GOMAXPROCS %d\n", m.Params.Count(), graph.BLASName, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(stderr, "model: %d parameters; %s; GOMAXPROCS %d\n", m.Params.Count(), graph.BLAS(), runtime.GOMAXPROCS(0))
 	peak := graph.SgemmGFLOPS(1024, 1)
 	fmt.Fprintf(stderr, "sgemm peak (1024³): %.1f GFLOP/s\n", peak)
 
@@ -164,7 +164,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"sgemm_peak_gflops": peak, "parameters": m.Params.Count(), "blas": graph.BLASName, "results": rows, "serve": serveRows})
+		return enc.Encode(map[string]any{"sgemm_peak_gflops": peak, "parameters": m.Params.Count(), "blas": graph.BLAS().Name, "version": currentVersion(), "results": rows, "serve": serveRows})
 	}
 	defer printServeRows(stdout, serveRows)
 	fmt.Fprintf(stdout, "%-40s %9s %14s %9s %7s %9s\n", "workload", "median s", "throughput", "GFLOP/s", "of peak", "peak RSS")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -145,3 +146,5 @@ func TestCaptionAcceptsFlagsAfterImages(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func itoa(n int) string { return strconv.Itoa(n) }

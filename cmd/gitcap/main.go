@@ -38,12 +38,12 @@ func commands() map[string]command {
 		"serve":     {"serve captions over HTTP (JSON API, web page, metrics) with continuous batching", runServe},
 		"score":     {"score a COCO results file against COCO caption annotations (CIDEr-D, BLEU, ROUGE-L)", runScore},
 		"synth":     {"write the synthetic shapes captioning data set", runSynth},
+		"version":   {"print the gitcap and Go versions, the BLAS in use and the thread count", runVersion},
 		"tokenizer": {"build a WordPiece tokenizer (vocab.txt, tokenizer.json, ...) from your caption files", runTokenizer},
 	}
 }
 
 func main() {
-	ensureBLASEnv()
 	tuneGC()
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -53,6 +53,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout, cmds)
 		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
@@ -76,6 +79,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		case <-done:
 		}
 	}()
+	warnIfPureGo(args, stderr)
 	return exitStatus(args[0], c.run(ctx, args[1:], stdout, stderr), stderr)
 }
 

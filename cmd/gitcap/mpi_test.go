@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -115,8 +114,6 @@ func mpiTrainConfig(t *testing.T, dir, name, out string, accum, steps int) strin
 	}
 	return p
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // stepLosses reads the per-step training losses of a run.
 func stepLosses(t *testing.T, out string) map[int]float64 {

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDemoIsDeterministic runs a shortened demo twice and checks that the
+// training losses, gradient norms, generated captions and held-out CIDEr-D
+// are identical: for a given BLAS (and core count) the demo's figures are
+// reproducible.
+func TestDemoIsDeterministic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains twice")
+	}
+	run := func() (string, []string) {
+		out := filepath.Join(t.TempDir(), "demo")
+		var stdout, stderr bytes.Buffer
+		if code := realMain([]string{"demo", "--steps", "12", "--n", "40", "--out", out}, &stdout, &stderr); code != 0 {
+			t.Fatalf("demo: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+		}
+		var kept []string
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			if strings.Contains(line, "generated:") || strings.HasPrefix(line, "held-out test CIDEr-D") {
+				kept = append(kept, line)
+			}
+		}
+		f, err := os.Open(filepath.Join(out, "run", "metrics.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var steps []string
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Fatal(err)
+			}
+			delete(m, "time")
+			delete(m, "images_per_s")
+			b, _ := json.Marshal(m)
+			steps = append(steps, string(b))
+		}
+		return strings.Join(kept, "\n"), steps
+	}
+	out1, steps1 := run()
+	out2, steps2 := run()
+	if !strings.Contains(out1, "held-out test CIDEr-D") || len(steps1) == 0 {
+		t.Fatalf("demo printed no score or logged no steps:\n%s", out1)
+	}
+	if out1 != out2 {
+		t.Errorf("two demo runs differ:\n%s\n---\n%s", out1, out2)
+	}
+	if strings.Join(steps1, "\n") != strings.Join(steps2, "\n") {
+		t.Errorf("two demo runs' training metrics differ:\n%s\n---\n%s", strings.Join(steps1, "\n"), strings.Join(steps2, "\n"))
+	}
+}

@@ -2,13 +2,19 @@ package main
 
 import (
 	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"encoding/json"
+	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gitcap/gitcap/data/fixtures"
+	"github.com/gitcap/gitcap/data/tensorfile"
 )
 
 // badInputCases is the CLI bad-input table (issue 13 item 6): one line per
@@ -108,6 +114,17 @@ var badInputCases = []struct {
 	{"synth bad size", "synth --out $T/s --size 5", 2, []string{"--size", "5"}, ""},
 	{"forward without inputs", "forward --model $MODEL", 2, []string{"--inputs"}, ""},
 	{"forward malformed inputs", "forward --model $MODEL --inputs $T/bad.json --out $T/o.safetensors", 1, []string{"bad.json"}, ""},
+	// checked at load, before any work (issue 13 items 1-3)
+	{"caption NaN weight", "caption --model $T/nanmodel $IMG", 1, []string{"nanmodel/model.safetensors", `tensor "output.bias"`, "non-finite", "index 5"}, ""},
+	{"caption duplicated safetensors key", "caption --model $T/dupkey $IMG", 1, []string{"dupkey/model.safetensors", `"output.bias" appears more than once`}, ""},
+	{"caption config without hidden_size", "caption --model $T/nohidden $IMG", 1, []string{"nohidden/config.json", "hidden_size"}, ""},
+	{"caption decompression bomb", "caption --model $MODEL $T/bomb.png", 1, []string{"bomb.png", "18000x18000", "exceeds the limit of 178956970 pixels", "--max-image-pixels"}, ""},
+	{"caption bomb without a pixel limit", "caption --model $MODEL --max-image-pixels -1 $T/bomb.png", 1, []string{"bomb.png", "truncated"}, ""},
+	{"caption image above a set pixel limit", "caption --model $MODEL --max-image-pixels 1000 $IMG", 1, []string{"cats.png", "exceeds the limit of 1000 pixels"}, ""},
+	{"caption image above a set byte limit", "caption --model $MODEL --max-image-bytes 100 $IMG", 1, []string{"cats.png", "100 bytes"}, ""},
+	{"eval annotations with no images", "eval --model $MODEL --annotations $T/noimages.json --images $IMAGES", 1, []string{"noimages.json", "no images"}, ""},
+	{"eval caption CSV not UTF-8", "eval --model $MODEL --annotations $T/latin1.csv --images $IMAGES", 1, []string{"latin1.csv:2", "not UTF-8"}, ""},
+	{"train max-text-len beyond the model", "train --config $T/good.yaml --max-text-len 100", 1, []string{"max_text_len 100", "max_position_embeddings 64"}, ""},
 }
 
 // badInputFiles writes the files the cases refer to under $T.
@@ -137,6 +154,12 @@ func badInputFiles(t *testing.T, dir string) {
 		"noweights/config.json": string(cfg),
 		"badconfig/config.json": "{",
 		"dir/.keep":             "",
+		"noimages.json":         `{"images":[],"annotations":[]}`,
+		"latin1.csv":            "file_name,text\ncats.png,a caf\xe9 cat\n",
+		"bomb.png":              string(headerOnlyPNG(18000, 18000)),
+	}
+	for name, body := range loadCheckFiles(t, model) {
+		files[name] = body
 	}
 	for name, body := range files {
 		p := filepath.Join(dir, name)
@@ -214,3 +237,89 @@ func init() {
 }
 
 var showBadInput bool
+
+// loadCheckFiles returns the checkpoints that must fail at load: git-tiny
+// with a NaN in output.bias, with output.bias listed twice in the
+// safetensors header, and with a config.json that lacks hidden_size.
+func loadCheckFiles(t *testing.T, model string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, name := range []string{"config.json", "preprocessor_config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"} {
+		b, err := os.ReadFile(filepath.Join(model, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dir := range []string{"nanmodel", "dupkey", "nohidden"} {
+			out[dir+"/"+name] = string(b)
+		}
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal([]byte(out["nohidden/config.json"]), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	delete(cfg, "hidden_size")
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["nohidden/config.json"] = string(b)
+	weights, err := os.ReadFile(filepath.Join(model, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["nohidden/model.safetensors"] = string(weights)
+
+	f, err := tensorfile.Open(filepath.Join(model, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tensors := map[string]tensorfile.Tensor{}
+	for _, name := range f.Names() {
+		if tensors[name], err = f.Tensor(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tensors["output.bias"].F32[5] = float32(math.NaN())
+	nan := filepath.Join(t.TempDir(), "nan.safetensors")
+	if err := tensorfile.Write(nan, tensors, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = os.ReadFile(nan); err != nil {
+		t.Fatal(err)
+	}
+	out["nanmodel/model.safetensors"] = string(b)
+
+	// A header naming output.bias twice (the JSON object's second entry
+	// would silently win in a map-based reader).
+	n := binary.LittleEndian.Uint64(weights[:8])
+	header := string(weights[8 : 8+n])
+	i := strings.Index(header, `"output.bias":{`)
+	if i < 0 {
+		t.Fatal("git-tiny's header has no output.bias entry")
+	}
+	j := i + strings.Index(header[i:], "}") + 1
+	dup := header[:j] + "," + header[i:j] + header[j:]
+	buf := binary.LittleEndian.AppendUint64(nil, uint64(len(dup)))
+	out["dupkey/model.safetensors"] = string(buf) + dup + string(weights[8+n:])
+	return out
+}
+
+// headerOnlyPNG declares w x h 16-bit RGBA pixels in 69 bytes: a
+// decompression bomb that must cost nothing to refuse.
+func headerOnlyPNG(w, h uint32) []byte {
+	chunk := func(typ string, data []byte) []byte {
+		out := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
+		out = append(out, typ...)
+		out = append(out, data...)
+		return binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	}
+	ihdr := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, w), h)
+	ihdr = append(ihdr, 16, 6, 0, 0, 0)
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write([]byte{0})
+	zw.Close()
+	out := append([]byte("\x89PNG\r\n\x1a\n"), chunk("IHDR", ihdr)...)
+	out = append(out, chunk("IDAT", z.Bytes())...)
+	return append(out, chunk("IEND", nil)...)
+}

@@ -28,6 +28,8 @@ func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	list := fs.String("images-from", "", "read image paths from a `file` (one per line) or every image in a directory")
 	var o gitmodel.GenerateOptions
 	generationFlags(fs, &o)
+	var limits imageLimitFlags
+	limits.register(fs)
 	fs.Usage = func() {
 		fs.header("gitcap caption --model DIR [flags] IMAGE...",
 			"Captions images (for a video checkpoint: a folder of frames, or FRAME,FRAME,... per sample).\n"+
@@ -61,6 +63,7 @@ func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	p.Processor = limits.apply(p.Processor, stderr)
 	if *frames != 0 && *frames != p.Model.Config.Frames() {
 		return fmt.Errorf("--frames %d: the checkpoint takes %d frames per sample", *frames, p.Model.Config.Frames())
 	}

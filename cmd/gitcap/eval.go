@@ -33,6 +33,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	idfFrom := fs.String("idf-from", "", "take CIDEr-D's document frequencies from this caption file's references (coco-train-idf style)")
 	var o gitmodel.GenerateOptions
 	generationFlags(fs, &o)
+	var limits imageLimitFlags
+	limits.register(fs)
 	fs.Usage = func() {
 		fs.header("gitcap eval --model DIR --annotations FILE [--images DIR] [--out RESULTS.json] [flags]",
 			"Captions every image of a caption set, writes a COCO results file and scores it as\n"+
@@ -108,6 +110,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	p.Processor = limits.apply(p.Processor, stderr)
 	if p.Model.Config.Video() {
 		return errors.New("gitcap eval captions still images; this is a video checkpoint")
 	}

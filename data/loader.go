@@ -182,11 +182,8 @@ func seed64(xs ...int64) int64 {
 // Iter produces batches in order from a position, preparing them in
 // background goroutines.
 type Iter struct {
+	*prefetcher
 	perEpoch int // batches per epoch: that many all-corrupt batches in a row is fatal
-	cancel   context.CancelFunc
-	order    chan chan batchResult
-	wg       sync.WaitGroup
-	ctx      context.Context
 }
 
 type batchResult struct {
@@ -204,21 +201,33 @@ type batchJob struct {
 // until ctx is cancelled or Close is called. Batches whose images are all
 // corrupt are skipped.
 func (l *Loader) Iterate(ctx context.Context, pos Position) *Iter {
+	return &Iter{prefetcher: l.prefetch(ctx, pos, nil), perEpoch: l.BatchesPerEpoch()}
+}
+
+// prefetcher is what Iter and ShardIter share: a producer that walks the
+// batch positions in order from pos, epoch after epoch, and workers that
+// build the batches of the positions mine selects (nil: all) in the
+// background; the others come back empty (B == 0, no Corrupt) with their
+// positions. Results are delivered in position order.
+type prefetcher struct {
+	cancel context.CancelFunc
+	order  chan chan batchResult
+	wg     sync.WaitGroup
+	ctx    context.Context
+}
+
+func (l *Loader) prefetch(ctx context.Context, pos Position, mine func(Position) bool) *prefetcher {
 	ctx, cancel := context.WithCancel(ctx)
-	it := &Iter{perEpoch: l.BatchesPerEpoch(), cancel: cancel, order: make(chan chan batchResult, l.opts.Prefetch), ctx: ctx}
+	p := &prefetcher{cancel: cancel, order: make(chan chan batchResult, l.opts.Prefetch), ctx: ctx}
 	jobs := make(chan batchJob)
-	it.wg.Add(1)
+	p.wg.Add(1)
 	go func() { // producer
-		defer it.wg.Done()
-		defer close(it.order)
+		defer p.wg.Done()
+		defer close(p.order)
 		defer close(jobs)
 		epoch, b := pos.Epoch, pos.Batch
 		for {
 			batches := l.Batches(epoch)
-			if b >= len(batches) {
-				epoch, b = epoch+1, 0
-				continue
-			}
 			for ; b < len(batches); b++ {
 				next := Position{epoch, b + 1}
 				if b+1 == len(batches) {
@@ -226,9 +235,13 @@ func (l *Loader) Iterate(ctx context.Context, pos Position) *Iter {
 				}
 				j := batchJob{pos: Position{epoch, b}, next: next, idx: batches[b], out: make(chan batchResult, 1)}
 				select {
-				case it.order <- j.out:
+				case p.order <- j.out:
 				case <-ctx.Done():
 					return
+				}
+				if mine != nil && !mine(j.pos) {
+					j.out <- batchResult{b: &LoadedBatch{Pos: j.pos, Next: j.next}}
+					continue
 				}
 				select {
 				case jobs <- j:
@@ -240,9 +253,9 @@ func (l *Loader) Iterate(ctx context.Context, pos Position) *Iter {
 		}
 	}()
 	for range l.opts.Workers {
-		it.wg.Add(1)
+		p.wg.Add(1)
 		go func() {
-			defer it.wg.Done()
+			defer p.wg.Done()
 			var s imageproc.Scratch
 			for j := range jobs {
 				if ctx.Err() != nil {
@@ -255,7 +268,40 @@ func (l *Loader) Iterate(ctx context.Context, pos Position) *Iter {
 			}
 		}()
 	}
-	return it
+	return p
+}
+
+// next returns the next position's batch as built (B == 0 when every image
+// was corrupt or the position is not mine), or ctx's error once cancelled.
+func (p *prefetcher) next() (*LoadedBatch, error) {
+	if err := p.ctx.Err(); err != nil {
+		return nil, err
+	}
+	var ch chan batchResult
+	var ok bool
+	select {
+	case ch, ok = <-p.order:
+	case <-p.ctx.Done():
+		return nil, p.ctx.Err()
+	}
+	if !ok {
+		if err := p.ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, errors.New("loader: iteration ended")
+	}
+	select {
+	case r := <-ch:
+		return r.b, r.err
+	case <-p.ctx.Done():
+		return nil, p.ctx.Err()
+	}
+}
+
+// Close stops the goroutines and waits for them.
+func (p *prefetcher) Close() {
+	p.cancel()
+	p.wg.Wait()
 }
 
 // Next returns the next batch, or ctx's error once cancelled.
@@ -263,33 +309,12 @@ func (it *Iter) Next() (*LoadedBatch, error) {
 	var corrupt []error
 	skipped := 0
 	for {
-		if err := it.ctx.Err(); err != nil {
+		b, err := it.next()
+		if err != nil {
 			return nil, err
 		}
-		var ch chan batchResult
-		var ok bool
-		select {
-		case ch, ok = <-it.order:
-		case <-it.ctx.Done():
-			return nil, it.ctx.Err()
-		}
-		if !ok {
-			if err := it.ctx.Err(); err != nil {
-				return nil, err
-			}
-			return nil, errors.New("loader: iteration ended")
-		}
-		var r batchResult
-		select {
-		case r = <-ch:
-		case <-it.ctx.Done():
-			return nil, it.ctx.Err()
-		}
-		if r.err != nil {
-			return nil, r.err
-		}
-		if r.b.B == 0 { // every image corrupt: reported with the next batch
-			corrupt = append(corrupt, r.b.Corrupt...)
+		if b.B == 0 { // every image corrupt: reported with the next batch
+			corrupt = append(corrupt, b.Corrupt...)
 			if skipped++; skipped >= it.perEpoch {
 				// A whole epoch without one readable image (a wrong image
 				// directory, say): fail instead of looping forever.
@@ -297,15 +322,9 @@ func (it *Iter) Next() (*LoadedBatch, error) {
 			}
 			continue
 		}
-		r.b.Corrupt = append(corrupt, r.b.Corrupt...)
-		return r.b, nil
+		b.Corrupt = append(corrupt, b.Corrupt...)
+		return b, nil
 	}
-}
-
-// Close stops the goroutines and waits for them.
-func (it *Iter) Close() {
-	it.cancel()
-	it.wg.Wait()
 }
 
 // Build prepares the batch of the given pair indices directly (no

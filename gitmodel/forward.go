@@ -259,3 +259,21 @@ func FillMask(dst []float32, batch, nImg, t int, attn []int) {
 		}
 	}
 }
+
+// BatchShape returns the batch size and text length of in: the batch size
+// from the pixel values (Frames images of the configured size per example),
+// the text length from the ids.
+func (m *Model) BatchShape(in Batch) (batch, textLen int, err error) {
+	c := m.Config
+	v := c.Vision
+	img := c.Frames() * v.NumChannels * v.ImageSize * v.ImageSize
+	if len(in.Pixels) == 0 || len(in.Pixels)%img != 0 {
+		return 0, 0, fmt.Errorf("pixel values: got %d floats, not a whole number of %d-frame %d×%d×%d examples",
+			len(in.Pixels), c.Frames(), v.NumChannels, v.ImageSize, v.ImageSize)
+	}
+	batch = len(in.Pixels) / img
+	if len(in.IDs) == 0 || len(in.IDs)%batch != 0 {
+		return 0, 0, fmt.Errorf("input ids: got %d for a batch of %d", len(in.IDs), batch)
+	}
+	return batch, len(in.IDs) / batch, nil
+}

@@ -37,6 +37,12 @@ type Model struct {
 	output           *layers.Linear
 }
 
+// Learning-rate groups of the parameters (graph.Param.Group).
+const (
+	VisionGroup = "vision" // the CLIP image encoder (git.image_encoder.*)
+	TextGroup   = "text"   // everything else
+)
+
 // New builds a model with zero weights (load or initialise them next).
 func New(c Config) (*Model, error) {
 	if err := c.Validate(); err != nil {
@@ -50,30 +56,32 @@ func New(c Config) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vision_config.hidden_act: %w", err)
 	}
-	ps := graph.NewParams(tensor.Float32)
+	ps := graph.NewParams(tensor.Float32).WithGroup(TextGroup)
 	v, d := c.Vision, c.HiddenSize
 	m := &Model{Config: c, Params: ps}
 
+	// The image encoder's parameters form the "vision" learning-rate group.
+	vps := ps.WithGroup(VisionGroup)
 	const vp = "git.image_encoder.vision_model."
-	m.patch = layers.NewPatchEmbedding(ps, vp+"embeddings.patch_embedding.weight", v.NumChannels, v.PatchSize, v.HiddenSize)
-	m.class = ps.New(vp+"embeddings.class_embedding", v.HiddenSize)
-	m.visionPos = layers.NewEmbedding(ps, vp+"embeddings.position_embedding.weight", v.Tokens(), v.HiddenSize)
-	m.preLN = layers.NewLayerNorm(ps, vp+"pre_layrnorm", v.HiddenSize, v.LayerNormEps) // sic: HF's name
+	m.patch = layers.NewPatchEmbedding(vps, vp+"embeddings.patch_embedding.weight", v.NumChannels, v.PatchSize, v.HiddenSize)
+	m.class = vps.NewRole(vp+"embeddings.class_embedding", graph.RoleEmbedding, v.HiddenSize)
+	m.visionPos = layers.NewEmbedding(vps, vp+"embeddings.position_embedding.weight", v.Tokens(), v.HiddenSize)
+	m.preLN = layers.NewLayerNorm(vps, vp+"pre_layrnorm", v.HiddenSize, v.LayerNormEps) // sic: HF's name
 	for i := 0; i < v.NumHiddenLayers; i++ {
-		m.vision = append(m.vision, layers.NewCLIPBlock(ps, fmt.Sprintf(vp+"encoder.layers.%d", i),
+		m.vision = append(m.vision, layers.NewCLIPBlock(vps, fmt.Sprintf(vp+"encoder.layers.%d", i),
 			v.HiddenSize, v.IntermediateSize, v.NumAttentionHeads, visAct, v.LayerNormEps, v.AttentionDropout))
 	}
-	m.postLN = layers.NewLayerNorm(ps, vp+"post_layernorm", v.HiddenSize, v.LayerNormEps)
+	m.postLN = layers.NewLayerNorm(vps, vp+"post_layernorm", v.HiddenSize, v.LayerNormEps)
 	if c.Video() {
 		for f := 0; f < c.Frames(); f++ {
-			m.temporal = append(m.temporal, ps.New(fmt.Sprintf("git.img_temperal_embedding.%d", f), 1, 1, v.HiddenSize))
+			m.temporal = append(m.temporal, ps.NewRole(fmt.Sprintf("git.img_temperal_embedding.%d", f), graph.RoleEmbedding, 1, 1, v.HiddenSize))
 		}
 	}
 
 	m.proj = layers.NewLinear(ps, "git.visual_projection.visual_projection.0", v.HiddenSize, d, true)
 	m.projLN = layers.NewLayerNorm(ps, "git.visual_projection.visual_projection.1", d, v.LayerNormEps)
 
-	m.words = layers.NewEmbedding(ps, "git.embeddings.word_embeddings.weight", c.VocabSize, d)
+	m.words = layers.NewEmbedding(ps, "git.embeddings.word_embeddings.weight", c.VocabSize, d).SetPadding(c.PadTokenID)
 	m.positions = layers.NewEmbedding(ps, "git.embeddings.position_embeddings.weight", c.MaxPositionEmbeddings, d)
 	m.embLN = layers.NewLayerNorm(ps, "git.embeddings.LayerNorm", d, c.LayerNormEps)
 	for i := 0; i < c.NumHiddenLayers; i++ {
@@ -81,7 +89,7 @@ func New(c Config) (*Model, error) {
 			d, c.IntermediateSize, c.NumAttentionHeads, textAct, c.LayerNormEps, c.HiddenDropoutProb, c.AttentionProbsDropoutProb))
 	}
 	if c.TieWordEmbeddings {
-		m.output = &layers.Linear{W: m.words.W, B: ps.New("output.bias", c.VocabSize)}
+		m.output = &layers.Linear{W: m.words.W, B: ps.NewRole("output.bias", graph.RoleBias, c.VocabSize)}
 	} else {
 		m.output = layers.NewLinear(ps, "output", d, c.VocabSize, true)
 	}

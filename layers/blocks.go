@@ -79,9 +79,11 @@ type PatchEmbedding struct {
 	Dim             int
 }
 
-// NewPatchEmbedding registers name (dim, channels, patch, patch).
+// NewPatchEmbedding registers name (dim, channels, patch, patch). The kernel
+// is an embedding (RoleEmbedding: normal initialisation, no weight decay), as
+// HF's convention of not decaying "*embedding*" parameters treats it.
 func NewPatchEmbedding(ps *graph.Params, name string, channels, patch, dim int) *PatchEmbedding {
-	return &PatchEmbedding{W: ps.New(name, dim, channels, patch, patch), Channels: channels, Patch: patch, Dim: dim}
+	return &PatchEmbedding{W: ps.NewRole(name, graph.RoleEmbedding, dim, channels, patch, patch), Channels: channels, Patch: patch, Dim: dim}
 }
 
 // Forward maps patches (N, channels·patch·patch) to (N, dim).

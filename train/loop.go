@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/cheggaaa/pb/v3"
@@ -37,8 +36,7 @@ const (
 	ConfigFile     = "config.yaml"
 	StateFile      = "trainer_state.json"
 	OptimizerFile  = "optimizer.safetensors"
-	visionPrefix   = "git.image_encoder."
-	visionGroup    = "vision"
+	visionGroup    = gitmodel.VisionGroup
 	textPadMult    = 8
 )
 
@@ -116,39 +114,41 @@ func seedFor(xs ...int64) uint64 {
 	return h.Sum64()
 }
 
-type shape struct{ b, t int }
-
-type trainer struct {
+// runner is one invocation of Run or Resume: the pipeline, the data, the
+// Trainer and the run's bookkeeping.
+type runner struct {
 	cfg       *Config
 	out       io.Writer
+	resumeDir string          // "" for a new run
 	badImages map[string]bool // unreadable images reported so far (by error text, which names the file)
 	srcDir    string          // tokenizer and preprocessor files
 	pipe      *gitmodel.Pipeline
-	params    []*Param // optimised
-	byName    map[string]*Param
-	opt       *AdamW
-	acc       *Accumulator
+	tr        *Trainer
 	train     *data.Loader
 	val       *data.Loader
-	fwd       map[shape]*gitmodel.Forward
-	evalFwd   map[shape]*gitmodel.Forward
 	metrics   *MetricsWriter
 	state     TrainerState
+	total     int
 	best      float64
 	hasBest   bool
 	lastVal   float64
 	lastCIDE  float64
+	micro     []gitmodel.Batch // the current step's micro-batches (reused)
+	win       window
+	bar       *pb.ProgressBar
 }
 
-func (t *trainer) close() {
-	for _, f := range t.fwd {
-		f.Close()
-	}
-	for _, f := range t.evalFwd {
-		f.Close()
-	}
-	if t.opt != nil {
-		t.opt.Close()
+// window is the training statistics since the last log line.
+type window struct {
+	loss          float64
+	steps, images int
+	start         time.Time
+	gradNorm, lr  float64 // of the last step
+}
+
+func (t *runner) close() {
+	if t.tr != nil {
+		t.tr.Close()
 	}
 	if t.metrics != nil {
 		t.metrics.Close()
@@ -242,340 +242,378 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	if out == nil {
 		out = io.Discard
 	}
-	t := &trainer{cfg: cfg, out: out, badImages: map[string]bool{}, fwd: map[shape]*gitmodel.Forward{}, evalFwd: map[shape]*gitmodel.Forward{}, lastVal: math.NaN(), lastCIDE: math.NaN()}
+	t := &runner{cfg: cfg, out: out, resumeDir: resumeDir, badImages: map[string]bool{}, lastVal: math.NaN(), lastCIDE: math.NaN(), best: math.NaN()}
 	defer t.close()
-
-	p, src, err := loadModel(ctx, cfg, resumeDir, out)
-	if err != nil {
+	if err := t.setup(ctx); err != nil {
 		return sum, err
 	}
-	t.pipe, t.srcDir = p, src
-	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
-		return sum, err
-	}
-
-	pairs, err := loadPairs(cfg.Train)
-	if err != nil {
-		return sum, fmt.Errorf("train data: %w", err)
-	}
-	workers := cfg.Workers
-	lo := data.LoaderOptions{
-		BatchSize: cfg.BatchSize, Seed: cfg.Seed, MaxTextLen: cfg.MaxTextLen, PadMultiple: textPadMult,
-		Bucketing: cfg.Bucketing, RandomResizedCrop: cfg.Augment.RandomResizedCrop, HFlip: cfg.Augment.HFlip,
-		Workers: workers,
-	}
-	if t.train, err = data.NewLoader(pairs, p.Tokenizer, p.Processor, lo); err != nil {
-		return sum, fmt.Errorf("train data: %w", err)
-	}
-	if cfg.Val.Path != "" {
-		vp, err := loadPairs(cfg.Val)
-		if err != nil {
-			return sum, fmt.Errorf("val data: %w", err)
-		}
-		vo := lo
-		vo.NoShuffle, vo.Bucketing, vo.RandomResizedCrop, vo.HFlip = true, false, false, false
-		if t.val, err = data.NewLoader(vp, p.Tokenizer, p.Processor, vo); err != nil {
-			return sum, fmt.Errorf("val data: %w", err)
-		}
-	}
-
-	// Parameters and optimiser.
-	t.byName = map[string]*Param{}
-	var all []*Param
-	for _, gp := range p.Model.Params.All() {
-		tp := &Param{Name: gp.Name, W: gp.F32(), Group: "text"}
-		if strings.HasPrefix(gp.Name, visionPrefix) {
-			tp.Group = visionGroup
-		}
-		all = append(all, tp)
-		t.byName[gp.Name] = tp
-	}
-	SetDecay(all, cfg.DecayAll)
-	for _, tp := range all {
-		if cfg.FreezeVision && tp.Group == visionGroup {
-			continue
-		}
-		t.params = append(t.params, tp)
-	}
-	ac := cfg.AdamW(visionGroup)
-	if cfg.FreezeVision {
-		delete(ac.GroupLR, visionGroup)
-	}
-	if t.opt, err = NewAdamW(t.params, ac); err != nil {
-		return sum, err
-	}
-	if cfg.GradAccum > 1 {
-		t.acc = NewAccumulator(t.params)
-	}
-
-	total := cfg.TotalSteps(t.train.Len())
-	sched := cfg.LRSchedule(total)
-	t.state = TrainerState{Seed: cfg.Seed, TotalSteps: total, DropoutSeed: "fnv64a(seed, step, micro_batch)"}
-	t.best = math.NaN()
-	switch {
-	case t.val != nil && cfg.ValCIDEr:
-		t.state.BestMetric = "val_cider"
-	case t.val != nil:
-		t.state.BestMetric = "val_loss"
-	}
-
-	metricsPath := filepath.Join(cfg.OutDir, MetricsFile)
-	if resumeDir == "" {
-		// A new run must not mix its metrics into, or replace the best
-		// checkpoint of, an earlier run.
-		for _, name := range []string{LastCheckpoint, LastCheckpoint + ".old", BestCheckpoint, MetricsFile} {
-			if _, err := os.Stat(filepath.Join(cfg.OutDir, name)); err == nil {
-				return sum, fmt.Errorf("out_dir %s already holds a run (%s): resume it with --resume %s, or choose another out_dir",
-					cfg.OutDir, name, filepath.Join(cfg.OutDir, LastCheckpoint))
-			}
-		}
-	}
-	if resumeDir != "" {
-		if err := t.opt.LoadState(filepath.Join(resumeDir, OptimizerFile)); err != nil {
-			return sum, fmt.Errorf("resume: %w", err)
-		}
-		b, err := os.ReadFile(filepath.Join(resumeDir, StateFile))
-		if err != nil {
-			return sum, fmt.Errorf("resume: %w", err)
-		}
-		var st TrainerState
-		if err := json.Unmarshal(b, &st); err != nil {
-			return sum, fmt.Errorf("resume: %s: %w", StateFile, err)
-		}
-		if st.Seed != cfg.Seed {
-			return sum, fmt.Errorf("resume: checkpoint was trained with seed %d, configuration says %d", st.Seed, cfg.Seed)
-		}
-		if st.TotalSteps != 0 && st.TotalSteps != total {
-			return sum, fmt.Errorf("resume: the run was planned for %d steps, this configuration and data give %d "+
-				"(steps, epochs, batch_size, grad_accum or the training set changed), so the data position and "+
-				"learning-rate schedule would not continue the run; to train further, start a new run from the "+
-				"checkpoint (model: %s)", st.TotalSteps, total, resumeDir)
-		}
-		t.state.Step, t.state.Epoch, t.state.Position, t.state.Corrupt = st.Step, st.Epoch, st.Position, st.Corrupt
-		t.state.EvalPending = st.EvalPending
-		if st.BestScore != nil && st.BestMetric == t.state.BestMetric {
-			t.best, t.hasBest, t.state.BestStep = *st.BestScore, true, st.BestStep
-			bs := *st.BestScore
-			t.state.BestScore = &bs
-		}
-		if _, err := os.Stat(metricsPath); err == nil {
-			if err := TrimMetrics(metricsPath, st.Step); err != nil {
-				return sum, err
-			}
-		}
-	} else if err := cfg.WriteYAML(filepath.Join(cfg.OutDir, ConfigFile)); err != nil {
-		return sum, err
-	}
-	if t.metrics, err = OpenMetrics(metricsPath); err != nil {
-		return sum, err
-	}
-
-	sum.TotalSteps = total
+	sum.TotalSteps = t.total
 	sum.BestMetric = t.state.BestMetric
 	sum.LastDir = filepath.Join(cfg.OutDir, LastCheckpoint)
-	defer func() {
-		sum.Steps = t.state.Step
-		sum.Epoch = t.epochFrac(t.state.Position)
-		sum.ValLoss, sum.ValCIDEr = t.lastVal, t.lastCIDE
-		sum.Corrupt = t.state.Corrupt
-		sum.Elapsed = time.Since(start)
-		if t.hasBest {
-			sum.BestScore = t.best
-			sum.BestDir = filepath.Join(cfg.OutDir, BestCheckpoint)
-		}
-	}()
+	defer func() { t.summarise(&sum, start) }()
 
 	fmt.Fprintf(out, "training %d parameters (%d optimised) on %d pairs (%d batches/epoch), %d steps from step %d\n",
-		p.Model.Params.Count(), countParams(t.params), t.train.Len(), t.train.BatchesPerEpoch(), total, t.state.Step)
+		t.pipe.Model.Params.Count(), countParams(t.tr.Params()), t.train.Len(), t.train.BatchesPerEpoch(), t.total, t.state.Step)
 
 	it := t.train.Iterate(ctx, t.state.Position)
 	defer it.Close()
-
-	var bar *pb.ProgressBar
-	if f, ok := out.(*os.File); ok && f == os.Stdout && term.IsTerminal(int(f.Fd())) {
-		bar = pb.New(total)
-		bar.SetWriter(out)
-		bar.SetTemplateString(`{{counters . }} {{bar . }} {{percent . }} {{string . "info"}} {{etime . }} ETA {{rtime . }}`)
-		bar.SetCurrent(int64(t.state.Step))
-		bar.Start()
-		defer bar.Finish()
-	}
-
-	logEvery := max(cfg.LogEvery, 1)
-	var winLoss float64
-	var winN, winImages int
-	winStart := time.Now()
-	var lastGN, lastLR float64
-	first := true
-
-	interrupted := func() (Summary, error) {
-		if bar != nil {
-			bar.Finish()
-		}
-		fmt.Fprintf(out, "interrupted at step %d: saving checkpoint\n", t.state.Step)
-		if err := t.save(false); err != nil {
-			return sum, fmt.Errorf("interrupted; saving the checkpoint failed: %w", err)
-		}
-		sum.Interrupted = true
-		return sum, nil
-	}
+	t.startBar()
+	defer t.finishBar()
+	t.win.start = time.Now()
 
 	if t.state.EvalPending && t.val != nil {
 		// The evaluation of the step this checkpoint was saved at was
 		// interrupted: run it now, as the uninterrupted run did.
 		t.state.EvalPending = false
-		improved, err := t.evaluate(ctx, t.state.Step)
-		if err != nil {
-			if ctx.Err() != nil {
-				t.state.EvalPending = true
-				return interrupted()
-			}
-			return sum, err
+		if err := t.evaluateAndSave(ctx, t.state.Step, true, true); err != nil {
+			return t.stopped(ctx, &sum, err)
 		}
-		if err := t.save(improved); err != nil {
-			return sum, err
-		}
-		if err := t.plot(); err != nil {
-			fmt.Fprintf(out, "warning: training curve not written: %v\n", err)
-		}
+		t.plotOrWarn()
 	}
-	for t.state.Step < total {
-		step := t.state.Step
-		var loss float64
-		var micro, images int
-		pos := t.state.Position
-		for k := 0; k < max(cfg.GradAccum, 1); k++ {
-			b, err := it.Next()
-			if err != nil {
-				if ctx.Err() != nil {
-					return interrupted()
-				}
-				return sum, err
-			}
-			for _, e := range b.Corrupt {
-				// An image comes back once per caption and per epoch:
-				// report and count each one once.
-				if msg := e.Error(); !t.badImages[msg] {
-					t.badImages[msg] = true
-					t.state.Corrupt++
-					fmt.Fprintf(out, "skipped image: %v\n", e)
-				}
-			}
-			f, err := t.forward(t.fwd, b.B, b.T, true)
-			if err != nil {
-				return sum, err
-			}
-			f.Noise().SetSeed(seedFor(cfg.Seed, int64(step), int64(k)))
-			if err := f.Run(gitmodel.Batch{Pixels: b.Pixels, IDs: b.IDs, AttentionMask: b.AttentionMask, Labels: b.Labels}); err != nil {
-				return sum, fmt.Errorf("step %d: %w", step+1, err)
-			}
-			l := f.LossValue()
-			if !IsFinite(l) {
-				return sum, fmt.Errorf("step %d: training loss is %v; stopping (the last good checkpoint is %s)", step+1, l, sum.LastDir)
-			}
-			loss += l
-			micro++
-			images += b.B
-			if err := f.Grads(func(gp *graph.Param, g []float32) {
-				if tp := t.byName[gp.Name]; tp != nil {
-					tp.G = g // the graph's gradient buffer, valid until the next run: no copy
-				}
-			}); err != nil {
-				return sum, err
-			}
-			if t.acc != nil {
-				if err := t.acc.Add(); err != nil {
-					return sum, err
-				}
-			}
-			pos = b.Next
-			if b.Next.Epoch != b.Pos.Epoch {
-				break // the last micro-batches of an epoch make a step of their own
-			}
-		}
-		if t.acc != nil {
-			if err := t.acc.Average(); err != nil {
-				return sum, err
-			}
-		}
-		loss /= float64(micro)
-		gn := ClipGradNorm(t.params, cfg.MaxGradNorm)
-		if !IsFinite(gn) {
-			return sum, fmt.Errorf("step %d: gradient norm is %v; stopping (the last good checkpoint is %s)", step+1, gn, sum.LastDir)
-		}
-		lr := sched.LR(step)
-		if err := t.opt.Step(lr); err != nil {
+	for t.state.Step < t.total {
+		res, epochEnded, err := t.step(ctx, it)
+		var nf *NonFiniteStepError
+		switch {
+		case errors.As(err, &nf):
+			return sum, fmt.Errorf("%w; stopping (the last good checkpoint is %s)", err, sum.LastDir)
+		case err != nil && res.Step < 0 && ctx.Err() != nil:
+			return t.interrupted(&sum)
+		case err != nil:
 			return sum, err
 		}
-		epochEnded := pos.Epoch != t.state.Position.Epoch
-		t.state.Step++
-		t.state.Position, t.state.Epoch = pos, pos.Epoch
-		if first {
-			sum.FirstLoss, first = loss, false
+		if math.IsNaN(sum.FirstLoss) {
+			sum.FirstLoss = res.Loss
 		}
-		winLoss += loss
-		winN++
-		winImages += images
-		lastGN, lastLR = gn, lr
 		s := t.state.Step
-		done := s == total
-
-		if s%logEvery == 0 || done {
-			el := time.Since(winStart).Seconds()
-			r := NewRecord(s)
-			r.Epoch = t.epochFrac(pos)
-			r.Loss = winLoss / float64(winN)
-			r.LR, r.GradNorm = lastLR, lastGN
-			if el > 0 {
-				r.ImagesPerS = float64(winImages) / el
-			}
-			sum.LastLoss = r.Loss
-			if err := t.metrics.Write(r); err != nil {
-				return sum, err
-			}
-			if bar != nil {
-				bar.Set("info", fmt.Sprintf("loss %.4f lr %.2e %.1f img/s", r.Loss, r.LR, r.ImagesPerS))
-			} else {
-				fmt.Fprintf(out, "step %d/%d epoch %.2f loss %.4f lr %.3g grad_norm %.3g %.1f img/s\n", s, total, r.Epoch, r.Loss, r.LR, r.GradNorm, r.ImagesPerS)
-			}
-			winLoss, winN, winImages, winStart = 0, 0, 0, time.Now()
+		done := s == t.total
+		if err := t.log(res, &sum, done); err != nil {
+			return sum, err
 		}
-		if bar != nil {
-			bar.SetCurrent(int64(s))
-		}
-
-		doEval := t.val != nil && (done || (cfg.EvalEvery > 0 && s%cfg.EvalEvery == 0) || (cfg.EvalEvery == 0 && epochEnded))
-		improved := false
-		if doEval {
-			if improved, err = t.evaluate(ctx, s); err != nil {
-				if ctx.Err() != nil {
-					t.state.EvalPending = true // redone first on resume
-					return interrupted()
-				}
-				return sum, err
-			}
-		}
-		doSave := done || improved || (cfg.SaveEvery > 0 && s%cfg.SaveEvery == 0) || (cfg.SaveEvery == 0 && epochEnded)
-		if doSave {
-			if err := t.save(improved); err != nil {
-				return sum, err
-			}
+		doEval, doSave := t.policy(s, epochEnded, done)
+		if err := t.evaluateAndSave(ctx, s, doEval, doSave); err != nil {
+			return t.stopped(ctx, &sum, err)
 		}
 		if doEval || done {
-			// The plot is a convenience: failing to draw it must not end a
-			// long run.
-			if err := t.plot(); err != nil {
-				fmt.Fprintf(out, "warning: training curve not written: %v\n", err)
-			}
+			t.plotOrWarn()
 		}
 		if ctx.Err() != nil && !done {
-			return interrupted()
+			return t.interrupted(&sum)
 		}
 	}
 	if err := t.metrics.Sync(); err != nil {
 		return sum, err
 	}
 	return sum, nil
+}
+
+// setup loads the model and data, prepares the Trainer and either restores
+// a resumed run's state or starts a new run in cfg.OutDir.
+func (t *runner) setup(ctx context.Context) error {
+	cfg := t.cfg
+	p, src, err := loadModel(ctx, cfg, t.resumeDir, t.out)
+	if err != nil {
+		return err
+	}
+	t.pipe, t.srcDir = p, src
+	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+		return err
+	}
+	if err := t.setupData(); err != nil {
+		return err
+	}
+	t.total = cfg.TotalSteps(t.train.Len())
+	if err := t.setupTrainer(); err != nil {
+		return err
+	}
+	t.state = TrainerState{Seed: cfg.Seed, TotalSteps: t.total, DropoutSeed: "fnv64a(seed, step, micro_batch)"}
+	switch {
+	case t.val != nil && cfg.ValCIDEr:
+		t.state.BestMetric = "val_cider"
+	case t.val != nil:
+		t.state.BestMetric = "val_loss"
+	}
+	metricsPath := filepath.Join(cfg.OutDir, MetricsFile)
+	if t.resumeDir != "" {
+		if err := t.restore(metricsPath); err != nil {
+			return err
+		}
+	} else if err := t.startNew(); err != nil {
+		return err
+	}
+	t.tr.SetSteps(t.state.Step)
+	if t.metrics, err = OpenMetrics(metricsPath); err != nil {
+		return err
+	}
+	return nil
+}
+
+// setupData opens the training and validation loaders.
+func (t *runner) setupData() error {
+	cfg, p := t.cfg, t.pipe
+	pairs, err := loadPairs(cfg.Train)
+	if err != nil {
+		return fmt.Errorf("train data: %w", err)
+	}
+	lo := data.LoaderOptions{
+		BatchSize: cfg.BatchSize, Seed: cfg.Seed, MaxTextLen: cfg.MaxTextLen, PadMultiple: textPadMult,
+		Bucketing: cfg.Bucketing, RandomResizedCrop: cfg.Augment.RandomResizedCrop, HFlip: cfg.Augment.HFlip,
+		Workers: cfg.Workers,
+	}
+	if t.train, err = data.NewLoader(pairs, p.Tokenizer, p.Processor, lo); err != nil {
+		return fmt.Errorf("train data: %w", err)
+	}
+	if cfg.Val.Path == "" {
+		return nil
+	}
+	vp, err := loadPairs(cfg.Val)
+	if err != nil {
+		return fmt.Errorf("val data: %w", err)
+	}
+	vo := lo
+	vo.NoShuffle, vo.Bucketing, vo.RandomResizedCrop, vo.HFlip = true, false, false, false
+	if t.val, err = data.NewLoader(vp, p.Tokenizer, p.Processor, vo); err != nil {
+		return fmt.Errorf("val data: %w", err)
+	}
+	return nil
+}
+
+// setupTrainer freezes what the configuration freezes and makes the Trainer.
+func (t *runner) setupTrainer() error {
+	cfg := t.cfg
+	for _, p := range t.pipe.Model.Params.All() {
+		p.Frozen = cfg.FreezeVision && p.Group == visionGroup
+	}
+	ac := cfg.AdamW(visionGroup)
+	if cfg.FreezeVision {
+		delete(ac.GroupLR, visionGroup)
+	}
+	sched := cfg.LRSchedule(t.total)
+	tr, err := NewTrainer(t.pipe.Model, TrainerOptions{
+		AdamW: ac, MaxGradNorm: cfg.MaxGradNorm, Smoothing: cfg.LabelSmoothing, Dropout: true,
+		Seed: cfg.Seed, LR: sched.LR,
+	})
+	if err != nil {
+		return err
+	}
+	t.tr = tr
+	return nil
+}
+
+// startNew refuses an out_dir that holds another run (a new run must not
+// mix its metrics into, or replace the best checkpoint of, an earlier run)
+// and saves the resolved configuration.
+func (t *runner) startNew() error {
+	cfg := t.cfg
+	for _, name := range []string{LastCheckpoint, LastCheckpoint + ".old", BestCheckpoint, MetricsFile} {
+		if _, err := os.Stat(filepath.Join(cfg.OutDir, name)); err == nil {
+			return fmt.Errorf("out_dir %s already holds a run (%s): resume it with --resume %s, or choose another out_dir",
+				cfg.OutDir, name, filepath.Join(cfg.OutDir, LastCheckpoint))
+		}
+	}
+	return cfg.WriteYAML(filepath.Join(cfg.OutDir, ConfigFile))
+}
+
+// restore reads a resumed run's optimiser state and trainer_state.json and
+// cuts the metrics log back to the checkpoint's step.
+func (t *runner) restore(metricsPath string) error {
+	dir, cfg := t.resumeDir, t.cfg
+	if err := t.tr.Optimizer().LoadState(filepath.Join(dir, OptimizerFile)); err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	var st TrainerState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("resume: %s: %w", StateFile, err)
+	}
+	if st.Seed != cfg.Seed {
+		return fmt.Errorf("resume: checkpoint was trained with seed %d, configuration says %d", st.Seed, cfg.Seed)
+	}
+	if st.TotalSteps != 0 && st.TotalSteps != t.total {
+		return fmt.Errorf("resume: the run was planned for %d steps, this configuration and data give %d "+
+			"(steps, epochs, batch_size, grad_accum or the training set changed), so the data position and "+
+			"learning-rate schedule would not continue the run; to train further, start a new run from the "+
+			"checkpoint (model: %s)", st.TotalSteps, t.total, dir)
+	}
+	t.state.Step, t.state.Epoch, t.state.Position, t.state.Corrupt = st.Step, st.Epoch, st.Position, st.Corrupt
+	t.state.EvalPending = st.EvalPending
+	if st.BestScore != nil && st.BestMetric == t.state.BestMetric {
+		t.best, t.hasBest, t.state.BestStep = *st.BestScore, true, st.BestStep
+		bs := *st.BestScore
+		t.state.BestScore = &bs
+	}
+	if _, err := os.Stat(metricsPath); err == nil {
+		return TrimMetrics(metricsPath, st.Step)
+	}
+	return nil
+}
+
+// step reads the next step's micro-batches (GradAccum of them, fewer at the
+// end of an epoch) and takes the step. A failure to read a batch returns
+// res.Step -1 (no step was started).
+func (t *runner) step(ctx context.Context, it *data.Iter) (res StepResult, epochEnded bool, err error) {
+	t.micro = t.micro[:0]
+	pos := t.state.Position
+	for k := 0; k < max(t.cfg.GradAccum, 1); k++ {
+		b, err := it.Next()
+		if err != nil {
+			return StepResult{Step: -1}, false, err
+		}
+		t.reportCorrupt(b.Corrupt)
+		t.micro = append(t.micro, gitmodel.Batch{Pixels: b.Pixels, IDs: b.IDs, AttentionMask: b.AttentionMask, Labels: b.Labels})
+		pos = b.Next
+		if b.Next.Epoch != b.Pos.Epoch {
+			break // the last micro-batches of an epoch make a step of their own
+		}
+	}
+	res, err = t.tr.Step(ctx, t.micro...)
+	if err != nil {
+		return res, false, err
+	}
+	epochEnded = pos.Epoch != t.state.Position.Epoch
+	t.state.Step = res.Step
+	t.state.Position, t.state.Epoch = pos, pos.Epoch
+	return res, epochEnded, nil
+}
+
+// reportCorrupt reports and counts each unreadable image once (an image
+// comes back once per caption and per epoch).
+func (t *runner) reportCorrupt(errs []error) {
+	for _, e := range errs {
+		if msg := e.Error(); !t.badImages[msg] {
+			t.badImages[msg] = true
+			t.state.Corrupt++
+			fmt.Fprintf(t.out, "skipped image: %v\n", e)
+		}
+	}
+}
+
+// log adds a step to the window and, every LogEvery steps and at the end,
+// writes a metrics record and a progress line.
+func (t *runner) log(res StepResult, sum *Summary, done bool) error {
+	w := &t.win
+	w.loss += res.Loss
+	w.steps++
+	w.images += res.Images
+	w.gradNorm, w.lr = res.GradNorm, res.LR
+	s := t.state.Step
+	if s%max(t.cfg.LogEvery, 1) == 0 || done {
+		el := time.Since(w.start).Seconds()
+		r := NewRecord(s)
+		r.Epoch = t.epochFrac(t.state.Position)
+		r.Loss = w.loss / float64(w.steps)
+		r.LR, r.GradNorm = w.lr, w.gradNorm
+		if el > 0 {
+			r.ImagesPerS = float64(w.images) / el
+		}
+		sum.LastLoss = r.Loss
+		if err := t.metrics.Write(r); err != nil {
+			return err
+		}
+		if t.bar != nil {
+			t.bar.Set("info", fmt.Sprintf("loss %.4f lr %.2e %.1f img/s", r.Loss, r.LR, r.ImagesPerS))
+		} else {
+			fmt.Fprintf(t.out, "step %d/%d epoch %.2f loss %.4f lr %.3g grad_norm %.3g %.1f img/s\n", s, t.total, r.Epoch, r.Loss, r.LR, r.GradNorm, r.ImagesPerS)
+		}
+		*w = window{start: time.Now()}
+	}
+	if t.bar != nil {
+		t.bar.SetCurrent(int64(s))
+	}
+	return nil
+}
+
+// policy is the checkpoint policy: whether step s (just taken) is evaluated
+// and whether a checkpoint is saved (a better evaluation also saves).
+func (t *runner) policy(s int, epochEnded, done bool) (doEval, doSave bool) {
+	cfg := t.cfg
+	doEval = t.val != nil && (done || (cfg.EvalEvery > 0 && s%cfg.EvalEvery == 0) || (cfg.EvalEvery == 0 && epochEnded))
+	doSave = done || (cfg.SaveEvery > 0 && s%cfg.SaveEvery == 0) || (cfg.SaveEvery == 0 && epochEnded)
+	return doEval, doSave
+}
+
+// evaluateAndSave evaluates step s when doEval and saves the last
+// checkpoint when doSave or the evaluation improved the best score (then the
+// best checkpoint too). An interrupted evaluation sets EvalPending, so that
+// resuming redoes it first.
+func (t *runner) evaluateAndSave(ctx context.Context, s int, doEval, doSave bool) error {
+	improved := false
+	if doEval {
+		var err error
+		if improved, err = t.evaluate(ctx, s); err != nil {
+			if ctx.Err() != nil {
+				t.state.EvalPending = true
+			}
+			return err
+		}
+	}
+	if doSave || improved {
+		return t.save(improved)
+	}
+	return nil
+}
+
+// stopped turns an evaluation error into the run's result: a checkpoint and
+// Interrupted when ctx was cancelled, the error otherwise.
+func (t *runner) stopped(ctx context.Context, sum *Summary, err error) (Summary, error) {
+	if ctx.Err() != nil && t.state.EvalPending {
+		return t.interrupted(sum)
+	}
+	return *sum, err
+}
+
+// interrupted saves a checkpoint after ctx was cancelled.
+func (t *runner) interrupted(sum *Summary) (Summary, error) {
+	t.finishBar()
+	fmt.Fprintf(t.out, "interrupted at step %d: saving checkpoint\n", t.state.Step)
+	if err := t.save(false); err != nil {
+		return *sum, fmt.Errorf("interrupted; saving the checkpoint failed: %w", err)
+	}
+	sum.Interrupted = true
+	return *sum, nil
+}
+
+// summarise fills the summary's final fields.
+func (t *runner) summarise(sum *Summary, start time.Time) {
+	sum.Steps = t.state.Step
+	sum.Epoch = t.epochFrac(t.state.Position)
+	sum.ValLoss, sum.ValCIDEr = t.lastVal, t.lastCIDE
+	sum.Corrupt = t.state.Corrupt
+	sum.Elapsed = time.Since(start)
+	if t.hasBest {
+		sum.BestScore = t.best
+		sum.BestDir = filepath.Join(t.cfg.OutDir, BestCheckpoint)
+	}
+}
+
+// startBar shows a progress bar when writing to a terminal.
+func (t *runner) startBar() {
+	f, ok := t.out.(*os.File)
+	if !ok || f != os.Stdout || !term.IsTerminal(int(f.Fd())) {
+		return
+	}
+	t.bar = pb.New(t.total)
+	t.bar.SetWriter(t.out)
+	t.bar.SetTemplateString(`{{counters . }} {{bar . }} {{percent . }} {{string . "info"}} {{etime . }} ETA {{rtime . }}`)
+	t.bar.SetCurrent(int64(t.state.Step))
+	t.bar.Start()
+}
+
+func (t *runner) finishBar() {
+	if t.bar != nil {
+		t.bar.Finish()
+		t.bar = nil
+	}
+}
+
+// plotOrWarn draws the training curve; it is a convenience, so failing to
+// draw it must not end a long run.
+func (t *runner) plotOrWarn() {
+	if err := t.plot(); err != nil {
+		fmt.Fprintf(t.out, "warning: training curve not written: %v\n", err)
+	}
 }
 
 func countParams(ps []*Param) int {
@@ -586,31 +624,13 @@ func countParams(ps []*Param) int {
 	return n
 }
 
-func (t *trainer) epochFrac(pos data.Position) float64 {
+func (t *runner) epochFrac(pos data.Position) float64 {
 	return float64(pos.Epoch) + float64(pos.Batch)/float64(t.train.BatchesPerEpoch())
-}
-
-// forward returns the cached graph for a batch shape, building it on first use.
-func (t *trainer) forward(cache map[shape]*gitmodel.Forward, b, tl int, train bool) (*gitmodel.Forward, error) {
-	k := shape{b, tl}
-	if f := cache[k]; f != nil {
-		return f, nil
-	}
-	opts := gitmodel.ForwardOptions{Loss: true}
-	if train {
-		opts = gitmodel.ForwardOptions{Train: true, Loss: true, Dropout: true, Smoothing: t.cfg.LabelSmoothing}
-	}
-	f, err := t.pipe.Model.NewForward(b, tl, opts)
-	if err != nil {
-		return nil, fmt.Errorf("building the graph for batch %d x %d tokens: %w", b, tl, err)
-	}
-	cache[k] = f
-	return f, nil
 }
 
 // evaluate computes the validation loss (and CIDEr-D), logs them and reports
 // whether the best score improved.
-func (t *trainer) evaluate(ctx context.Context, step int) (bool, error) {
+func (t *runner) evaluate(ctx context.Context, step int) (bool, error) {
 	var sumLoss float64
 	var tokens int
 	for _, idx := range t.val.Batches(0) {
@@ -621,11 +641,8 @@ func (t *trainer) evaluate(ctx context.Context, step int) (bool, error) {
 		if b.B == 0 {
 			continue
 		}
-		f, err := t.forward(t.evalFwd, b.B, b.T, false)
+		loss, err := t.tr.EvalLoss(gitmodel.Batch{Pixels: b.Pixels, IDs: b.IDs, AttentionMask: b.AttentionMask, Labels: b.Labels})
 		if err != nil {
-			return false, err
-		}
-		if err := f.Run(gitmodel.Batch{Pixels: b.Pixels, IDs: b.IDs, AttentionMask: b.AttentionMask, Labels: b.Labels}); err != nil {
 			return false, err
 		}
 		// The loss is a mean over the predicted tokens: weight batches by them.
@@ -637,7 +654,7 @@ func (t *trainer) evaluate(ctx context.Context, step int) (bool, error) {
 				}
 			}
 		}
-		sumLoss += f.LossValue() * float64(n)
+		sumLoss += loss * float64(n)
 		tokens += n
 	}
 	r := NewRecord(step)
@@ -677,7 +694,7 @@ func (t *trainer) evaluate(ctx context.Context, step int) (bool, error) {
 }
 
 // valCIDEr captions the validation images greedily and scores them.
-func (t *trainer) valCIDEr(ctx context.Context) (float64, error) {
+func (t *runner) valCIDEr(ctx context.Context) (float64, error) {
 	imgs, gts := GroupByImage(t.val.Pairs())
 	caps, err := CaptionImages(ctx, t.pipe, imgs, t.cfg.BatchSize, t.cfg.GenMaxLength)
 	if err != nil {
@@ -737,7 +754,7 @@ func CIDErD(ids []string, gts map[string][]string, res map[string]string) (float
 }
 
 // save writes the last checkpoint (and the best one when best is set).
-func (t *trainer) save(best bool) error {
+func (t *runner) save(best bool) error {
 	// The metrics up to this step must survive whatever happens next, or a
 	// resume from this checkpoint would leave a gap in the log.
 	if t.metrics != nil {
@@ -760,7 +777,7 @@ func (t *trainer) save(best bool) error {
 // new one renamed into place, and only then is the old one removed, so that
 // a crash at any point leaves a complete checkpoint (under final or
 // final.old).
-func (t *trainer) writeCheckpoint(final string) error {
+func (t *runner) writeCheckpoint(final string) error {
 	if err := recoverCheckpoint(final); err != nil {
 		return err
 	}
@@ -781,7 +798,7 @@ func (t *trainer) writeCheckpoint(final string) error {
 	if err := m.SaveWeights(filepath.Join(tmp, "model.safetensors")); err != nil {
 		return err
 	}
-	if err := t.opt.SaveState(filepath.Join(tmp, OptimizerFile)); err != nil {
+	if err := t.tr.Optimizer().SaveState(filepath.Join(tmp, OptimizerFile)); err != nil {
 		return err
 	}
 	for _, name := range tokenizerFiles {
@@ -857,7 +874,7 @@ func copyFile(src, dst string) error {
 	return writeFileSync(dst, b)
 }
 
-func (t *trainer) plot() error {
+func (t *runner) plot() error {
 	if err := t.metrics.Sync(); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -10,11 +11,11 @@ import (
 	"github.com/gitcap/gitcap/data/fixtures"
 	"github.com/gitcap/gitcap/data/tensorfile"
 	"github.com/gitcap/gitcap/gitmodel"
-	"github.com/gitcap/gitcap/graph"
 )
 
 // TestFiveAdamWStepsMatchHF reproduces train.json: five torch AdamW steps
-// (lr 1e-3, wd 0.01 on every tensor, dropout 0) on the reference batch,
+// (lr 1e-3, wd 0.01 on every tensor, dropout 0) on the reference batch with
+// the project's one training step (Trainer.Step),
 // checking each step's loss, the loss after, and every final parameter.
 func TestFiveAdamWStepsMatchHF(t *testing.T) {
 	var ref struct {
@@ -50,45 +51,29 @@ func TestFiveAdamWStepsMatchHF(t *testing.T) {
 		t.Fatal(err)
 	}
 	batch := gitmodel.Batch{Pixels: px, IDs: ints("input_ids"), AttentionMask: ints("attention_mask"), Labels: ints("labels")}
-	f, err := m.NewForward(2, len(batch.IDs)/2, gitmodel.ForwardOptions{Train: true, Loss: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-
-	params := map[string]*Param{}
-	var list []*Param
-	for _, p := range m.Params.All() {
-		tp := &Param{Name: p.Name, W: p.F32(), G: make([]float32, len(p.F32())), Decay: true}
-		params[p.Name] = tp
-		list = append(list, tp)
-	}
 	cfg := DefaultAdamWConfig()
-	cfg.WeightDecay = ref.WD
-	opt, err := NewAdamW(list, cfg)
+	cfg.WeightDecay, cfg.DecayAll = ref.WD, true
+	tr, err := NewTrainer(m, TrainerOptions{AdamW: cfg, LR: func(int) float64 { return ref.LR }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer opt.Close()
+	defer tr.Close()
+	ctx := context.Background()
 	for step, want := range ref.Losses {
-		if err := f.Run(batch); err != nil {
+		r, err := tr.Step(ctx, batch)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if d := math.Abs(f.LossValue() - want); d > 1e-4 {
-			t.Errorf("step %d: loss %.7f, HF %.7f", step, f.LossValue(), want)
-		}
-		if err := f.Grads(func(p *graph.Param, g []float32) { copy(params[p.Name].G, g) }); err != nil {
-			t.Fatal(err)
-		}
-		if err := opt.Step(ref.LR); err != nil {
-			t.Fatal(err)
+		if d := math.Abs(r.Loss - want); d > 1e-4 {
+			t.Errorf("step %d: loss %.7f, HF %.7f", step, r.Loss, want)
 		}
 	}
-	if err := f.Run(batch); err != nil {
+	after, err := tr.EvalLoss(batch)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if d := math.Abs(f.LossValue() - ref.After); d > 1e-4 {
-		t.Errorf("loss after 5 steps %.7f, HF %.7f", f.LossValue(), ref.After)
+	if d := math.Abs(after - ref.After); d > 1e-4 {
+		t.Errorf("loss after 5 steps %.7f, HF %.7f", after, ref.After)
 	}
 	final, err := tensorfile.Open(fixtures.Path(t, "git-tiny", "reference", "train_final.safetensors"))
 	if err != nil {

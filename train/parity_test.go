@@ -79,14 +79,48 @@ func TestFiveAdamWStepsMatchHF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	total, far, worst := 0, 0, 0.0
+	// What five AdamW steps can move one element: step t moves it by
+	// lr·|m̂_t|/(√v̂_t+eps) + lr·wd·|w|, and by Cauchy–Schwarz
+	// |m̂_t|/√v̂_t <= r_t = (1-β1)/(1-β1^t) · √((1-β2^t)/(1-β2)) ·
+	// √(Σ_{i<t} β1^{2i}/β2^i), whatever the gradients (r_1 = 1, r_5 = 1.0108;
+	// Σ r_t = 5.0225 for torch's betas). So an element moves at most
+	// move = lr·Σ r_t + steps·lr·wd·max|w| ≈ 5.02e-3 here.
+	steps := len(ref.Losses)
+	var sumR float64
+	for k := 1; k <= steps; k++ {
+		var s float64
+		for i := 0; i < k; i++ {
+			s += math.Pow(cfg.Beta1, float64(2*i)) / math.Pow(cfg.Beta2, float64(i))
+		}
+		sumR += (1 - cfg.Beta1) / (1 - math.Pow(cfg.Beta1, float64(k))) * math.Sqrt((1-math.Pow(cfg.Beta2, float64(k)))/(1-cfg.Beta2)) * math.Sqrt(s)
+	}
+	total, far, worst, worstKey := 0, 0, 0.0, 0.0
 	worstName := ""
 	for _, p := range m.Params.All() {
 		want, _, err := final.F32(p.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A key bias adds the same amount to every score of a query, so its
+		// true gradient is 0 and what both runs feed AdamW is rounding
+		// noise, which AdamW scales up to a full step of either sign: two
+		// correct runs can end up to 2·move apart there (the old bound of
+		// 1e-2 for every element), so key biases keep 2·move. Every other
+		// element must agree to within move/2 (2.5e-3; the largest seen is
+		// 1.9e-3, in an element of the patch embedding whose gradient is
+		// near 0): a run whose weights stayed put or moved the other way
+		// would be off by HF's own movement, up to move, and the count of
+		// elements off by more than 1e-4 below catches smaller errors.
 		keyBias := strings.HasSuffix(p.Name, "key.bias") || strings.HasSuffix(p.Name, "k_proj.bias")
+		var maxW float64
+		for _, w := range want {
+			maxW = math.Max(maxW, math.Abs(float64(w)))
+		}
+		move := ref.LR*sumR + float64(steps)*ref.LR*ref.WD*maxW*1.01
+		bound := move / 2
+		if keyBias {
+			bound = 2 * move
+		}
 		for i, w := range p.F32() {
 			d := math.Abs(float64(w) - float64(want[i]))
 			total++
@@ -96,11 +130,15 @@ func TestFiveAdamWStepsMatchHF(t *testing.T) {
 			if d > worst && !keyBias {
 				worst, worstName = d, p.Name
 			}
-			if d > 1e-2 {
-				t.Errorf("%s[%d]: %g, HF %g", p.Name, i, w, want[i])
+			if keyBias {
+				worstKey = math.Max(worstKey, d)
+			}
+			if d > bound {
+				t.Errorf("%s[%d]: %g, HF %g (|diff| %.3g > %.3g)", p.Name, i, w, want[i], d, bound)
 			}
 		}
 	}
+	t.Logf("five steps move an element at most %.4g (Σ r_t = %.4f); largest key-bias difference %.2g", ref.LR*sumR, sumR, worstKey)
 	t.Logf("final parameters: %d of %d elements differ by > 1e-4; largest difference outside key biases %.2g (%s)", far, total, worst, worstName)
 	if float64(far) > 0.001*float64(total) {
 		t.Errorf("%d of %d elements differ by more than 1e-4 (allowed: 0.1%%)", far, total)

@@ -87,14 +87,16 @@ func (m *MLP) Forward(b *graph.Builder, x *G.Node) *G.Node {
 type SelfAttention struct {
 	Q, K, V, O *Linear
 	Heads      int
-	Dropout    float64 // on attention probabilities, training graphs only
+	Dropout    graph.DropoutSite // the site of the dropout on attention probabilities
 }
 
 // AttentionNames gives the state-dict names of the four projections.
 type AttentionNames struct{ Q, K, V, O string }
 
-// NewSelfAttention registers the four dim×dim projections with biases.
-func NewSelfAttention(ps *graph.Params, n AttentionNames, dim, heads int, dropout float64) *SelfAttention {
+// NewSelfAttention registers the four dim×dim projections with biases;
+// dropout names the site of its attention-probability dropout (its rate is
+// the graph's, see graph.WithDropout).
+func NewSelfAttention(ps *graph.Params, n AttentionNames, dim, heads int, dropout graph.DropoutSite) *SelfAttention {
 	return &SelfAttention{
 		Q: NewLinear(ps, n.Q, dim, dim, true), K: NewLinear(ps, n.K, dim, dim, true),
 		V: NewLinear(ps, n.V, dim, dim, true), O: NewLinear(ps, n.O, dim, dim, true),
@@ -115,10 +117,7 @@ func (a *SelfAttention) Forward(b *graph.Builder, x *G.Node, mask *G.Node, cache
 	v = a.V.Forward(b, x)
 	shape.Heads = a.Heads
 	shape.HeadDim = x.Shape()[1] / a.Heads
-	drop := 0.0
-	if b.Train {
-		drop = a.Dropout
-	}
+	drop := b.DropoutRate(a.Dropout)
 	var kc, vc *G.Node
 	if cache != nil {
 		kc, vc = cache.K, cache.V

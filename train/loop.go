@@ -209,22 +209,9 @@ func loadModel(ctx context.Context, cfg *Config, resumeDir string, out io.Writer
 		p = &gitmodel.Pipeline{Dir: src, Model: m, Tokenizer: tok, Processor: proc}
 	}
 	if cfg.Dropout != nil {
-		c := p.Model.Config
-		c.HiddenDropoutProb, c.AttentionProbsDropoutProb = *cfg.Dropout, *cfg.Dropout
-		if c.HiddenDropoutProb != p.Model.Config.HiddenDropoutProb || c.AttentionProbsDropoutProb != p.Model.Config.AttentionProbsDropoutProb {
-			m, err := gitmodel.New(c)
-			if err != nil {
-				return nil, "", err
-			}
-			for _, q := range m.Params.All() {
-				old := p.Model.Params.Get(q.Name)
-				if old == nil {
-					return nil, "", fmt.Errorf("dropout override: parameter %s missing", q.Name)
-				}
-				copy(q.F32(), old.F32())
-			}
-			p.Model = m
-		}
+		// Rates are read when the training graphs are built (and saved in
+		// each checkpoint's config.json): no rebuild of the model.
+		p.Model.Config.HiddenDropoutProb, p.Model.Config.AttentionProbsDropoutProb = *cfg.Dropout, *cfg.Dropout
 	}
 	return p, src, nil
 }

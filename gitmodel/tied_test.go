@@ -5,7 +5,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/gitcap/gitcap/data"
 	"github.com/gitcap/gitcap/data/tensorfile"
+	"github.com/gitcap/gitcap/graph"
 )
 
 // TestTiedWordEmbeddingsLoadSaveForward checks tie_word_embeddings: a tied
@@ -81,5 +83,13 @@ func TestTiedWordEmbeddingsLoadSaveForward(t *testing.T) {
 	}
 	if d := maxAbsDiff(t, "logits", logits(again), got); d == 0 {
 		t.Error("scaling the word embeddings left the tied logits unchanged: the LM head is not tied")
+	}
+}
+
+// TestIgnoreIndexAgrees: the data loader's padding label is the value the
+// loss skips.
+func TestIgnoreIndexAgrees(t *testing.T) {
+	if data.IgnoreIndex != graph.IgnoreIndex {
+		t.Fatalf("data.IgnoreIndex %d, graph.IgnoreIndex %d", data.IgnoreIndex, graph.IgnoreIndex)
 	}
 }

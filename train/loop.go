@@ -18,13 +18,12 @@ import (
 	"golang.org/x/term"
 
 	"github.com/gitcap/gitcap/data"
+	"github.com/gitcap/gitcap/data/fsutil"
 	"github.com/gitcap/gitcap/data/imageproc"
-	"github.com/gitcap/gitcap/data/tensorfile"
 	"github.com/gitcap/gitcap/data/tokenizer"
 	"github.com/gitcap/gitcap/eval"
 	"github.com/gitcap/gitcap/gitmodel"
 	"github.com/gitcap/gitcap/gitmodel/hub"
-	"github.com/gitcap/gitcap/graph"
 )
 
 // Checkpoint directory names inside Config.OutDir.
@@ -636,7 +635,7 @@ func (t *runner) evaluate(ctx context.Context, step int) (bool, error) {
 		n := 0
 		for r := 0; r < b.B; r++ {
 			for c := 1; c < b.T; c++ {
-				if b.Labels[r*b.T+c] != graph.IgnoreIndex {
+				if b.Labels[r*b.T+c] != data.IgnoreIndex {
 					n++
 				}
 			}
@@ -789,7 +788,7 @@ func (t *runner) writeCheckpoint(final string) error {
 		return err
 	}
 	for _, name := range tokenizerFiles {
-		if err := copyFile(filepath.Join(t.srcDir, name), filepath.Join(tmp, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := fsutil.CopyFile(filepath.Join(t.srcDir, name), filepath.Join(tmp, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
@@ -797,10 +796,10 @@ func (t *runner) writeCheckpoint(final string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(tmp, StateFile), append(st, '\n')); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(tmp, StateFile), append(st, '\n')); err != nil {
 		return err
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := fsutil.SyncDir(tmp); err != nil {
 		return err
 	}
 	old := final + ".old"
@@ -816,7 +815,7 @@ func (t *runner) writeCheckpoint(final string) error {
 		return err
 	}
 	ok = true
-	if err := syncDir(t.cfg.OutDir); err != nil {
+	if err := fsutil.SyncDir(t.cfg.OutDir); err != nil {
 		return err
 	}
 	return os.RemoveAll(old)
@@ -833,32 +832,6 @@ func recoverCheckpoint(final string) error {
 		return os.Rename(final+".old", final)
 	}
 	return nil
-}
-
-// writeFileSync writes a file and flushes it to disk.
-func writeFileSync(path string, b []byte) error {
-	return tensorfile.WriteAtomic(path, func(f *os.File) error {
-		_, err := f.Write(b)
-		return err
-	})
-}
-
-// syncDir flushes a directory's entries (renames) to disk.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return writeFileSync(dst, b)
 }
 
 func (t *runner) plot() error {

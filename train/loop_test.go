@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gitcap/gitcap/data/fixtures"
+	"github.com/gitcap/gitcap/data/fsutil"
 	"github.com/gitcap/gitcap/gitmodel"
 )
 
@@ -243,7 +244,7 @@ func TestNonFiniteLossStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json"} {
-		if err := copyFile(filepath.Join(src, f), filepath.Join(bad, f)); err != nil {
+		if err := fsutil.CopyFile(filepath.Join(src, f), filepath.Join(bad, f)); err != nil {
 			t.Fatal(err)
 		}
 	}

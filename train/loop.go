@@ -21,8 +21,8 @@ import (
 	"github.com/gitcap/gitcap/data/fsutil"
 	"github.com/gitcap/gitcap/data/imageproc"
 	"github.com/gitcap/gitcap/data/tokenizer"
-	"github.com/gitcap/gitcap/eval"
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 	"github.com/gitcap/gitcap/gitmodel/hub"
 )
 
@@ -121,7 +121,7 @@ type runner struct {
 	resumeDir string          // "" for a new run
 	badImages map[string]bool // unreadable images reported so far (by error text, which names the file)
 	srcDir    string          // tokenizer and preprocessor files
-	pipe      *gitmodel.Pipeline
+	pipe      *caption.Pipeline
 	tr        *Trainer
 	train     *data.Loader
 	val       *data.Loader
@@ -156,12 +156,12 @@ func (t *runner) close() {
 
 // loadModel builds the pipeline: a checkpoint (cfg.Model or a resume dir) or
 // a preset initialised at random.
-func loadModel(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (*gitmodel.Pipeline, string, error) {
-	var p *gitmodel.Pipeline
+func loadModel(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (*caption.Pipeline, string, error) {
+	var p *caption.Pipeline
 	var src string
 	switch {
 	case resumeDir != "":
-		pp, err := gitmodel.LoadPipeline(resumeDir)
+		pp, err := caption.LoadPipeline(resumeDir)
 		if err != nil {
 			return nil, "", fmt.Errorf("resume: %w", err)
 		}
@@ -174,7 +174,7 @@ func loadModel(ctx context.Context, cfg *Config, resumeDir string, out io.Writer
 		if err != nil {
 			return nil, "", err
 		}
-		pp, err := gitmodel.LoadPipeline(dir)
+		pp, err := caption.LoadPipeline(dir)
 		if err != nil {
 			return nil, "", err
 		}
@@ -205,7 +205,7 @@ func loadModel(ctx context.Context, cfg *Config, resumeDir string, out io.Writer
 			return nil, "", err
 		}
 		Init(m, cfg.Seed)
-		p = &gitmodel.Pipeline{Dir: src, Model: m, Tokenizer: tok, Processor: proc}
+		p = &caption.Pipeline{Dir: src, Model: m, Tokenizer: tok, Processor: proc}
 	}
 	if cfg.Dropout != nil {
 		// Rates are read when the training graphs are built (and saved in
@@ -681,62 +681,13 @@ func (t *runner) evaluate(ctx context.Context, step int) (bool, error) {
 
 // valCIDEr captions the validation images greedily and scores them.
 func (t *runner) valCIDEr(ctx context.Context) (float64, error) {
-	imgs, gts := GroupByImage(t.val.Pairs())
-	caps, err := CaptionImages(ctx, t.pipe, imgs, t.cfg.BatchSize, t.cfg.GenMaxLength)
+	imgs, gts := caption.GroupByImage(t.val.Pairs())
+	caps, err := caption.CaptionImages(ctx, t.pipe, imgs, t.cfg.BatchSize, t.cfg.GenMaxLength)
 	if err != nil {
 		return 0, err
 	}
-	c, _, err := CIDErD(imgs, gts, caps)
+	c, _, err := caption.CIDErD(imgs, gts, caps)
 	return c, err
-}
-
-// GroupByImage returns the distinct images of pairs in first-seen order and
-// each image's captions.
-func GroupByImage(pairs []data.TrainPair) ([]string, map[string][]string) {
-	var imgs []string
-	gts := map[string][]string{}
-	for _, p := range pairs {
-		if _, ok := gts[p.Image]; !ok {
-			imgs = append(imgs, p.Image)
-		}
-		gts[p.Image] = append(gts[p.Image], p.Caption)
-	}
-	return imgs, gts
-}
-
-// CaptionImages captions image files with greedy decoding (maxLength is HF's
-// max_length; 0 means 50). An image that cannot be read gets "".
-func CaptionImages(ctx context.Context, p *gitmodel.Pipeline, imgs []string, batch, maxLength int) (map[string]string, error) {
-	if maxLength <= 0 {
-		maxLength = 50
-	}
-	g := p.Model.NewGenerator()
-	defer g.Close()
-	samples := make([]gitmodel.Sample, len(imgs))
-	for i, im := range imgs {
-		samples[i] = gitmodel.Sample{Name: im, Frames: []string{im}}
-	}
-	caps, err := p.Caption(ctx, g, samples, "", max(batch, 1), gitmodel.GenerateOptions{MaxLength: maxLength, NumBeams: 1}, nil)
-	if err != nil {
-		return nil, err
-	}
-	res := make(map[string]string, len(imgs))
-	for i, c := range caps {
-		res[imgs[i]] = c.Text
-	}
-	return res, nil
-}
-
-// CIDErD PTB-tokenizes references and candidates and scores them with
-// CIDEr-D (as coco-caption does), over ids in order.
-func CIDErD(ids []string, gts map[string][]string, res map[string]string) (float64, []float64, error) {
-	tg := make(map[string][]string, len(ids))
-	tr := make(map[string]string, len(ids))
-	for _, id := range ids {
-		tg[id] = eval.PTBTokenizeAll(gts[id])
-		tr[id] = eval.PTBTokenize(res[id])
-	}
-	return eval.CIDErD(ids, tg, tr)
 }
 
 // save writes the last checkpoint (and the best one when best is set).

@@ -13,6 +13,7 @@ import (
 	"github.com/gitcap/gitcap/data/fixtures"
 	"github.com/gitcap/gitcap/data/fsutil"
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 )
 
 // shapesSet writes a COCO captions file over the fixture shape images with
@@ -113,7 +114,7 @@ func TestRunLossFalls(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	p, err := gitmodel.LoadPipeline(ck)
+	p, err := caption.LoadPipeline(ck)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/cheggaaa/pb/v3"
 
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 )
 
 // generationFlags registers HF generate()'s options on fs.
@@ -84,7 +85,7 @@ func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *frames != 0 && *frames != p.Model.Config.Frames() {
 		return fmt.Errorf("--frames %d: the checkpoint takes %d frames per sample", *frames, p.Model.Config.Frames())
 	}
-	var samples []gitmodel.Sample
+	var samples []caption.Sample
 	failed := 0
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()

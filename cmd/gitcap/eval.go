@@ -12,6 +12,7 @@ import (
 	"github.com/gitcap/gitcap/data"
 	"github.com/gitcap/gitcap/eval"
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 )
 
 // runEval implements "gitcap eval": caption every image of a caption set
@@ -64,7 +65,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if root == "" {
 		root = filepath.Dir(*annotations)
 	}
-	var samples []gitmodel.Sample
+	var samples []caption.Sample
 	var ids []string
 	for i, im := range ann.Images {
 		if i%n != k || len(im.Captions) == 0 { // nothing to score it against
@@ -74,7 +75,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if file == "" {
 			file = im.ID
 		}
-		samples = append(samples, gitmodel.Sample{Name: im.ID, Frames: []string{filepath.Join(root, file)}})
+		samples = append(samples, caption.Sample{Name: im.ID, Frames: []string{filepath.Join(root, file)}})
 		ids = append(ids, im.ID)
 	}
 	if len(samples) == 0 {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/gitcap/gitcap/data/imageproc"
 	"github.com/gitcap/gitcap/data/tokenizer"
-	"github.com/gitcap/gitcap/graph"
 )
 
 // TrainPair is one training example: an image file and one of its captions.
@@ -56,6 +55,10 @@ type Position struct {
 	Epoch int `json:"epoch"`
 	Batch int `json:"batch"`
 }
+
+// IgnoreIndex is the label of a position that takes no part in the loss
+// (padding), PyTorch's and HF's -100; graph.IgnoreIndex is the same value.
+const IgnoreIndex = -100
 
 // LoadedBatch is one preprocessed batch, ready for gitmodel.Batch.
 type LoadedBatch struct {
@@ -367,7 +370,7 @@ func (l *Loader) build(pos Position, idx []int, s *imageproc.Scratch) *LoadedBat
 			if c < len(ids) {
 				b.IDs[k], b.AttentionMask[k], b.Labels[k] = ids[c], 1, ids[c]
 			} else {
-				b.IDs[k], b.AttentionMask[k], b.Labels[k] = pad, 0, graph.IgnoreIndex
+				b.IDs[k], b.AttentionMask[k], b.Labels[k] = pad, 0, IgnoreIndex
 			}
 		}
 	}

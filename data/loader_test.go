@@ -12,7 +12,6 @@ import (
 	"github.com/gitcap/gitcap/data/imageproc"
 	"github.com/gitcap/gitcap/data/synth"
 	"github.com/gitcap/gitcap/data/tokenizer"
-	"github.com/gitcap/gitcap/graph"
 )
 
 // testSet writes a small synthetic set and returns its train pairs, a
@@ -132,7 +131,7 @@ func TestLoaderPaddingAndLabels(t *testing.T) {
 				if id != want[c] || m != 1 || lab != want[c] {
 					t.Fatalf("row %d col %d: id %d mask %d label %d, want %d 1 %d", r, c, id, m, lab, want[c], want[c])
 				}
-			} else if id != tok.PAD() || m != 0 || lab != graph.IgnoreIndex {
+			} else if id != tok.PAD() || m != 0 || lab != IgnoreIndex {
 				t.Fatalf("row %d col %d: padding id %d mask %d label %d", r, c, id, m, lab)
 			}
 		}

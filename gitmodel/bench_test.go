@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
-	"strings"
 	"testing"
 
 	"github.com/gitcap/gitcap/graph"
@@ -34,13 +33,11 @@ func randomModel(tb testing.TB, preset string) *Model {
 
 func fillParam(p *graph.Param, rng *rand.Rand) {
 	d := p.F32()
-	isNorm := strings.Contains(p.Name, "LayerNorm") || strings.Contains(p.Name, "layer_norm") ||
-		strings.Contains(p.Name, "layrnorm") || strings.Contains(p.Name, "layernorm") || strings.Contains(p.Name, "visual_projection.1")
 	for i := range d {
 		switch {
-		case isNorm && strings.HasSuffix(p.Name, ".weight"):
+		case p.Role.Init() == graph.InitOnes:
 			d[i] = 1
-		case isNorm:
+		case p.Role.Init() == graph.InitZeros:
 			d[i] = 0
 		case p.Name == "output.weight":
 			// A wide LM head makes the top tokens of a random model

@@ -2,7 +2,6 @@ package gitmodel
 
 import (
 	"fmt"
-	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -51,7 +50,7 @@ func (m *Model) newDecodeStepOn(rows, tmax int, kcs, vcs [][]float32) (*decodeSt
 	c := m.Config
 	d := c.HiddenSize
 	s := &decodeStep{rows: rows, tmax: tmax}
-	b := graph.NewBuilder(tensor.Float32, false)
+	b := graph.NewBuilder(tensor.Float32)
 	err := graph.Build(func() {
 		s.ids = make([]int, rows)
 		s.pos = make([]int, rows)
@@ -67,11 +66,8 @@ func (m *Model) newDecodeStepOn(rows, tmax int, kcs, vcs [][]float32) (*decodeSt
 			s.kc, s.vc = append(s.kc, kc), append(s.vc, vc)
 			cache[l] = layers.KV{K: bind(b, fmt.Sprintf("kcache%d", l), kc, rows*tmax, d), V: bind(b, fmt.Sprintf("vcache%d", l), vc, rows*tmax, d)}
 		}
-		x := m.EmbedText(b, b.Const("ids", s.ids), b.Const("pos", s.pos))
 		mask := bind(b, "mask", s.mask, rows, 1, tmax+1)
-		out := m.Decode(b, x, mask, cache, graph.AttentionShape{B: rows, Tq: 1, Tk: 1, Cached: tmax})
-		s.k, s.v = out.K, out.V
-		s.logits = m.Logits(b, out.Last)
+		s.logits, s.k, s.v = m.decodeStep(b, b.Const("ids", s.ids), b.Const("pos", s.pos), mask, cache, rows, tmax)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building the decode-step graph: %w", err)
@@ -142,22 +138,13 @@ func (s *cachedStepper) step(tokens []int) ([]float32, error) {
 	st := s.step_
 	c := s.m.Config
 	nImg := c.ImageTokens()
-	negInf := float32(math.Inf(-1))
 	for r, tok := range tokens {
 		if s.length[r] >= st.tmax {
 			return nil, fmt.Errorf("generation ran past the KV cache (%d positions)", st.tmax)
 		}
 		st.ids[r] = tok
 		st.pos[r] = s.length[r] - nImg // text position of the new token
-		row := st.mask[r*(st.tmax+1) : (r+1)*(st.tmax+1)]
-		for j := 0; j < st.tmax; j++ {
-			if j < s.length[r] {
-				row[j] = 0
-			} else {
-				row[j] = negInf
-			}
-		}
-		row[st.tmax] = 0 // the token itself
+		fillStepMask(st.mask[r*(st.tmax+1):(r+1)*(st.tmax+1)], s.length[r])
 	}
 	st.vm.Reset()
 	if err := st.vm.RunAll(); err != nil {
@@ -165,12 +152,8 @@ func (s *cachedStepper) step(tokens []int) ([]float32, error) {
 	}
 	d := c.HiddenSize
 	for l := range st.kc {
-		k, v := Values(st.k[l]), Values(st.v[l])
-		for r := range tokens {
-			at := (r*st.tmax + s.length[r]) * d
-			copy(st.kc[l][at:at+d], k[r*d:(r+1)*d])
-			copy(st.vc[l][at:at+d], v[r*d:(r+1)*d])
-		}
+		writeKV(st.kc[l], Values(st.k[l]), s.length[:len(tokens)], st.tmax, d)
+		writeKV(st.vc[l], Values(st.v[l]), s.length[:len(tokens)], st.tmax, d)
 	}
 	for r := range s.length {
 		s.length[r]++

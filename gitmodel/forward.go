@@ -22,7 +22,7 @@ type Batch struct {
 // ForwardOptions selects what a forward graph computes.
 type ForwardOptions struct {
 	Train      bool    // gradients for every parameter (implies Loss)
-	Dropout    bool    // dropout on, with the config's probabilities
+	Dropout    bool    // a training-mode graph: dropout at the config's rates (Config.DropoutRates)
 	Loss       bool    // the language-modelling loss from Batch.Labels
 	AllLogits  bool    // logits at every position, image tokens included, as HF returns them
 	Last       bool    // logits at each example's last position only (generation)
@@ -60,7 +60,6 @@ type Forward struct {
 // NewForward builds and compiles a forward graph.
 func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, error) {
 	c := m.Config
-	v := c.Vision
 	nImg := c.ImageTokens()
 	f := &Forward{m: m, B: batch, T: textLen, N: nImg + textLen, opts: opts}
 	if textLen < 1 || batch < 1 {
@@ -72,58 +71,32 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 	if textLen > c.MaxPositionEmbeddings {
 		return nil, fmt.Errorf("text length %d exceeds max_position_embeddings %d", textLen, c.MaxPositionEmbeddings)
 	}
-	b := graph.NewBuilder(tensor.Float32, opts.Dropout)
+	var bo []graph.BuilderOption
+	if opts.Dropout {
+		bo = append(bo, graph.WithDropout(c.DropoutRates()))
+	}
+	b := graph.NewBuilder(tensor.Float32, bo...)
 	f.b = b
-	patchLen := v.NumChannels * v.PatchSize * v.PatchSize
 	err := graph.Build(func() {
-		frames := make([]*G.Node, c.Frames())
-		for i := range frames {
+		v := c.Vision
+		patchLen := v.NumChannels * v.PatchSize * v.PatchSize
+		var in fullInputs
+		for i := 0; i < c.Frames(); i++ {
 			buf := make([]float32, batch*v.Patches()*patchLen)
 			f.patches = append(f.patches, buf)
-			frames[i] = bind(b, fmt.Sprintf("patches%d", i), buf, batch*v.Patches(), patchLen)
+			in.frames = append(in.frames, bind(b, fmt.Sprintf("patches%d", i), buf, batch*v.Patches(), patchLen))
 		}
 		f.ids = make([]int, batch*textLen)
 		f.pos = repeatRange(batch, textLen)
 		f.mask = make([]float32, batch*f.N*f.N)
-		ids := b.Const("input_ids", f.ids)
-		pos := b.Const("position_ids", f.pos)
-		mask := bind(b, "mask", f.mask, batch, f.N, f.N)
-
-		img, vision := m.EncodeImages(b, frames, batch)
-		f.Vision, f.Projected = vision, img
-		if opts.VisionOnly {
-			return
+		in.ids = b.Const("input_ids", f.ids)
+		in.pos = b.Const("position_ids", f.pos)
+		in.mask = bind(b, "mask", f.mask, batch, f.N, f.N)
+		if !opts.VisionOnly && (opts.Loss || opts.Train) {
+			f.target = make([]int, batch*(textLen-1))
+			in.targets = b.Const("targets", f.target)
 		}
-		text := m.EmbedText(b, ids, pos)
-		x := graph.ConcatSeq(batch, img, text)
-		f.Decoder = m.Decode(b, x, mask, nil, graph.AttentionShape{B: batch, Tq: f.N, Tk: f.N})
-		if opts.AllLogits {
-			f.Logits = m.Logits(b, f.Decoder.Last)
-		}
-		if opts.Last {
-			last := make([]int, batch)
-			for i := range last {
-				last[i] = i*f.N + f.N - 1
-			}
-			f.LastLogits = m.Logits(b, graph.Rows(f.Decoder.Last, last))
-		}
-		if opts.Loss || opts.Train {
-			// logits[:, nImg:-1] predict labels[:, 1:].
-			rows := make([]int, 0, batch*(textLen-1))
-			for i := 0; i < batch; i++ {
-				for t := 0; t < textLen-1; t++ {
-					rows = append(rows, i*f.N+nImg+t)
-				}
-			}
-			f.target = make([]int, len(rows))
-			var logits *G.Node
-			if f.Logits != nil {
-				logits = graph.Rows(f.Logits, rows)
-			} else {
-				logits = m.Logits(b, graph.Rows(f.Decoder.Last, rows))
-			}
-			f.Loss = graph.CrossEntropy(logits, b.Const("targets", f.target), opts.Smoothing)
-		}
+		m.forward(b, in, Shape{Batch: batch, Image: nImg, Text: textLen}, opts, f)
 		if opts.Train {
 			f.learn, f.params = b.Learnables()
 			grads, err := G.Grad(f.Loss, f.learn...)
@@ -190,13 +163,7 @@ func (f *Forward) Run(in Batch) error {
 	copy(f.ids, in.IDs)
 	FillMask(f.mask, f.B, c.ImageTokens(), f.T, in.AttentionMask)
 	if f.Loss != nil {
-		k := 0
-		for i := 0; i < f.B; i++ {
-			for t := 1; t < f.T; t++ {
-				f.target[k] = in.Labels[i*f.T+t]
-				k++
-			}
-		}
+		shiftLabels(f.target, in.Labels, f.B, f.T)
 	}
 	f.vm.Reset()
 	return f.vm.RunAll()
@@ -234,28 +201,20 @@ func (f *Forward) Grads(fn func(p *graph.Param, grad []float32)) error {
 // Values returns a node's value as float32s (valid until the next Run).
 func Values(n *G.Node) []float32 { return n.Value().Data().([]float32) }
 
-// FillMask writes GIT's additive attention mask (B, N, N), N = nImg + T:
-// image queries see every image key and no text key; text queries see every
-// image key and the text keys up to their own position, minus padded keys
-// (attention 0). attn (B,T) may be nil (no padding).
-func FillMask(dst []float32, batch, nImg, t int, attn []int) {
-	n := nImg + t
-	negInf := float32(math.Inf(-1)) // exp() of it is 0
-	for b := 0; b < batch; b++ {
-		for q := 0; q < n; q++ {
-			row := dst[(b*n+q)*n : (b*n+q+1)*n]
-			for k := range row {
-				switch {
-				case k < nImg:
-					row[k] = 0
-				case q < nImg || k > q:
-					row[k] = negInf
-				case attn != nil && attn[b*t+k-nImg] == 0:
-					row[k] = negInf
-				default:
-					row[k] = 0
-				}
-			}
-		}
+// BatchShape returns the batch size and text length of in: the batch size
+// from the pixel values (Frames images of the configured size per example),
+// the text length from the ids.
+func (m *Model) BatchShape(in Batch) (batch, textLen int, err error) {
+	c := m.Config
+	v := c.Vision
+	img := c.Frames() * v.NumChannels * v.ImageSize * v.ImageSize
+	if len(in.Pixels) == 0 || len(in.Pixels)%img != 0 {
+		return 0, 0, fmt.Errorf("pixel values: got %d floats, not a whole number of %d-frame %d×%d×%d examples",
+			len(in.Pixels), c.Frames(), v.NumChannels, v.ImageSize, v.ImageSize)
 	}
+	batch = len(in.Pixels) / img
+	if len(in.IDs) == 0 || len(in.IDs)%batch != 0 {
+		return 0, 0, fmt.Errorf("input ids: got %d for a batch of %d", len(in.IDs), batch)
+	}
+	return batch, len(in.IDs) / batch, nil
 }

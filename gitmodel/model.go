@@ -2,6 +2,7 @@ package gitmodel
 
 import (
 	"fmt"
+	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -37,6 +38,29 @@ type Model struct {
 	output           *layers.Linear
 }
 
+// Learning-rate groups of the parameters (graph.Param.Group).
+const (
+	VisionGroup = "vision" // the CLIP image encoder (git.image_encoder.*)
+	TextGroup   = "text"   // everything else
+)
+
+// GIT's dropout sites; their rates come from the config (DropoutRates) when a
+// training graph is built, so changing a rate does not rebuild the model.
+const (
+	HiddenDropout          graph.DropoutSite = "hidden"           // hidden_dropout_prob: embeddings and decoder residual branches
+	AttentionDropout       graph.DropoutSite = "attention"        // attention_probs_dropout_prob: decoder attention
+	VisionAttentionDropout graph.DropoutSite = "vision_attention" // vision_config.attention_dropout: CLIP attention
+)
+
+// DropoutRates are the config's dropout probabilities by site.
+func (c Config) DropoutRates() graph.DropoutRates {
+	return graph.DropoutRates{
+		HiddenDropout:          c.HiddenDropoutProb,
+		AttentionDropout:       c.AttentionProbsDropoutProb,
+		VisionAttentionDropout: c.Vision.AttentionDropout,
+	}
+}
+
 // New builds a model with zero weights (load or initialise them next).
 func New(c Config) (*Model, error) {
 	if err := c.Validate(); err != nil {
@@ -50,42 +74,188 @@ func New(c Config) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vision_config.hidden_act: %w", err)
 	}
-	ps := graph.NewParams(tensor.Float32)
+	ps := graph.NewParams(tensor.Float32).WithGroup(TextGroup)
 	v, d := c.Vision, c.HiddenSize
 	m := &Model{Config: c, Params: ps}
 
+	// The image encoder's parameters form the "vision" learning-rate group.
+	vps := ps.WithGroup(VisionGroup)
 	const vp = "git.image_encoder.vision_model."
-	m.patch = layers.NewPatchEmbedding(ps, vp+"embeddings.patch_embedding.weight", v.NumChannels, v.PatchSize, v.HiddenSize)
-	m.class = ps.New(vp+"embeddings.class_embedding", v.HiddenSize)
-	m.visionPos = layers.NewEmbedding(ps, vp+"embeddings.position_embedding.weight", v.Tokens(), v.HiddenSize)
-	m.preLN = layers.NewLayerNorm(ps, vp+"pre_layrnorm", v.HiddenSize, v.LayerNormEps) // sic: HF's name
+	m.patch = layers.NewPatchEmbedding(vps, vp+"embeddings.patch_embedding.weight", v.NumChannels, v.PatchSize, v.HiddenSize)
+	m.class = vps.NewRole(vp+"embeddings.class_embedding", graph.RoleEmbedding, v.HiddenSize)
+	m.visionPos = layers.NewEmbedding(vps, vp+"embeddings.position_embedding.weight", v.Tokens(), v.HiddenSize)
+	m.preLN = layers.NewLayerNorm(vps, vp+"pre_layrnorm", v.HiddenSize, v.LayerNormEps) // sic: HF's name
 	for i := 0; i < v.NumHiddenLayers; i++ {
-		m.vision = append(m.vision, layers.NewCLIPBlock(ps, fmt.Sprintf(vp+"encoder.layers.%d", i),
-			v.HiddenSize, v.IntermediateSize, v.NumAttentionHeads, visAct, v.LayerNormEps, v.AttentionDropout))
+		m.vision = append(m.vision, layers.NewCLIPBlock(vps, fmt.Sprintf(vp+"encoder.layers.%d", i),
+			v.HiddenSize, v.IntermediateSize, v.NumAttentionHeads, visAct, v.LayerNormEps, VisionAttentionDropout))
 	}
-	m.postLN = layers.NewLayerNorm(ps, vp+"post_layernorm", v.HiddenSize, v.LayerNormEps)
+	m.postLN = layers.NewLayerNorm(vps, vp+"post_layernorm", v.HiddenSize, v.LayerNormEps)
 	if c.Video() {
 		for f := 0; f < c.Frames(); f++ {
-			m.temporal = append(m.temporal, ps.New(fmt.Sprintf("git.img_temperal_embedding.%d", f), 1, 1, v.HiddenSize))
+			m.temporal = append(m.temporal, ps.NewRole(fmt.Sprintf("git.img_temperal_embedding.%d", f), graph.RoleEmbedding, 1, 1, v.HiddenSize))
 		}
 	}
 
 	m.proj = layers.NewLinear(ps, "git.visual_projection.visual_projection.0", v.HiddenSize, d, true)
 	m.projLN = layers.NewLayerNorm(ps, "git.visual_projection.visual_projection.1", d, v.LayerNormEps)
 
-	m.words = layers.NewEmbedding(ps, "git.embeddings.word_embeddings.weight", c.VocabSize, d)
+	m.words = layers.NewEmbedding(ps, "git.embeddings.word_embeddings.weight", c.VocabSize, d).SetPadding(c.PadTokenID)
 	m.positions = layers.NewEmbedding(ps, "git.embeddings.position_embeddings.weight", c.MaxPositionEmbeddings, d)
 	m.embLN = layers.NewLayerNorm(ps, "git.embeddings.LayerNorm", d, c.LayerNormEps)
 	for i := 0; i < c.NumHiddenLayers; i++ {
 		m.decoder = append(m.decoder, layers.NewBERTBlock(ps, fmt.Sprintf("git.encoder.layer.%d", i),
-			d, c.IntermediateSize, c.NumAttentionHeads, textAct, c.LayerNormEps, c.HiddenDropoutProb, c.AttentionProbsDropoutProb))
+			d, c.IntermediateSize, c.NumAttentionHeads, textAct, c.LayerNormEps, HiddenDropout, AttentionDropout))
 	}
 	if c.TieWordEmbeddings {
-		m.output = &layers.Linear{W: m.words.W, B: ps.New("output.bias", c.VocabSize)}
+		m.output = &layers.Linear{W: m.words.W, B: ps.NewRole("output.bias", graph.RoleBias, c.VocabSize)}
 	} else {
 		m.output = layers.NewLinear(ps, "output", d, c.VocabSize, true)
 	}
 	return m, nil
+}
+
+// Shape is the size of a full-sequence graph's activations: Batch
+// examples, each of Image image tokens followed by Text text tokens.
+type Shape struct{ Batch, Image, Text int }
+
+// Seq is the decoder's sequence length per example.
+func (s Shape) Seq() int { return s.Image + s.Text }
+
+// fullInputs are the bound input nodes of a full-sequence graph.
+type fullInputs struct {
+	frames   []*G.Node // per frame: patches (Batch·Patches, channels·patch²)
+	ids, pos *G.Node   // (Batch·Text) ints
+	mask     *G.Node   // (Batch, Seq, Seq) additive, filled by FillMask
+	targets  *G.Node   // (Batch·(Text-1)) ints, filled by shiftLabels; nil without a loss
+}
+
+// forward is GIT's full-sequence pass, top-down as in the paper's figure:
+// image tokens (CLIP tower and projection) followed by the text embedding,
+// one decoder over both under GIT's mask (FillMask: image↔image full,
+// text→image full, text→text causal, padding hidden), the LM head, and the
+// shifted loss (the logit at each text position predicts the next label).
+// opts says which outputs to build; they are stored in f.
+func (m *Model) forward(b *graph.Builder, in fullInputs, s Shape, opts ForwardOptions, f *Forward) {
+	img, vision := m.EncodeImages(b, in.frames, s.Batch)
+	f.Vision, f.Projected = vision, img
+	if opts.VisionOnly {
+		return
+	}
+	text := m.EmbedText(b, in.ids, in.pos)
+	x := graph.ConcatSeq(s.Batch, img, text)
+	n := s.Seq()
+	f.Decoder = m.Decode(b, x, in.mask, nil, graph.AttentionShape{B: s.Batch, Tq: n, Tk: n})
+	if opts.AllLogits {
+		f.Logits = m.Logits(b, f.Decoder.Last)
+	}
+	if opts.Last {
+		last := make([]int, s.Batch)
+		for i := range last {
+			last[i] = i*n + n - 1
+		}
+		f.LastLogits = m.Logits(b, graph.Rows(f.Decoder.Last, last))
+	}
+	if in.targets != nil {
+		rows := lossRows(s.Batch, s.Image, s.Text)
+		var logits *G.Node
+		if f.Logits != nil {
+			logits = graph.Rows(f.Logits, rows)
+		} else {
+			logits = m.Logits(b, graph.Rows(f.Decoder.Last, rows))
+		}
+		f.Loss = graph.CrossEntropy(logits, in.targets, opts.Smoothing)
+	}
+}
+
+// lossRows are the decoder rows whose logits enter the loss:
+// logits[:, nImg:-1] predict labels[:, 1:] (rows of a (batch, nImg+t)
+// sequence).
+func lossRows(batch, nImg, t int) []int {
+	n := nImg + t
+	rows := make([]int, 0, batch*(t-1))
+	for i := 0; i < batch; i++ {
+		for j := 0; j < t-1; j++ {
+			rows = append(rows, i*n+nImg+j)
+		}
+	}
+	return rows
+}
+
+// shiftLabels writes labels[:, 1:] of a (batch, t) label matrix into dst:
+// the targets of lossRows.
+func shiftLabels(dst, labels []int, batch, t int) {
+	k := 0
+	for i := 0; i < batch; i++ {
+		for j := 1; j < t; j++ {
+			dst[k] = labels[i*t+j]
+			k++
+		}
+	}
+}
+
+// FillMask writes GIT's attention mask (the GIT mask of the paper) as an
+// additive mask (B, N, N), N = nImg + T:
+// image queries see every image key and no text key; text queries see every
+// image key and the text keys up to their own position, minus padded keys
+// (attention 0). attn (B,T) may be nil (no padding).
+func FillMask(dst []float32, batch, nImg, t int, attn []int) {
+	n := nImg + t
+	negInf := float32(math.Inf(-1)) // exp() of it is 0
+	for b := 0; b < batch; b++ {
+		for q := 0; q < n; q++ {
+			row := dst[(b*n+q)*n : (b*n+q+1)*n]
+			for k := range row {
+				switch {
+				case k < nImg:
+					row[k] = 0
+				case q < nImg || k > q:
+					row[k] = negInf
+				case attn != nil && attn[b*t+k-nImg] == 0:
+					row[k] = negInf
+				default:
+					row[k] = 0
+				}
+			}
+		}
+	}
+}
+
+// fillStepMask writes one decode-step row's additive mask over its Tmax
+// cache slots and the new token: the first length slots (image prefix,
+// prompt and earlier tokens of this row) and the token itself are visible,
+// later slots (empty or stale) are not. Rows are independent: each has its
+// own length, so rows can join or leave between tokens.
+func fillStepMask(row []float32, length int) {
+	tmax := len(row) - 1
+	negInf := float32(math.Inf(-1))
+	for j := 0; j < tmax; j++ {
+		if j < length {
+			row[j] = 0
+		} else {
+			row[j] = negInf
+		}
+	}
+	row[tmax] = 0 // the token itself
+}
+
+// decodeStep is GIT's one-token pass over rows independent generations:
+// each row's token is embedded at its own text position, attends to its
+// own KV cache (masked by fillStepMask) and yields its next-token logits
+// and this token's keys and values (written back by writeKV).
+func (m *Model) decodeStep(b *graph.Builder, ids, pos, mask *G.Node, cache []layers.KV, rows, tmax int) (logits *G.Node, k, v []*G.Node) {
+	x := m.EmbedText(b, ids, pos)
+	out := m.Decode(b, x, mask, cache, graph.AttentionShape{B: rows, Tq: 1, Tk: 1, Cached: tmax})
+	return m.Logits(b, out.Last), out.K, out.V
+}
+
+// writeKV stores a decode step's keys or values (one d-wide row per
+// generation row) into each row's cache slot length[r] (caches of tmax
+// slots per row).
+func writeKV(cache, kv []float32, length []int, tmax, d int) {
+	for r, n := range length {
+		at := (r*tmax + n) * d
+		copy(cache[at:at+d], kv[r*d:(r+1)*d])
+	}
 }
 
 // VisionOut is what the vision tower produces for one frame.
@@ -136,7 +306,7 @@ func (m *Model) EncodeImages(b *graph.Builder, frames []*G.Node, batch int) (img
 // word + position embedding, LayerNorm, dropout.
 func (m *Model) EmbedText(b *graph.Builder, ids, positions *G.Node) *G.Node {
 	x := layers.Add(m.words.Forward(b, ids), m.positions.Forward(b, positions))
-	return b.Dropout(m.embLN.Forward(b, x), m.Config.HiddenDropoutProb)
+	return b.Dropout(m.embLN.Forward(b, x), HiddenDropout)
 }
 
 // DecoderOut is what the decoder stack produces.

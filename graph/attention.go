@@ -180,13 +180,7 @@ func attnDo[T Float](op attnOp, vals []G.Value, y []T) {
 			base := uint64(item) * uint64(s.Tq*tall)
 			if !op.grad {
 				if op.drop > 0 {
-					for j := range p {
-						if keepElem(seed, op.noiseID, base+uint64(j), op.drop) {
-							p[j] *= keep
-						} else {
-							p[j] = 0
-						}
-					}
+					applyDropout(p, p, seed, op.noiseID, base, op.drop, keep)
 				}
 				if s.Cached > 0 {
 					gemm1(false, false, s.Tq, hd, s.Cached, 1, p, tall, vc[b*s.Cached*c+h*hd:], c, 0, y[qo:], c)
@@ -201,24 +195,12 @@ func attnDo[T Float](op attnOp, vals []G.Value, y []T) {
 			pd := dp // dropped probabilities, reusing dp's buffer first
 			copy(pd, p)
 			if op.drop > 0 {
-				for j := range pd {
-					if keepElem(seed, op.noiseID, base+uint64(j), op.drop) {
-						pd[j] *= keep
-					} else {
-						pd[j] = 0
-					}
-				}
+				applyDropout(pd, pd, seed, op.noiseID, base, op.drop, keep)
 			}
 			gemm1(true, false, s.Tk, hd, s.Tq, 1, pd, tall, dout[qo:], c, 0, dv[ko:], c)
 			gemm1(false, true, s.Tq, s.Tk, hd, 1, dout[qo:], c, v[ko:], c, 0, dp, tall)
 			if op.drop > 0 {
-				for j := range dp {
-					if keepElem(seed, op.noiseID, base+uint64(j), op.drop) {
-						dp[j] *= keep
-					} else {
-						dp[j] = 0
-					}
-				}
+				applyDropout(dp, dp, seed, op.noiseID, base, op.drop, keep)
 			}
 			for r := 0; r < s.Tq; r++ {
 				pr, dr := p[r*tall:(r+1)*tall], dp[r*tall:(r+1)*tall]

@@ -11,14 +11,34 @@ import (
 // Builder builds one gorgonia graph over a set of Params. It gives each
 // parameter exactly one node per graph, bound to the parameter's own tensor
 // (no copy), and carries what differs between graphs built from the same
-// model definition: training mode and the dropout noise source.
+// model definition: whether and how much dropout the graph applies
+// (WithDropout) and the dropout noise source.
 type Builder struct {
-	G     *G.ExprGraph
-	Dtype tensor.Dtype
-	Train bool   // dropout on
-	Noise *Noise // dropout masks (training graphs)
-	nodes map[nodeKey]*G.Node
-	order []nodeKey
+	G       *G.ExprGraph
+	Dtype   tensor.Dtype
+	Noise   *Noise // dropout masks (graphs built WithDropout)
+	dropout DropoutRates
+	nodes   map[nodeKey]*G.Node
+	order   []nodeKey
+}
+
+// DropoutSite names a kind of place where a layer applies dropout (for
+// example a model's hidden-state or attention-probability dropout). Layers
+// declare their sites; the graph being built decides the rates.
+type DropoutSite string
+
+// DropoutRates maps dropout sites to their drop probabilities; a site not
+// listed drops nothing.
+type DropoutRates map[DropoutSite]float64
+
+// BuilderOption configures NewBuilder.
+type BuilderOption func(*Builder)
+
+// WithDropout builds a training-mode graph that applies dropout at the given
+// rates. Without it a graph has no dropout (inference, evaluation and the
+// parity checks).
+func WithDropout(rates DropoutRates) BuilderOption {
+	return func(b *Builder) { b.dropout = rates }
 }
 
 type nodeKey struct {
@@ -26,10 +46,18 @@ type nodeKey struct {
 	shape string
 }
 
-// NewBuilder starts a graph. train turns dropout on.
-func NewBuilder(dt tensor.Dtype, train bool) *Builder {
-	return &Builder{G: G.NewGraph(), Dtype: dt, Train: train, Noise: &Noise{}, nodes: map[nodeKey]*G.Node{}}
+// NewBuilder starts a graph.
+func NewBuilder(dt tensor.Dtype, opts ...BuilderOption) *Builder {
+	b := &Builder{G: G.NewGraph(), Dtype: dt, Noise: &Noise{}, nodes: map[nodeKey]*G.Node{}}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
 }
+
+// DropoutRate is the drop probability of site in this graph: 0 unless the
+// graph was built WithDropout a rate for it.
+func (b *Builder) DropoutRate(site DropoutSite) float64 { return b.dropout[site] }
 
 // Param returns p's node in this graph, viewed with the given shape (the
 // checkpoint's shape when none is given). A view with another shape shares
@@ -67,13 +95,10 @@ func (b *Builder) Learnables() (G.Nodes, []*Param) {
 	return nodes, params
 }
 
-// Dropout applies dropout with probability p in training graphs and is the
-// identity otherwise.
-func (b *Builder) Dropout(x *G.Node, p float64) *G.Node {
-	if !b.Train {
-		return x
-	}
-	return Dropout(x, p, b.Noise)
+// Dropout applies site's dropout to x: the identity unless the graph was
+// built WithDropout a positive rate for site.
+func (b *Builder) Dropout(x *G.Node, site DropoutSite) *G.Node {
+	return Dropout(x, b.DropoutRate(site), b.Noise)
 }
 
 // Build runs fn, turning a graph-construction failure (mis-wired shapes in a

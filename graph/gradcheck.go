@@ -19,17 +19,22 @@ import (
 // and inputs listed in fixed are passed through and not differentiated; at
 // most maxElems elements of each differentiated input are perturbed.
 func GradCheck(build func(b *Builder, in []*G.Node) *G.Node, inputs []*tensor.Dense, fixed []int, maxElems int, rng *rand.Rand) (float64, error) {
-	return gradCheck(false, build, inputs, fixed, maxElems, rng)
+	return gradCheck(nil, build, inputs, fixed, maxElems, rng)
 }
 
-// GradCheckTrain is GradCheck on a training graph: dropout is on, with a
-// fixed noise seed, so every evaluation uses the same masks.
-func GradCheckTrain(build func(b *Builder, in []*G.Node) *G.Node, inputs []*tensor.Dense, fixed []int, maxElems int, rng *rand.Rand) (float64, error) {
-	return gradCheck(true, build, inputs, fixed, maxElems, rng)
+// GradCheckTrain is GradCheck on a training graph: dropout is on at the
+// given rates, with a fixed noise seed, so every evaluation uses the same
+// masks.
+func GradCheckTrain(rates DropoutRates, build func(b *Builder, in []*G.Node) *G.Node, inputs []*tensor.Dense, fixed []int, maxElems int, rng *rand.Rand) (float64, error) {
+	return gradCheck(rates, build, inputs, fixed, maxElems, rng)
 }
 
-func gradCheck(train bool, build func(b *Builder, in []*G.Node) *G.Node, inputs []*tensor.Dense, fixed []int, maxElems int, rng *rand.Rand) (float64, error) {
-	b := NewBuilder(tensor.Float64, train)
+func gradCheck(rates DropoutRates, build func(b *Builder, in []*G.Node) *G.Node, inputs []*tensor.Dense, fixed []int, maxElems int, rng *rand.Rand) (float64, error) {
+	var opts []BuilderOption
+	if rates != nil {
+		opts = append(opts, WithDropout(rates))
+	}
+	b := NewBuilder(tensor.Float64, opts...)
 	b.Noise.SetSeed(12345)
 	var loss *G.Node
 	var nodes []*G.Node

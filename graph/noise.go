@@ -40,6 +40,21 @@ func keepElem(seed, id, i uint64, p float64) bool {
 	return float64(h>>11)*(1.0/(1<<53)) >= p
 }
 
+// applyDropout writes x times its dropout mask into dst (which may be x):
+// element j is element base+j of dropout op id under seed, kept and scaled
+// by keep (= 1/(1-p)) or zeroed. It is the one mask of the package: the
+// dropout op and the attention op (forward and backward) all use it, so a
+// backward pass sees exactly its forward pass's mask.
+func applyDropout[T Float](dst, x []T, seed, id, base uint64, p float64, keep T) {
+	for j := range x {
+		if keepElem(seed, id, base+uint64(j), p) {
+			dst[j] = x[j] * keep
+		} else {
+			dst[j] = 0
+		}
+	}
+}
+
 // Dropout zeroes elements with probability p and scales the rest by
 // 1/(1-p). With p == 0 it returns x itself (no op is inserted, which avoids
 // gorgonia's p=0 Dropout gradient bug).
@@ -85,13 +100,7 @@ func dropoutDo[T Float](op dropoutOp, x, y []T) {
 	seed := op.noise.Seed()
 	scale := T(1 / (1 - op.p))
 	parallelFor(len(x), 8192, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if keepElem(seed, op.id, uint64(i), op.p) {
-				y[i] = x[i] * scale
-			} else {
-				y[i] = 0
-			}
-		}
+		applyDropout(y[lo:hi], x[lo:hi], seed, op.id, uint64(lo), op.p, scale)
 	})
 }
 

@@ -18,7 +18,7 @@ type CLIPBlock struct {
 
 // NewCLIPBlock registers a CLIP encoder layer under prefix
 // (e.g. "git.image_encoder.vision_model.encoder.layers.0").
-func NewCLIPBlock(ps *graph.Params, prefix string, dim, inter, heads int, act graph.Activation, eps, attnDropout float64) *CLIPBlock {
+func NewCLIPBlock(ps *graph.Params, prefix string, dim, inter, heads int, act graph.Activation, eps float64, attnDropout graph.DropoutSite) *CLIPBlock {
 	p := func(s string) string { return prefix + "." + s }
 	return &CLIPBlock{
 		LN1: NewLayerNorm(ps, p("layer_norm1"), dim, eps),
@@ -43,11 +43,12 @@ type BERTBlock struct {
 	AttnLN, OutLN *LayerNorm
 	Inter, Out    *Linear
 	Act           graph.Activation
-	Dropout       float64 // hidden dropout, training graphs only
+	Dropout       graph.DropoutSite // the site of the hidden dropout
 }
 
-// NewBERTBlock registers a BERT layer under prefix (e.g. "git.encoder.layer.0").
-func NewBERTBlock(ps *graph.Params, prefix string, dim, inter, heads int, act graph.Activation, eps, hiddenDropout, attnDropout float64) *BERTBlock {
+// NewBERTBlock registers a BERT layer under prefix (e.g. "git.encoder.layer.0")
+// with hidden and attention dropout at the named sites.
+func NewBERTBlock(ps *graph.Params, prefix string, dim, inter, heads int, act graph.Activation, eps float64, hiddenDropout, attnDropout graph.DropoutSite) *BERTBlock {
 	p := func(s string) string { return prefix + "." + s }
 	return &BERTBlock{
 		Attn: NewSelfAttention(ps, AttentionNames{p("attention.self.query"), p("attention.self.key"), p("attention.self.value"), p("attention.output.dense")},
@@ -79,9 +80,11 @@ type PatchEmbedding struct {
 	Dim             int
 }
 
-// NewPatchEmbedding registers name (dim, channels, patch, patch).
+// NewPatchEmbedding registers name (dim, channels, patch, patch). The kernel
+// is an embedding (RoleEmbedding: normal initialisation, no weight decay), as
+// HF's convention of not decaying "*embedding*" parameters treats it.
 func NewPatchEmbedding(ps *graph.Params, name string, channels, patch, dim int) *PatchEmbedding {
-	return &PatchEmbedding{W: ps.New(name, dim, channels, patch, patch), Channels: channels, Patch: patch, Dim: dim}
+	return &PatchEmbedding{W: ps.NewRole(name, graph.RoleEmbedding, dim, channels, patch, patch), Channels: channels, Patch: patch, Dim: dim}
 }
 
 // Forward maps patches (N, channels·patch·patch) to (N, dim).

@@ -19,7 +19,7 @@ type Linear struct {
 func NewLinear(ps *graph.Params, name string, in, out int, bias bool) *Linear {
 	l := &Linear{W: ps.New(name+".weight", out, in)}
 	if bias {
-		l.B = ps.New(name+".bias", out)
+		l.B = ps.NewRole(name+".bias", graph.RoleBias, out)
 	}
 	return l
 }
@@ -41,7 +41,7 @@ type LayerNorm struct {
 
 // NewLayerNorm registers name.weight and name.bias, both (dim).
 func NewLayerNorm(ps *graph.Params, name string, dim int, eps float64) *LayerNorm {
-	return &LayerNorm{W: ps.New(name+".weight", dim), B: ps.New(name+".bias", dim), Eps: eps}
+	return &LayerNorm{W: ps.NewRole(name+".weight", graph.RoleNormGain, dim), B: ps.NewRole(name+".bias", graph.RoleNormBias, dim), Eps: eps}
 }
 
 // Forward applies the layer to x (N,dim).
@@ -52,10 +52,19 @@ func (l *LayerNorm) Forward(b *graph.Builder, x *G.Node) *G.Node {
 // Embedding is a lookup table (V,C).
 type Embedding struct{ W *graph.Param }
 
-// NewEmbedding registers name (V,C); name is the full tensor name, since
-// HF spells these both "x.weight" and bare.
+// NewEmbedding registers name (V,C) as an embedding; name is the full
+// tensor name, since HF spells these both "x.weight" and bare.
 func NewEmbedding(ps *graph.Params, name string, v, c int) *Embedding {
-	return &Embedding{W: ps.New(name, v, c)}
+	return &Embedding{W: ps.NewRole(name, graph.RoleEmbedding, v, c)}
+}
+
+// SetPadding marks row idx as the padding row (torch's padding_idx):
+// initialisation leaves it at zero. An idx outside the table is ignored.
+func (e *Embedding) SetPadding(idx int) *Embedding {
+	if sh := e.W.Shape(); idx >= 0 && idx < sh[0] {
+		e.W.ZeroRows = []int{idx}
+	}
+	return e
 }
 
 // Forward looks up ids (N, tensor.Int): (N,C).
@@ -78,14 +87,16 @@ func (m *MLP) Forward(b *graph.Builder, x *G.Node) *G.Node {
 type SelfAttention struct {
 	Q, K, V, O *Linear
 	Heads      int
-	Dropout    float64 // on attention probabilities, training graphs only
+	Dropout    graph.DropoutSite // the site of the dropout on attention probabilities
 }
 
 // AttentionNames gives the state-dict names of the four projections.
 type AttentionNames struct{ Q, K, V, O string }
 
-// NewSelfAttention registers the four dim×dim projections with biases.
-func NewSelfAttention(ps *graph.Params, n AttentionNames, dim, heads int, dropout float64) *SelfAttention {
+// NewSelfAttention registers the four dim×dim projections with biases;
+// dropout names the site of its attention-probability dropout (its rate is
+// the graph's, see graph.WithDropout).
+func NewSelfAttention(ps *graph.Params, n AttentionNames, dim, heads int, dropout graph.DropoutSite) *SelfAttention {
 	return &SelfAttention{
 		Q: NewLinear(ps, n.Q, dim, dim, true), K: NewLinear(ps, n.K, dim, dim, true),
 		V: NewLinear(ps, n.V, dim, dim, true), O: NewLinear(ps, n.O, dim, dim, true),
@@ -106,10 +117,7 @@ func (a *SelfAttention) Forward(b *graph.Builder, x *G.Node, mask *G.Node, cache
 	v = a.V.Forward(b, x)
 	shape.Heads = a.Heads
 	shape.HeadDim = x.Shape()[1] / a.Heads
-	drop := 0.0
-	if b.Train {
-		drop = a.Dropout
-	}
+	drop := b.DropoutRate(a.Dropout)
 	var kc, vc *G.Node
 	if cache != nil {
 		kc, vc = cache.K, cache.V

@@ -60,18 +60,18 @@ func TestLayersGradientsMatchFiniteDifferences(t *testing.T) {
 			return func(b *graph.Builder, in []*G.Node) *G.Node { return p.Forward(b, in[0]) }
 		}, []*tensor.Dense{randT(rand.New(rand.NewSource(3)), 4, 12)}, nil},
 		{"SelfAttentionMasked", func(ps *graph.Params) func(*graph.Builder, []*G.Node) *G.Node {
-			a := NewSelfAttention(ps, AttentionNames{"q", "k", "v", "o"}, dim, heads, 0)
+			a := NewSelfAttention(ps, AttentionNames{"q", "k", "v", "o"}, dim, heads, "attn")
 			return func(b *graph.Builder, in []*G.Node) *G.Node {
 				out, _, _ := a.Forward(b, in[0], in[1], nil, graph.AttentionShape{B: 2, Tq: 3, Tk: 3})
 				return out
 			}
 		}, []*tensor.Dense{randT(rand.New(rand.NewSource(4)), 6, dim), causal}, []int{1}},
 		{"CLIPBlock", func(ps *graph.Params) func(*graph.Builder, []*G.Node) *G.Node {
-			l := NewCLIPBlock(ps, "clip", dim, inter, heads, graph.QuickGELU, 1e-5, 0)
+			l := NewCLIPBlock(ps, "clip", dim, inter, heads, graph.QuickGELU, 1e-5, "attn")
 			return func(b *graph.Builder, in []*G.Node) *G.Node { return l.Forward(b, in[0], 2, 3) }
 		}, []*tensor.Dense{randT(rand.New(rand.NewSource(5)), 6, dim)}, nil},
 		{"BERTBlock", func(ps *graph.Params) func(*graph.Builder, []*G.Node) *G.Node {
-			l := NewBERTBlock(ps, "bert", dim, inter, heads, graph.GELU, 1e-12, 0.1, 0.1)
+			l := NewBERTBlock(ps, "bert", dim, inter, heads, graph.GELU, 1e-12, "hidden", "attn")
 			return func(b *graph.Builder, in []*G.Node) *G.Node {
 				out, _, _ := l.Forward(b, in[0], in[1], nil, graph.AttentionShape{B: 2, Tq: 3, Tk: 3})
 				return out
@@ -143,13 +143,13 @@ func TestPatchifyMatchesConvolutionLayout(t *testing.T) {
 func TestBERTBlockGradientWithDropout(t *testing.T) {
 	const dim, heads, inter = 6, 2, 5
 	ps := graph.NewParams(tensor.Float64)
-	l := NewBERTBlock(ps, "bert", dim, inter, heads, graph.GELU, 1e-12, 0.3, 0.3)
+	l := NewBERTBlock(ps, "bert", dim, inter, heads, graph.GELU, 1e-12, "hidden", "attn")
 	randomize(ps, rand.New(rand.NewSource(7)))
 	build := func(b *graph.Builder, in []*G.Node) *G.Node {
 		out, _, _ := l.Forward(b, in[0], nil, nil, graph.AttentionShape{B: 2, Tq: 3, Tk: 3})
 		return out
 	}
-	worst, err := graph.GradCheckTrain(build, []*tensor.Dense{randT(rand.New(rand.NewSource(9)), 6, dim)}, nil, 60, rand.New(rand.NewSource(8)))
+	worst, err := graph.GradCheckTrain(graph.DropoutRates{"hidden": 0.3, "attn": 0.3}, build, []*tensor.Dense{randT(rand.New(rand.NewSource(9)), 6, dim)}, nil, 60, rand.New(rand.NewSource(8)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitcap/gitcap/data/fsutil"
 	"github.com/gitcap/gitcap/data/tensorfile"
 )
 
@@ -47,7 +48,7 @@ const MetricsCSVFile = "metrics.csv"
 // afterSave runs after checkpoint-last (and checkpoint-best) were written:
 // it adds OUT/checkpoint-STEP, removes the oldest step checkpoints beyond
 // save_total_limit (never the best one), and rewrites metrics.csv.
-func (t *trainer) afterSave() error {
+func (t *runner) afterSave() error {
 	out := t.cfg.OutDir
 	step := t.state.Step
 	if err := linkCheckpoint(filepath.Join(out, LastCheckpoint), filepath.Join(out, StepCheckpointPrefix+strconv.Itoa(step)), out); err != nil {
@@ -85,12 +86,12 @@ func linkCheckpoint(src, dst, outDir string) error {
 	for _, e := range ents {
 		from, to := filepath.Join(src, e.Name()), filepath.Join(tmp, e.Name())
 		if err := os.Link(from, to); err != nil {
-			if err := copyFile(from, to); err != nil {
+			if err := fsutil.CopyFile(from, to); err != nil {
 				return err
 			}
 		}
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := fsutil.SyncDir(tmp); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(dst); err != nil {
@@ -100,7 +101,7 @@ func linkCheckpoint(src, dst, outDir string) error {
 		return err
 	}
 	ok = true
-	return syncDir(outDir)
+	return fsutil.SyncDir(outDir)
 }
 
 // StepCheckpoints lists the checkpoint-STEP directories of a run directory
@@ -147,7 +148,7 @@ func rotateCheckpoints(outDir string, limit, bestStep int) error {
 }
 
 // writeMetricsCSV rewrites OUT/metrics.csv from metrics.jsonl.
-func (t *trainer) writeMetricsCSV() error {
+func (t *runner) writeMetricsCSV() error {
 	recs, err := ReadMetrics(filepath.Join(t.cfg.OutDir, MetricsFile))
 	if err != nil {
 		return err

@@ -95,7 +95,7 @@ type Config struct {
 	WeightDecay float64 `yaml:"weight_decay"`
 	// DecayAll applies weight decay to every parameter, as plain
 	// torch.optim.AdamW(model.parameters()) does; by default biases,
-	// LayerNorm weights and embeddings are not decayed (see DefaultDecay).
+	// LayerNorm weights and embeddings are not decayed (graph.Role.Decayed).
 	DecayAll bool `yaml:"decay_all"`
 	// AdamBeta1, AdamBeta2 and AdamEps are AdamW's betas and eps. Defaults
 	// 0.9, 0.999 and 1e-8 (torch's).
@@ -515,7 +515,7 @@ func (c *Config) Validate() error {
 // the vision encoder, which gets VisionLR/LR as its multiplier when VisionLR
 // is set.
 func (c *Config) AdamW(visionGroup string) AdamWConfig {
-	a := AdamWConfig{Beta1: c.AdamBeta1, Beta2: c.AdamBeta2, Eps: c.AdamEps, WeightDecay: c.WeightDecay}
+	a := AdamWConfig{Beta1: c.AdamBeta1, Beta2: c.AdamBeta2, Eps: c.AdamEps, WeightDecay: c.WeightDecay, DecayAll: c.DecayAll}
 	if c.VisionLR > 0 && c.VisionLR != c.LR {
 		a.GroupLR = map[string]float64{visionGroup: c.VisionLR / c.LR}
 	}

@@ -286,3 +286,20 @@ func (d *dataParallel) fetchFirst(ctx context.Context, cfg *Config, resumeDir st
 	}
 	return d.comm.Barrier()
 }
+
+// mpiReducer is the Trainer's gradReducer under MPI: dp's flat buffer
+// summed over the ranks, with the unreadable images the ranks found in the
+// step counted over all of them.
+type mpiReducer struct{ t *runner }
+
+func (m mpiReducer) add(params []*Param) error { return m.t.dp.add(params) }
+
+func (m mpiReducer) reduce(params []*Param, loss float64, micro, images int) (float64, int, int, error) {
+	t := m.t
+	tot, err := t.dp.reduce(params, stepTotals{loss, micro, images, t.state.Corrupt - t.corrupt0})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	t.state.Corrupt = t.corrupt0 + tot.corrupt
+	return tot.loss, tot.micro, tot.images, nil
+}

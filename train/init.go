@@ -3,17 +3,17 @@ package train
 import (
 	"hash/fnv"
 	"math/rand/v2"
-	"strings"
 
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/graph"
 )
 
-// Init gives m HuggingFace's initialisation of a fresh GitForCausalLM:
-// Linear, Embedding and convolution weights and CLIP's class embedding drawn
-// from normal(0, initializer_range), biases 0, LayerNorm weights 1 and biases
-// 0, and the padding row of the word embeddings 0. Each parameter draws from
-// its own source seeded by (seed, name), so the result does not depend on the
-// parameters' order.
+// Init gives m HuggingFace's initialisation of a fresh GitForCausalLM, as
+// each parameter's layer declared it (graph.Param.Role): weights, embeddings
+// and convolution kernels drawn from normal(0, initializer_range), biases 0,
+// LayerNorm gains 1 and shifts 0, and an embedding's padding row
+// (Param.ZeroRows) 0. Each parameter draws from its own source seeded by
+// (seed, name), so the result does not depend on the parameters' order.
 func Init(m *gitmodel.Model, seed int64) {
 	std := m.Config.InitializerRange
 	if std <= 0 {
@@ -21,12 +21,12 @@ func Init(m *gitmodel.Model, seed int64) {
 	}
 	for _, p := range m.Params.All() {
 		w := p.F32()
-		switch {
-		case isNormParam(p.Name) && strings.HasSuffix(p.Name, ".weight"):
+		switch p.Role.Init() {
+		case graph.InitOnes:
 			for i := range w {
 				w[i] = 1
 			}
-		case strings.HasSuffix(p.Name, ".bias"):
+		case graph.InitZeros:
 			clear(w)
 		default:
 			h := fnv.New64a()
@@ -35,21 +35,12 @@ func Init(m *gitmodel.Model, seed int64) {
 			for i := range w {
 				w[i] = float32(rng.NormFloat64() * std)
 			}
-			if p.Name == "git.embeddings.word_embeddings.weight" {
-				if sh := p.Shape(); len(sh) == 2 && m.Config.PadTokenID >= 0 && m.Config.PadTokenID < sh[0] {
-					clear(w[m.Config.PadTokenID*sh[1] : (m.Config.PadTokenID+1)*sh[1]])
+			if len(p.ZeroRows) > 0 {
+				cols := len(w) / p.Shape()[0]
+				for _, r := range p.ZeroRows {
+					clear(w[r*cols : (r+1)*cols])
 				}
 			}
 		}
 	}
-}
-
-// isNormParam reports whether name belongs to a LayerNorm.
-func isNormParam(name string) bool {
-	for _, s := range []string{"LayerNorm.", "layer_norm", "layernorm", "layrnorm", "visual_projection.1."} {
-		if strings.Contains(name, s) {
-			return true
-		}
-	}
-	return false
 }

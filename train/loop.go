@@ -12,19 +12,18 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/cheggaaa/pb/v3"
 	"golang.org/x/term"
 
 	"github.com/gitcap/gitcap/data"
+	"github.com/gitcap/gitcap/data/fsutil"
 	"github.com/gitcap/gitcap/data/imageproc"
 	"github.com/gitcap/gitcap/data/tensorfile"
-	"github.com/gitcap/gitcap/eval"
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 	"github.com/gitcap/gitcap/gitmodel/hub"
-	"github.com/gitcap/gitcap/graph"
 )
 
 // Checkpoint directory names inside Config.OutDir.
@@ -36,8 +35,7 @@ const (
 	ConfigFile     = "config.yaml"
 	StateFile      = "trainer_state.json"
 	OptimizerFile  = "optimizer.safetensors"
-	visionPrefix   = "git.image_encoder."
-	visionGroup    = "vision"
+	visionGroup    = gitmodel.VisionGroup
 	textPadMult    = 8
 )
 
@@ -127,39 +125,44 @@ func seedFor(xs ...int64) uint64 {
 	return h.Sum64()
 }
 
-type shape struct{ b, t int }
-
-type trainer struct {
+// runner is one invocation of Run or Resume: the pipeline, the data, the
+// Trainer and the run's bookkeeping.
+type runner struct {
 	cfg       *Config
 	out       io.Writer
+	resumeDir string          // "" for a new run
+	dp        *dataParallel   // MPI: this rank's part (nil for one process)
 	badImages map[string]bool // unreadable images reported so far (by error text, which names the file)
 	srcDir    string          // tokenizer and preprocessor files
-	pipe      *gitmodel.Pipeline
-	params    []*Param // optimised
-	byName    map[string]*Param
-	opt       *AdamW
-	acc       *Accumulator
+	pipe      *caption.Pipeline
+	tr        *Trainer
 	train     *data.Loader
 	val       *data.Loader
-	fwd       map[shape]*gitmodel.Forward
-	evalFwd   map[shape]*gitmodel.Forward
 	metrics   *MetricsWriter
 	state     TrainerState
+	total     int
 	best      float64
 	hasBest   bool
 	lastVal   float64
 	lastCIDE  float64
+	micro     []gitmodel.Batch // the current step's micro-batches (reused)
+	microK    []int            // their indices in the step (reused)
+	corrupt0  int              // state.Corrupt before the current step
+	win       window
+	bar       *pb.ProgressBar
 }
 
-func (t *trainer) close() {
-	for _, f := range t.fwd {
-		f.Close()
-	}
-	for _, f := range t.evalFwd {
-		f.Close()
-	}
-	if t.opt != nil {
-		t.opt.Close()
+// window is the training statistics since the last log line.
+type window struct {
+	loss          float64
+	steps, images int
+	start         time.Time
+	gradNorm, lr  float64 // of the last step
+}
+
+func (t *runner) close() {
+	if t.tr != nil {
+		t.tr.Close()
 	}
 	if t.metrics != nil {
 		t.metrics.Close()
@@ -168,12 +171,12 @@ func (t *trainer) close() {
 
 // loadModel builds the pipeline: a checkpoint (cfg.Model or a resume dir) or
 // a preset initialised at random.
-func loadModel(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (*gitmodel.Pipeline, string, error) {
-	var p *gitmodel.Pipeline
+func loadModel(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (*caption.Pipeline, string, error) {
+	var p *caption.Pipeline
 	var src string
 	switch {
 	case resumeDir != "":
-		pp, err := gitmodel.LoadPipeline(resumeDir)
+		pp, err := caption.LoadPipeline(resumeDir)
 		if err != nil {
 			return nil, "", fmt.Errorf("resume: %w", err)
 		}
@@ -186,7 +189,7 @@ func loadModel(ctx context.Context, cfg *Config, resumeDir string, out io.Writer
 		if err != nil {
 			return nil, "", err
 		}
-		pp, err := gitmodel.LoadPipeline(dir)
+		pp, err := caption.LoadPipeline(dir)
 		if err != nil {
 			return nil, "", err
 		}
@@ -210,25 +213,12 @@ func loadModel(ctx context.Context, cfg *Config, resumeDir string, out io.Writer
 			return nil, "", err
 		}
 		Init(m, cfg.Seed)
-		p = &gitmodel.Pipeline{Dir: src, Model: m, Tokenizer: tok, Processor: proc}
+		p = &caption.Pipeline{Dir: src, Model: m, Tokenizer: tok, Processor: proc}
 	}
 	if cfg.Dropout != nil {
-		c := p.Model.Config
-		c.HiddenDropoutProb, c.AttentionProbsDropoutProb = *cfg.Dropout, *cfg.Dropout
-		if c.HiddenDropoutProb != p.Model.Config.HiddenDropoutProb || c.AttentionProbsDropoutProb != p.Model.Config.AttentionProbsDropoutProb {
-			m, err := gitmodel.New(c)
-			if err != nil {
-				return nil, "", err
-			}
-			for _, q := range m.Params.All() {
-				old := p.Model.Params.Get(q.Name)
-				if old == nil {
-					return nil, "", fmt.Errorf("dropout override: parameter %s missing", q.Name)
-				}
-				copy(q.F32(), old.F32())
-			}
-			p.Model = m
-		}
+		// Rates are read when the training graphs are built (and saved in
+		// each checkpoint's config.json): no rebuild of the model.
+		p.Model.Config.HiddenDropoutProb, p.Model.Config.AttentionProbsDropoutProb = *cfg.Dropout, *cfg.Dropout
 	}
 	return p, src, nil
 }
@@ -251,7 +241,8 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 		return sum, err
 	}
 	// Own out_dir before anything in it is created or written (lock.go).
-	// Under MPI only rank 0 owns it and writes there.
+	// Under MPI only rank 0 owns it and writes there. The lock is released
+	// after t.close (deferred later, so run first) has flushed the metrics.
 	if dp.leader() {
 		lock, err := claimRunDir(cfg, resumeDir, out)
 		if err != nil {
@@ -259,378 +250,76 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 		}
 		defer lock.Close()
 	}
-	t := &trainer{cfg: cfg, out: out, badImages: map[string]bool{}, fwd: map[shape]*gitmodel.Forward{}, evalFwd: map[shape]*gitmodel.Forward{}, lastVal: math.NaN(), lastCIDE: math.NaN()}
+	t := &runner{cfg: cfg, out: out, resumeDir: resumeDir, dp: dp, badImages: map[string]bool{}, lastVal: math.NaN(), lastCIDE: math.NaN(), best: math.NaN()}
 	defer t.close()
-
-	if err := dp.fetchFirst(ctx, cfg, resumeDir, out); err != nil { // MPI: rank 0 downloads, the others wait
+	if err := t.setup(ctx); err != nil {
 		return sum, err
 	}
-	p, src, err := loadModel(ctx, cfg, resumeDir, out)
-	if err != nil {
-		return sum, err
-	}
-	t.pipe, t.srcDir = p, src
-	if err := checkAgainstModel(cfg, p.Model.Config); err != nil {
-		return sum, err
-	}
-	if dp.leader() { // MPI: only rank 0 writes into out_dir
-		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
-			return sum, err
-		}
-	}
-
-	pairs, err := loadPairs(cfg.Train)
-	if err != nil {
-		return sum, fmt.Errorf("train data: %w", err)
-	}
-	workers := cfg.Workers
-	lo := data.LoaderOptions{
-		BatchSize: cfg.BatchSize, Seed: cfg.Seed, MaxTextLen: cfg.MaxTextLen, PadMultiple: textPadMult,
-		Bucketing: cfg.Bucketing, RandomResizedCrop: cfg.Augment.RandomResizedCrop, HFlip: cfg.Augment.HFlip,
-		Workers: workers,
-	}
-	if t.train, err = data.NewLoader(pairs, p.Tokenizer, p.Processor, lo); err != nil {
-		return sum, fmt.Errorf("train data: %w", err)
-	}
-	if cfg.Val.Path != "" {
-		vp, err := loadPairs(cfg.Val)
-		if err != nil {
-			return sum, fmt.Errorf("val data: %w", err)
-		}
-		vo := lo
-		vo.NoShuffle, vo.Bucketing, vo.RandomResizedCrop, vo.HFlip = true, false, false, false
-		if t.val, err = data.NewLoader(vp, p.Tokenizer, p.Processor, vo); err != nil {
-			return sum, fmt.Errorf("val data: %w", err)
-		}
-	}
-
-	// Parameters and optimiser.
-	t.byName = map[string]*Param{}
-	var all []*Param
-	for _, gp := range p.Model.Params.All() {
-		tp := &Param{Name: gp.Name, W: gp.F32(), Group: "text"}
-		if strings.HasPrefix(gp.Name, visionPrefix) {
-			tp.Group = visionGroup
-		}
-		all = append(all, tp)
-		t.byName[gp.Name] = tp
-	}
-	SetDecay(all, cfg.DecayAll)
-	for _, tp := range all {
-		if cfg.FreezeVision && tp.Group == visionGroup {
-			continue
-		}
-		t.params = append(t.params, tp)
-	}
-	ac := cfg.AdamW(visionGroup)
-	if cfg.FreezeVision {
-		delete(ac.GroupLR, visionGroup)
-	}
-	if t.opt, err = NewAdamW(t.params, ac); err != nil {
-		return sum, err
-	}
-	if cfg.GradAccum > 1 && dp == nil {
-		t.acc = NewAccumulator(t.params)
-	}
-	dp.bind(t.params) // MPI: the flat gradient buffer replaces the accumulator
-
-	total := dp.totalSteps(cfg, t.train.Len())
-	sched := cfg.LRSchedule(total)
-	t.state = TrainerState{Seed: cfg.Seed, TotalSteps: total, DropoutSeed: "fnv64a(seed, step, micro_batch)",
-		BatchSize: cfg.BatchSize, GradAccum: cfg.GradAccum, TrainPairs: t.train.Len()}
-	if dp != nil {
-		t.state.WorldSize = dp.size()
-	}
-	t.best = math.NaN()
-	switch {
-	case t.val != nil && cfg.ValCIDEr:
-		t.state.BestMetric = "val_cider"
-	case t.val != nil:
-		t.state.BestMetric = "val_loss"
-	}
-
-	metricsPath := filepath.Join(cfg.OutDir, MetricsFile)
-	if dp.leader() { // after claimRunDir: a live run's temporaries are not stale
-		if err := removeStaleTemps(cfg.OutDir, out); err != nil {
-			return sum, err
-		}
-	}
-	if resumeDir != "" {
-		if err := t.opt.LoadState(filepath.Join(resumeDir, OptimizerFile)); err != nil {
-			return sum, fmt.Errorf("resume: %w", err)
-		}
-		b, err := os.ReadFile(filepath.Join(resumeDir, StateFile))
-		if err != nil {
-			return sum, fmt.Errorf("resume: %w", err)
-		}
-		var st TrainerState
-		if err := json.Unmarshal(b, &st); err != nil {
-			return sum, fmt.Errorf("resume: %s: %w", StateFile, err)
-		}
-		if err := dp.checkResume(st, resumeDir); err != nil {
-			return sum, err
-		}
-		if st.Seed != cfg.Seed {
-			return sum, fmt.Errorf("resume: checkpoint was trained with seed %d, configuration says %d", st.Seed, cfg.Seed)
-		}
-		if err := checkExtension(st, total, cfg.BatchSize, cfg.GradAccum, t.train.Len(), resumeDir); err != nil {
-			return sum, err
-		}
-		t.state.Step, t.state.Epoch, t.state.Position, t.state.Corrupt = st.Step, st.Epoch, st.Position, st.Corrupt
-		t.state.EvalPending = st.EvalPending
-		if st.BestScore != nil && st.BestMetric == t.state.BestMetric {
-			t.best, t.hasBest, t.state.BestStep = *st.BestScore, true, st.BestStep
-			bs := *st.BestScore
-			t.state.BestScore = &bs
-		}
-	} else if dp.leader() {
-		if err := cfg.writeRunConfig(); err != nil {
-			return sum, err
-		}
-	}
-	if dp.leader() {
-		if t.metrics, err = openRunMetrics(metricsPath, resumeDir, t.state.Step); err != nil {
-			return sum, err
-		}
-	}
-
-	sum.TotalSteps = total
+	sum.TotalSteps = t.total
 	sum.BestMetric = t.state.BestMetric
 	sum.LastDir = filepath.Join(cfg.OutDir, LastCheckpoint)
-	defer func() {
-		sum.Steps = t.state.Step
-		sum.Epoch = t.epochFrac(t.state.Position)
-		sum.ValLoss, sum.ValCIDEr = t.lastVal, t.lastCIDE
-		sum.Corrupt = t.state.Corrupt
-		sum.Elapsed = time.Since(start)
-		if t.hasBest {
-			sum.BestScore = t.best
-			sum.BestDir = filepath.Join(cfg.OutDir, BestCheckpoint)
-		}
-	}()
+	defer func() { t.summarise(&sum, start) }()
 
 	fmt.Fprintf(out, "training %d parameters (%d optimised) on %d pairs (%d batches/epoch), %d steps from step %d\n",
-		p.Model.Params.Count(), countParams(t.params), t.train.Len(), t.train.BatchesPerEpoch(), total, t.state.Step)
-
+		t.pipe.Model.Params.Count(), countParams(t.tr.Params()), t.train.Len(), t.train.BatchesPerEpoch(), t.total, t.state.Step)
 	if dp != nil {
 		fmt.Fprintf(out, "data-parallel on %d MPI ranks: global batch %d x %d x %d\n", dp.size(), dp.size(), cfg.BatchSize, max(cfg.GradAccum, 1))
 	}
+
 	it := dp.iterate(ctx, t.train, t.state.Position) // MPI: this rank's shard
 	defer it.Close()
-
-	var bar *pb.ProgressBar
-	if f, ok := out.(*os.File); ok && f == os.Stdout && term.IsTerminal(int(f.Fd())) {
-		bar = pb.New(total)
-		bar.SetWriter(out)
-		bar.SetTemplateString(barTemplate)
-		bar.SetCurrent(int64(t.state.Step))
-		bar.Start()
-		defer bar.Finish()
-	}
-
-	logEvery := max(cfg.LogEvery, 1)
-	var winLoss float64
-	var winN, winImages int
-	winStart := time.Now()
-	var lastGN, lastLR float64
-	first := true
-
-	interrupted := func() (Summary, error) {
-		if bar != nil {
-			bar.Finish()
-		}
-		fmt.Fprintf(out, "interrupted at step %d: saving checkpoint\n", t.state.Step)
-		if !dp.leader() {
-			sum.Interrupted = true
-			return sum, nil
-		}
-		if err := t.save(false); err != nil {
-			return sum, fmt.Errorf("interrupted; saving the checkpoint failed: %w", err)
-		}
-		sum.Interrupted = true
-		return sum, nil
-	}
+	t.startBar()
+	defer t.finishBar()
+	t.win.start = time.Now()
 
 	if t.state.EvalPending && t.val != nil && dp.leader() {
 		// The evaluation of the step this checkpoint was saved at was
 		// interrupted: run it now, as the uninterrupted run did.
 		t.state.EvalPending = false
-		improved, err := t.evaluate(ctx, t.state.Step)
-		if err != nil {
-			if ctx.Err() != nil {
-				t.state.EvalPending = true
-				return interrupted()
-			}
-			return sum, err
+		if err := t.evaluateAndSave(ctx, t.state.Step, true, true); err != nil {
+			return t.stopped(ctx, &sum, err)
 		}
-		if err := t.save(improved); err != nil {
-			return sum, err
-		}
-		if err := t.plot(); err != nil {
-			fmt.Fprintf(out, "warning: training curve not written: %v\n", err)
-		}
+		t.plotOrWarn()
 	}
-	for t.state.Step < total {
-		step := t.state.Step
-		var loss float64
-		var micro, images int
-		pos := t.state.Position
-		corrupt0 := t.state.Corrupt
-		for k := 0; k < dp.microPerStep(cfg); k++ {
-			b, err := it.Next()
-			if err != nil {
-				if ctx.Err() != nil {
-					return interrupted()
-				}
-				return sum, err
-			}
-			for _, e := range b.Corrupt {
-				// An image comes back once per caption and per epoch:
-				// report and count each one once.
-				if msg := e.Error(); !t.badImages[msg] {
-					t.badImages[msg] = true
-					t.state.Corrupt++
-					fmt.Fprintf(out, "skipped image: %v\n", e)
-				}
-			}
-			if b.B == 0 { // MPI: another rank's micro-batch, or one without a readable image
-				if pos = b.Next; b.Next.Epoch != b.Pos.Epoch {
-					break
-				}
-				continue
-			}
-			f, err := t.forward(t.fwd, b.B, b.T, true)
-			if err != nil {
-				return sum, err
-			}
-			f.Noise().SetSeed(seedFor(cfg.Seed, int64(step), int64(k)))
-			if err := f.Run(gitmodel.Batch{Pixels: b.Pixels, IDs: b.IDs, AttentionMask: b.AttentionMask, Labels: b.Labels}); err != nil {
-				return sum, fmt.Errorf("step %d: %w", step+1, err)
-			}
-			l := f.LossValue()
-			if !IsFinite(l) {
-				return sum, fmt.Errorf("step %d: training loss is %v; stopping (the last good checkpoint is %s)", step+1, l, sum.LastDir)
-			}
-			loss += l
-			micro++
-			images += b.B
-			if err := f.Grads(func(gp *graph.Param, g []float32) {
-				if tp := t.byName[gp.Name]; tp != nil {
-					tp.G = g // the graph's gradient buffer, valid until the next run: no copy
-				}
-			}); err != nil {
-				return sum, err
-			}
-			if t.acc != nil {
-				if err := t.acc.Add(); err != nil {
-					return sum, err
-				}
-			}
-			if dp != nil {
-				if err := dp.add(t.params); err != nil {
-					return sum, err
-				}
-			}
-			pos = b.Next
-			if b.Next.Epoch != b.Pos.Epoch {
-				break // the last micro-batches of an epoch make a step of their own
-			}
-		}
-		if t.acc != nil {
-			if err := t.acc.Average(); err != nil {
-				return sum, err
-			}
-		}
-		if dp != nil { // MPI: sum the step's gradients and totals over the ranks
-			tot, err := dp.reduce(t.params, stepTotals{loss, micro, images, t.state.Corrupt - corrupt0})
-			if err != nil {
-				return sum, fmt.Errorf("step %d: %w", step+1, err)
-			}
-			loss, micro, images, t.state.Corrupt = tot.loss, tot.micro, tot.images, corrupt0+tot.corrupt
-		}
-		loss /= float64(micro)
-		gn := ClipGradNorm(t.params, cfg.MaxGradNorm)
-		if !IsFinite(gn) {
-			return sum, fmt.Errorf("step %d: gradient norm is %v; stopping (the last good checkpoint is %s)", step+1, gn, sum.LastDir)
-		}
-		lr := sched.LR(step)
-		if err := t.opt.Step(lr); err != nil {
+	for t.state.Step < t.total {
+		res, epochEnded, err := t.step(ctx, it)
+		var nf *NonFiniteStepError
+		switch {
+		case errors.As(err, &nf):
+			return sum, fmt.Errorf("%w; stopping (the last good checkpoint is %s)", err, sum.LastDir)
+		case err != nil && res.Step < 0 && ctx.Err() != nil:
+			return t.interrupted(&sum)
+		case err != nil:
 			return sum, err
 		}
-		epochEnded := pos.Epoch != t.state.Position.Epoch
-		t.state.Step++
-		t.state.Position, t.state.Epoch = pos, pos.Epoch
-		if first {
-			sum.FirstLoss, first = loss, false
+		if math.IsNaN(sum.FirstLoss) {
+			sum.FirstLoss = res.Loss
 		}
-		winLoss += loss
-		winN++
-		winImages += images
-		lastGN, lastLR = gn, lr
 		s := t.state.Step
-		done := s == total
-
-		if (s%logEvery == 0 || done) && dp.leader() {
-			el := time.Since(winStart).Seconds()
-			r := NewRecord(s)
-			r.Epoch = t.epochFrac(pos)
-			r.Loss = winLoss / float64(winN)
-			r.LR, r.GradNorm = lastLR, lastGN
-			if el > 0 {
-				r.ImagesPerS = float64(winImages) / el
-			}
-			sum.LastLoss = r.Loss
-			if err := t.metrics.Write(r); err != nil {
-				return sum, err
-			}
-			if bar != nil {
-				bar.Set("info", fmt.Sprintf("loss %.4f lr %.2e %.1f img/s", r.Loss, r.LR, r.ImagesPerS))
-			} else {
-				fmt.Fprintf(out, "step %d/%d epoch %.2f loss %.4f lr %.3g grad_norm %.3g %.1f img/s\n", s, total, r.Epoch, r.Loss, r.LR, r.GradNorm, r.ImagesPerS)
-			}
-			winLoss, winN, winImages, winStart = 0, 0, 0, time.Now()
+		done := s == t.total
+		if err := t.log(res, &sum, done); err != nil {
+			return sum, err
 		}
-		if bar != nil {
-			bar.SetCurrent(int64(s))
+		doEval, doSave := t.policy(s, epochEnded, done)
+		evalCtx := ctx
+		if dp != nil {
+			evalCtx = context.WithoutCancel(ctx) // the ranks stop together, after the step (agree)
 		}
-
-		doEval := t.val != nil && dp.leader() && (done || (cfg.EvalEvery > 0 && s%cfg.EvalEvery == 0) || (cfg.EvalEvery == 0 && epochEnded))
-		improved := false
-		if doEval {
-			evalCtx := ctx
-			if dp != nil {
-				evalCtx = context.WithoutCancel(ctx) // the ranks stop together, after the step (agree)
-			}
-			if improved, err = t.evaluate(evalCtx, s); err != nil {
-				if ctx.Err() != nil {
-					t.state.EvalPending = true // redone first on resume
-					return interrupted()
-				}
-				return sum, err
-			}
-		}
-		doSave := dp.leader() && (done || improved || (cfg.SaveEvery > 0 && s%cfg.SaveEvery == 0) || (cfg.SaveEvery == 0 && epochEnded))
-		if doSave {
-			if err := t.save(improved); err != nil {
-				return sum, err
-			}
+		if err := t.evaluateAndSave(evalCtx, s, doEval, doSave); err != nil {
+			return t.stopped(ctx, &sum, err)
 		}
 		if (doEval || done) && dp.leader() {
-			// The plot is a convenience: failing to draw it must not end a
-			// long run.
-			if err := t.plot(); err != nil {
-				fmt.Fprintf(out, "warning: training curve not written: %v\n", err)
-			}
+			t.plotOrWarn()
 		}
 		stop, err := dp.agree(ctx.Err() != nil) // MPI: every rank stops after the same step
 		if err != nil {
 			return sum, err
 		}
 		if stop && !done {
-			return interrupted()
+			return t.interrupted(&sum)
 		}
 	}
-	if err := dp.checkWeights(p.Model, t.state.Step); err != nil {
+	if err := dp.checkWeights(t.pipe.Model, t.state.Step); err != nil {
 		return sum, err
 	}
 	if !dp.leader() {
@@ -642,6 +331,360 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	return sum, nil
 }
 
+// setup loads the model and data, prepares the Trainer and either restores
+// a resumed run's state or starts a new run in cfg.OutDir.
+func (t *runner) setup(ctx context.Context) error {
+	cfg, dp := t.cfg, t.dp
+	if err := dp.fetchFirst(ctx, cfg, t.resumeDir, t.out); err != nil { // MPI: rank 0 downloads, the others wait
+		return err
+	}
+	p, src, err := loadModel(ctx, cfg, t.resumeDir, t.out)
+	if err != nil {
+		return err
+	}
+	t.pipe, t.srcDir = p, src
+	if err := checkAgainstModel(cfg, p.Model.Config); err != nil {
+		return err
+	}
+	if dp.leader() { // MPI: only rank 0 writes into out_dir
+		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := t.setupData(); err != nil {
+		return err
+	}
+	t.total = dp.totalSteps(cfg, t.train.Len())
+	if err := t.setupTrainer(); err != nil {
+		return err
+	}
+	t.state = TrainerState{Seed: cfg.Seed, TotalSteps: t.total, DropoutSeed: "fnv64a(seed, step, micro_batch)",
+		BatchSize: cfg.BatchSize, GradAccum: cfg.GradAccum, TrainPairs: t.train.Len()}
+	if dp != nil {
+		t.state.WorldSize = dp.size()
+	}
+	switch {
+	case t.val != nil && cfg.ValCIDEr:
+		t.state.BestMetric = "val_cider"
+	case t.val != nil:
+		t.state.BestMetric = "val_loss"
+	}
+	if dp.leader() { // after claimRunDir: a live run's temporaries are not stale
+		if err := removeStaleTemps(cfg.OutDir, t.out); err != nil {
+			return err
+		}
+	}
+	if t.resumeDir != "" {
+		if err := t.restore(); err != nil {
+			return err
+		}
+	} else if dp.leader() {
+		if err := t.startNew(); err != nil {
+			return err
+		}
+	}
+	t.tr.SetSteps(t.state.Step)
+	if dp.leader() {
+		// metrics.jsonl is append-only: a resume appends a marker that
+		// supersedes the steps after the checkpoint's.
+		if t.metrics, err = openRunMetrics(filepath.Join(cfg.OutDir, MetricsFile), t.resumeDir, t.state.Step); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setupData opens the training and validation loaders.
+func (t *runner) setupData() error {
+	cfg, p := t.cfg, t.pipe
+	pairs, err := loadPairs(cfg.Train)
+	if err != nil {
+		return fmt.Errorf("train data: %w", err)
+	}
+	lo := data.LoaderOptions{
+		BatchSize: cfg.BatchSize, Seed: cfg.Seed, MaxTextLen: cfg.MaxTextLen, PadMultiple: textPadMult,
+		Bucketing: cfg.Bucketing, RandomResizedCrop: cfg.Augment.RandomResizedCrop, HFlip: cfg.Augment.HFlip,
+		Workers: cfg.Workers,
+	}
+	if t.train, err = data.NewLoader(pairs, p.Tokenizer, p.Processor, lo); err != nil {
+		return fmt.Errorf("train data: %w", err)
+	}
+	if cfg.Val.Path == "" {
+		return nil
+	}
+	vp, err := loadPairs(cfg.Val)
+	if err != nil {
+		return fmt.Errorf("val data: %w", err)
+	}
+	vo := lo
+	vo.NoShuffle, vo.Bucketing, vo.RandomResizedCrop, vo.HFlip = true, false, false, false
+	if t.val, err = data.NewLoader(vp, p.Tokenizer, p.Processor, vo); err != nil {
+		return fmt.Errorf("val data: %w", err)
+	}
+	return nil
+}
+
+// setupTrainer freezes what the configuration freezes and makes the Trainer.
+func (t *runner) setupTrainer() error {
+	cfg := t.cfg
+	for _, p := range t.pipe.Model.Params.All() {
+		p.Frozen = cfg.FreezeVision && p.Group == visionGroup
+	}
+	ac := cfg.AdamW(visionGroup)
+	if cfg.FreezeVision {
+		delete(ac.GroupLR, visionGroup)
+	}
+	sched := cfg.LRSchedule(t.total)
+	tr, err := NewTrainer(t.pipe.Model, TrainerOptions{
+		AdamW: ac, MaxGradNorm: cfg.MaxGradNorm, Smoothing: cfg.LabelSmoothing, Dropout: true,
+		Seed: cfg.Seed, LR: sched.LR,
+	})
+	if err != nil {
+		return err
+	}
+	t.tr = tr
+	if t.dp != nil {
+		// MPI: the flat gradient buffer replaces the Trainer's accumulator
+		// and is summed over the ranks at GradHook's point.
+		t.dp.bind(tr.Params())
+		tr.reducer = mpiReducer{t}
+	}
+	return nil
+}
+
+// startNew saves the resolved configuration of a new run (out_dir stored
+// relative). claimRunDir has already refused an out_dir that holds another
+// run: a new run must not mix its metrics into, or replace the best
+// checkpoint of, an earlier run.
+func (t *runner) startNew() error {
+	return t.cfg.writeRunConfig()
+}
+
+// restore reads a resumed run's optimiser state and trainer_state.json
+// and checks that the run may continue with this configuration (the same
+// seed and MPI rank count; a longer run only with the same data plan).
+func (t *runner) restore() error {
+	dir, cfg := t.resumeDir, t.cfg
+	if err := t.tr.Optimizer().LoadState(filepath.Join(dir, OptimizerFile)); err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	var st TrainerState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("resume: %s: %w", StateFile, err)
+	}
+	if err := t.dp.checkResume(st, dir); err != nil {
+		return err
+	}
+	if st.Seed != cfg.Seed {
+		return fmt.Errorf("resume: checkpoint was trained with seed %d, configuration says %d", st.Seed, cfg.Seed)
+	}
+	if err := checkExtension(st, t.total, cfg.BatchSize, cfg.GradAccum, t.train.Len(), dir); err != nil {
+		return err
+	}
+	t.state.Step, t.state.Epoch, t.state.Position, t.state.Corrupt = st.Step, st.Epoch, st.Position, st.Corrupt
+	t.state.EvalPending = st.EvalPending
+	if st.BestScore != nil && st.BestMetric == t.state.BestMetric {
+		t.best, t.hasBest, t.state.BestStep = *st.BestScore, true, st.BestStep
+		bs := *st.BestScore
+		t.state.BestScore = &bs
+	}
+	return nil
+}
+
+// batchIter yields the training batches: the loader's iterator, or under
+// MPI this rank's shard (dataParallel.iterate).
+type batchIter interface {
+	Next() (*data.LoadedBatch, error)
+	Close()
+}
+
+// step reads the next step's micro-batches (GradAccum of them, times the
+// MPI ranks; fewer at the end of an epoch) and takes the step. Under MPI
+// the other ranks' micro-batches come back empty and are skipped; each
+// micro-batch keeps its index in the step, which seeds its dropout. A
+// failure to read a batch returns res.Step -1 (no step was started).
+func (t *runner) step(ctx context.Context, it batchIter) (res StepResult, epochEnded bool, err error) {
+	t.micro, t.microK = t.micro[:0], t.microK[:0]
+	t.corrupt0 = t.state.Corrupt
+	pos := t.state.Position
+	for k := 0; k < t.dp.microPerStep(t.cfg); k++ {
+		b, err := it.Next()
+		if err != nil {
+			return StepResult{Step: -1}, false, err
+		}
+		t.reportCorrupt(b.Corrupt)
+		if b.B == 0 { // MPI: another rank's micro-batch, or one without a readable image
+			if pos = b.Next; b.Next.Epoch != b.Pos.Epoch {
+				break
+			}
+			continue
+		}
+		t.micro = append(t.micro, gitmodel.Batch{Pixels: b.Pixels, IDs: b.IDs, AttentionMask: b.AttentionMask, Labels: b.Labels})
+		t.microK = append(t.microK, k)
+		pos = b.Next
+		if b.Next.Epoch != b.Pos.Epoch {
+			break // the last micro-batches of an epoch make a step of their own
+		}
+	}
+	res, err = t.tr.step(ctx, t.micro, t.microK)
+	if err != nil {
+		return res, false, err
+	}
+	epochEnded = pos.Epoch != t.state.Position.Epoch
+	t.state.Step = res.Step
+	t.state.Position, t.state.Epoch = pos, pos.Epoch
+	return res, epochEnded, nil
+}
+
+// reportCorrupt reports and counts each unreadable image once (an image
+// comes back once per caption and per epoch).
+func (t *runner) reportCorrupt(errs []error) {
+	for _, e := range errs {
+		if msg := e.Error(); !t.badImages[msg] {
+			t.badImages[msg] = true
+			t.state.Corrupt++
+			fmt.Fprintf(t.out, "skipped image: %v\n", e)
+		}
+	}
+}
+
+// log adds a step to the window and, every LogEvery steps and at the end,
+// writes a metrics record and a progress line.
+func (t *runner) log(res StepResult, sum *Summary, done bool) error {
+	w := &t.win
+	w.loss += res.Loss
+	w.steps++
+	w.images += res.Images
+	w.gradNorm, w.lr = res.GradNorm, res.LR
+	s := t.state.Step
+	if (s%max(t.cfg.LogEvery, 1) == 0 || done) && t.dp.leader() { // MPI: rank 0 logs
+		el := time.Since(w.start).Seconds()
+		r := NewRecord(s)
+		r.Epoch = t.epochFrac(t.state.Position)
+		r.Loss = w.loss / float64(w.steps)
+		r.LR, r.GradNorm = w.lr, w.gradNorm
+		if el > 0 {
+			r.ImagesPerS = float64(w.images) / el
+		}
+		sum.LastLoss = r.Loss
+		if err := t.metrics.Write(r); err != nil {
+			return err
+		}
+		if t.bar != nil {
+			t.bar.Set("info", fmt.Sprintf("loss %.4f lr %.2e %.1f img/s", r.Loss, r.LR, r.ImagesPerS))
+		} else {
+			fmt.Fprintf(t.out, "step %d/%d epoch %.2f loss %.4f lr %.3g grad_norm %.3g %.1f img/s\n", s, t.total, r.Epoch, r.Loss, r.LR, r.GradNorm, r.ImagesPerS)
+		}
+		*w = window{start: time.Now()}
+	}
+	if t.bar != nil {
+		t.bar.SetCurrent(int64(s))
+	}
+	return nil
+}
+
+// policy is the checkpoint policy: whether step s (just taken) is evaluated
+// and whether a checkpoint is saved (a better evaluation also saves).
+func (t *runner) policy(s int, epochEnded, done bool) (doEval, doSave bool) {
+	cfg := t.cfg
+	if !t.dp.leader() { // MPI: rank 0 alone evaluates and saves
+		return false, false
+	}
+	doEval = t.val != nil && (done || (cfg.EvalEvery > 0 && s%cfg.EvalEvery == 0) || (cfg.EvalEvery == 0 && epochEnded))
+	doSave = done || (cfg.SaveEvery > 0 && s%cfg.SaveEvery == 0) || (cfg.SaveEvery == 0 && epochEnded)
+	return doEval, doSave
+}
+
+// evaluateAndSave evaluates step s when doEval and saves the last
+// checkpoint when doSave or the evaluation improved the best score (then the
+// best checkpoint too). An interrupted evaluation sets EvalPending, so that
+// resuming redoes it first.
+func (t *runner) evaluateAndSave(ctx context.Context, s int, doEval, doSave bool) error {
+	improved := false
+	if doEval {
+		var err error
+		if improved, err = t.evaluate(ctx, s); err != nil {
+			if ctx.Err() != nil {
+				t.state.EvalPending = true
+			}
+			return err
+		}
+	}
+	if doSave || improved {
+		return t.save(improved)
+	}
+	return nil
+}
+
+// stopped turns an evaluation error into the run's result: a checkpoint and
+// Interrupted when ctx was cancelled, the error otherwise.
+func (t *runner) stopped(ctx context.Context, sum *Summary, err error) (Summary, error) {
+	if ctx.Err() != nil && t.state.EvalPending {
+		return t.interrupted(sum)
+	}
+	return *sum, err
+}
+
+// interrupted saves a checkpoint after ctx was cancelled.
+func (t *runner) interrupted(sum *Summary) (Summary, error) {
+	t.finishBar()
+	fmt.Fprintf(t.out, "interrupted at step %d: saving checkpoint\n", t.state.Step)
+	if !t.dp.leader() { // MPI: rank 0 saves
+		sum.Interrupted = true
+		return *sum, nil
+	}
+	if err := t.save(false); err != nil {
+		return *sum, fmt.Errorf("interrupted; saving the checkpoint failed: %w", err)
+	}
+	sum.Interrupted = true
+	return *sum, nil
+}
+
+// summarise fills the summary's final fields.
+func (t *runner) summarise(sum *Summary, start time.Time) {
+	sum.Steps = t.state.Step
+	sum.Epoch = t.epochFrac(t.state.Position)
+	sum.ValLoss, sum.ValCIDEr = t.lastVal, t.lastCIDE
+	sum.Corrupt = t.state.Corrupt
+	sum.Elapsed = time.Since(start)
+	if t.hasBest {
+		sum.BestScore = t.best
+		sum.BestDir = filepath.Join(t.cfg.OutDir, BestCheckpoint)
+	}
+}
+
+// startBar shows a progress bar when writing to a terminal.
+func (t *runner) startBar() {
+	f, ok := t.out.(*os.File)
+	if !ok || f != os.Stdout || !term.IsTerminal(int(f.Fd())) {
+		return
+	}
+	t.bar = pb.New(t.total)
+	t.bar.SetWriter(t.out)
+	t.bar.SetTemplateString(barTemplate)
+	t.bar.SetCurrent(int64(t.state.Step))
+	t.bar.Start()
+}
+
+func (t *runner) finishBar() {
+	if t.bar != nil {
+		t.bar.Finish()
+		t.bar = nil
+	}
+}
+
+// plotOrWarn draws the training curve; it is a convenience, so failing to
+// draw it must not end a long run.
+func (t *runner) plotOrWarn() {
+	if err := t.plot(); err != nil {
+		fmt.Fprintf(t.out, "warning: training curve not written: %v\n", err)
+	}
+}
+
 func countParams(ps []*Param) int {
 	n := 0
 	for _, p := range ps {
@@ -650,31 +693,13 @@ func countParams(ps []*Param) int {
 	return n
 }
 
-func (t *trainer) epochFrac(pos data.Position) float64 {
+func (t *runner) epochFrac(pos data.Position) float64 {
 	return float64(pos.Epoch) + float64(pos.Batch)/float64(t.train.BatchesPerEpoch())
-}
-
-// forward returns the cached graph for a batch shape, building it on first use.
-func (t *trainer) forward(cache map[shape]*gitmodel.Forward, b, tl int, train bool) (*gitmodel.Forward, error) {
-	k := shape{b, tl}
-	if f := cache[k]; f != nil {
-		return f, nil
-	}
-	opts := gitmodel.ForwardOptions{Loss: true}
-	if train {
-		opts = gitmodel.ForwardOptions{Train: true, Loss: true, Dropout: true, Smoothing: t.cfg.LabelSmoothing}
-	}
-	f, err := t.pipe.Model.NewForward(b, tl, opts)
-	if err != nil {
-		return nil, fmt.Errorf("building the graph for batch %d x %d tokens: %w", b, tl, err)
-	}
-	cache[k] = f
-	return f, nil
 }
 
 // evaluate computes the validation loss (and CIDEr-D), logs them and reports
 // whether the best score improved.
-func (t *trainer) evaluate(ctx context.Context, step int) (bool, error) {
+func (t *runner) evaluate(ctx context.Context, step int) (bool, error) {
 	var sumLoss float64
 	var tokens int
 	for _, idx := range t.val.Batches(0) {
@@ -685,23 +710,20 @@ func (t *trainer) evaluate(ctx context.Context, step int) (bool, error) {
 		if b.B == 0 {
 			continue
 		}
-		f, err := t.forward(t.evalFwd, b.B, b.T, false)
+		loss, err := t.tr.EvalLoss(gitmodel.Batch{Pixels: b.Pixels, IDs: b.IDs, AttentionMask: b.AttentionMask, Labels: b.Labels})
 		if err != nil {
-			return false, err
-		}
-		if err := f.Run(gitmodel.Batch{Pixels: b.Pixels, IDs: b.IDs, AttentionMask: b.AttentionMask, Labels: b.Labels}); err != nil {
 			return false, err
 		}
 		// The loss is a mean over the predicted tokens: weight batches by them.
 		n := 0
 		for r := 0; r < b.B; r++ {
 			for c := 1; c < b.T; c++ {
-				if b.Labels[r*b.T+c] != graph.IgnoreIndex {
+				if b.Labels[r*b.T+c] != data.IgnoreIndex {
 					n++
 				}
 			}
 		}
-		sumLoss += f.LossValue() * float64(n)
+		sumLoss += loss * float64(n)
 		tokens += n
 	}
 	r := NewRecord(step)
@@ -741,67 +763,18 @@ func (t *trainer) evaluate(ctx context.Context, step int) (bool, error) {
 }
 
 // valCIDEr captions the validation images greedily and scores them.
-func (t *trainer) valCIDEr(ctx context.Context) (float64, error) {
-	imgs, gts := GroupByImage(t.val.Pairs())
-	caps, err := CaptionImages(ctx, t.pipe, imgs, t.cfg.BatchSize, t.cfg.GenMaxLength)
+func (t *runner) valCIDEr(ctx context.Context) (float64, error) {
+	imgs, gts := caption.GroupByImage(t.val.Pairs())
+	caps, err := caption.CaptionImages(ctx, t.pipe, imgs, t.cfg.BatchSize, t.cfg.GenMaxLength)
 	if err != nil {
 		return 0, err
 	}
-	c, _, err := CIDErD(imgs, gts, caps)
+	c, _, err := caption.CIDErD(imgs, gts, caps)
 	return c, err
 }
 
-// GroupByImage returns the distinct images of pairs in first-seen order and
-// each image's captions.
-func GroupByImage(pairs []data.TrainPair) ([]string, map[string][]string) {
-	var imgs []string
-	gts := map[string][]string{}
-	for _, p := range pairs {
-		if _, ok := gts[p.Image]; !ok {
-			imgs = append(imgs, p.Image)
-		}
-		gts[p.Image] = append(gts[p.Image], p.Caption)
-	}
-	return imgs, gts
-}
-
-// CaptionImages captions image files with greedy decoding (maxLength is HF's
-// max_length; 0 means 50). An image that cannot be read gets "".
-func CaptionImages(ctx context.Context, p *gitmodel.Pipeline, imgs []string, batch, maxLength int) (map[string]string, error) {
-	if maxLength <= 0 {
-		maxLength = 50
-	}
-	g := p.Model.NewGenerator()
-	defer g.Close()
-	samples := make([]gitmodel.Sample, len(imgs))
-	for i, im := range imgs {
-		samples[i] = gitmodel.Sample{Name: im, Frames: []string{im}}
-	}
-	caps, err := p.Caption(ctx, g, samples, "", max(batch, 1), gitmodel.GenerateOptions{MaxLength: maxLength, NumBeams: 1}, nil)
-	if err != nil {
-		return nil, err
-	}
-	res := make(map[string]string, len(imgs))
-	for i, c := range caps {
-		res[imgs[i]] = c.Text
-	}
-	return res, nil
-}
-
-// CIDErD PTB-tokenizes references and candidates and scores them with
-// CIDEr-D (as coco-caption does), over ids in order.
-func CIDErD(ids []string, gts map[string][]string, res map[string]string) (float64, []float64, error) {
-	tg := make(map[string][]string, len(ids))
-	tr := make(map[string]string, len(ids))
-	for _, id := range ids {
-		tg[id] = eval.PTBTokenizeAll(gts[id])
-		tr[id] = eval.PTBTokenize(res[id])
-	}
-	return eval.CIDErD(ids, tg, tr)
-}
-
 // save writes the last checkpoint (and the best one when best is set).
-func (t *trainer) save(best bool) error {
+func (t *runner) save(best bool) error {
 	// The metrics up to this step must survive whatever happens next, or a
 	// resume from this checkpoint would leave a gap in the log.
 	if t.metrics != nil {
@@ -818,7 +791,7 @@ func (t *trainer) save(best bool) error {
 			return err
 		}
 	}
-	return t.afterSave()
+	return t.afterSave() // checkpoints.go: checkpoint-STEP, save_total_limit, metrics.csv
 }
 
 // writeCheckpoint writes a complete HF-layout checkpoint into a temporary
@@ -826,7 +799,7 @@ func (t *trainer) save(best bool) error {
 // new one renamed into place, and only then is the old one removed, so that
 // a crash at any point leaves a complete checkpoint (under final or
 // final.old).
-func (t *trainer) writeCheckpoint(final string) error {
+func (t *runner) writeCheckpoint(final string) error {
 	if err := recoverCheckpoint(final); err != nil {
 		return err
 	}
@@ -847,11 +820,11 @@ func (t *trainer) writeCheckpoint(final string) error {
 	if err := m.SaveWeights(filepath.Join(tmp, "model.safetensors")); err != nil {
 		return err
 	}
-	if err := t.opt.SaveState(filepath.Join(tmp, OptimizerFile)); err != nil {
+	if err := t.tr.Optimizer().SaveState(filepath.Join(tmp, OptimizerFile)); err != nil {
 		return err
 	}
 	for _, name := range tokenizerFiles {
-		if err := copyFile(filepath.Join(t.srcDir, name), filepath.Join(tmp, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := fsutil.CopyFile(filepath.Join(t.srcDir, name), filepath.Join(tmp, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
@@ -859,10 +832,10 @@ func (t *trainer) writeCheckpoint(final string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(tmp, StateFile), append(st, '\n')); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(tmp, StateFile), append(st, '\n')); err != nil {
 		return err
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := fsutil.SyncDir(tmp); err != nil {
 		return err
 	}
 	old := final + ".old"
@@ -878,7 +851,7 @@ func (t *trainer) writeCheckpoint(final string) error {
 		return err
 	}
 	ok = true
-	if err := syncDir(t.cfg.OutDir); err != nil {
+	if err := fsutil.SyncDir(t.cfg.OutDir); err != nil {
 		return err
 	}
 	return os.RemoveAll(old)
@@ -897,33 +870,7 @@ func recoverCheckpoint(final string) error {
 	return nil
 }
 
-// writeFileSync writes a file and flushes it to disk.
-func writeFileSync(path string, b []byte) error {
-	return tensorfile.WriteAtomic(path, func(f *os.File) error {
-		_, err := f.Write(b)
-		return err
-	})
-}
-
-// syncDir flushes a directory's entries (renames) to disk.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return writeFileSync(dst, b)
-}
-
-func (t *trainer) plot() error {
+func (t *runner) plot() error {
 	if err := t.metrics.Sync(); err != nil {
 		return err
 	}

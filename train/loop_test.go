@@ -11,7 +11,9 @@ import (
 	"testing"
 
 	"github.com/gitcap/gitcap/data/fixtures"
+	"github.com/gitcap/gitcap/data/fsutil"
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 )
 
 // shapesSet writes a COCO captions file over the fixture shape images with
@@ -84,7 +86,11 @@ func tinyConfig(t *testing.T, out string, steps int) *Config {
 
 func TestRunLossFalls(t *testing.T) {
 	dir := t.TempDir()
-	cfg := tinyConfig(t, dir, 30)
+	steps := 30
+	if testing.Short() {
+		steps = 20 // the -short tier: the loss still halves
+	}
+	cfg := tinyConfig(t, dir, steps)
 	var log strings.Builder
 	sum, err := Run(context.Background(), cfg, &log)
 	if err != nil {
@@ -94,8 +100,8 @@ func TestRunLossFalls(t *testing.T) {
 	if !(sum.LastLoss < 0.5*sum.FirstLoss) {
 		t.Errorf("loss %.4f -> %.4f: did not fall below half\n%s", sum.FirstLoss, sum.LastLoss, log.String())
 	}
-	if sum.Steps != 30 {
-		t.Errorf("steps %d, want 30", sum.Steps)
+	if sum.Steps != steps {
+		t.Errorf("steps %d, want %d", sum.Steps, steps)
 	}
 	ck := filepath.Join(dir, LastCheckpoint)
 	for _, f := range []string{"config.json", "model.safetensors", "vocab.txt", "preprocessor_config.json", OptimizerFile, StateFile} {
@@ -108,7 +114,7 @@ func TestRunLossFalls(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	p, err := gitmodel.LoadPipeline(ck)
+	p, err := caption.LoadPipeline(ck)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +247,7 @@ func TestNonFiniteLossStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json"} {
-		if err := copyFile(filepath.Join(src, f), filepath.Join(bad, f)); err != nil {
+		if err := fsutil.CopyFile(filepath.Join(src, f), filepath.Join(bad, f)); err != nil {
 			t.Fatal(err)
 		}
 	}

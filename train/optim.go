@@ -4,7 +4,8 @@
 // plot.
 //
 // The model and its gradients are built elsewhere; this package sees the
-// parameters only as named float32 slices (Param).
+// parameters as graph.Param: float32 values and gradients plus the metadata
+// their layers set.
 package train
 
 import (
@@ -17,52 +18,24 @@ import (
 	"strings"
 
 	"github.com/gitcap/gitcap/data/tensorfile"
+	"github.com/gitcap/gitcap/graph"
 )
 
-// Param is one trainable tensor, flattened: its values W and its gradient G
-// (same length). Decay says whether weight decay applies to it and Group
-// names the parameter group ("vision", "text", ...) whose learning-rate
-// multiplier it takes.
-type Param struct {
-	Name  string
-	W, G  []float32
-	Decay bool
-	Group string
-}
-
-// DefaultDecay reports whether weight decay should apply to the parameter
-// called name under the usual convention: no decay for biases, LayerNorm
-// weights (HF names them "LayerNorm", "layer_norm", "layernorm", CLIP's
-// "pre_layrnorm", and GIT's projection LayerNorm "visual_projection.1") and
-// embeddings (any name containing "embedding", which also covers CLIP's
-// class_embedding and patch_embedding); decay for everything else.
-func DefaultDecay(name string) bool {
-	if name == "bias" || strings.HasSuffix(name, ".bias") || strings.HasSuffix(name, "_bias") {
-		return false
-	}
-	for _, s := range []string{"LayerNorm", "layer_norm", "layernorm", "layrnorm", "visual_projection.1", "embedding"} {
-		if strings.Contains(name, s) {
-			return false
-		}
-	}
-	return true
-}
-
-// SetDecay sets every parameter's Decay flag: true for all when decayAll
-// (what plain torch.optim.AdamW over model.parameters() does), otherwise
-// DefaultDecay(name).
-func SetDecay(params []*Param, decayAll bool) {
-	for _, p := range params {
-		p.Decay = decayAll || DefaultDecay(p.Name)
-	}
-}
+// Param is the project's one parameter type (graph.Param): values W,
+// gradient G, and the metadata its layer set: Role (which decides weight
+// decay and initialisation), Group (the learning-rate group) and Frozen.
+type Param = graph.Param
 
 // AdamWConfig holds AdamW's hyper-parameters except the learning rate, which
 // is passed to every Step (it comes from the schedule).
 type AdamWConfig struct {
 	Beta1, Beta2 float64 // moment decay rates; torch's defaults are 0.9 and 0.999
 	Eps          float64 // added to the denominator; torch's default is 1e-8
-	WeightDecay  float64 // decoupled weight decay; applies to params with Decay set
+	WeightDecay  float64 // decoupled weight decay; applies to params whose Role is decayed
+	// DecayAll decays every parameter (what plain torch.optim.AdamW over
+	// model.parameters() does); otherwise only those whose Role.Decayed()
+	// (weight matrices: not biases, LayerNorm parameters or embeddings).
+	DecayAll bool
 
 	// GroupLR maps a Param.Group to a multiplier of the learning rate given
 	// to Step; groups not listed use 1. A key that names no parameter's
@@ -105,7 +78,7 @@ const parallelMin = 1 << 16
 // the same order as torch's CPU float32 kernels (torch 1.13 single-tensor
 // path, the default):
 //
-//	p = p * float32(1 - lr*wd)                         (if p.Decay)
+//	p = p * float32(1 - lr*wd)                         (if decayed)
 //	m = fma(g, float32(1-b1), m*float32(b1))           (mul_, then add_ with alpha: AVX2 fmadd)
 //	v = v*float32(b2) + (float32(1-b2)*g)*g            (mul_, then addcmul_)
 //	denom = sqrt(v)/float32(sqrt(1-b2^t)) + float32(eps)
@@ -322,7 +295,7 @@ func (o *AdamW) Step(lr float64) error {
 	for i, p := range o.params {
 		glr := lr * o.mult[i]
 		o.st.coef[i] = coef{
-			decay:    p.Decay && o.cfg.WeightDecay != 0,
+			decay:    (o.cfg.DecayAll || p.Role.Decayed()) && o.cfg.WeightDecay != 0,
 			decayMul: float32(1 - float64(glr*o.cfg.WeightDecay)),
 			b1:       float32(b1),
 			omb1:     float32(1 - b1),

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/graph"
 )
 
 // refAdamW64 is an independent float64 AdamW written from the textbook
@@ -68,7 +71,7 @@ func TestAdamWMatchesFloat64HandComputation(t *testing.T) {
 			lrs:    []float64{1e-2, 1e-2, 1e-2, 1e-2, 1e-2},
 		},
 		{
-			name:   "weight decay skipped where Decay is false",
+			name:   "weight decay skipped where the role is not decayed",
 			cfg:    AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.5},
 			params: []pspec{{"a.weight", 33, true, "", 1}, {"a.bias", 33, false, "", 1}},
 			lrs:    []float64{1e-2, 1e-2, 1e-2, 1e-2},
@@ -101,7 +104,7 @@ func TestAdamWMatchesFloat64HandComputation(t *testing.T) {
 			var params []*Param
 			var refs []*refAdamW64
 			for k, ps := range tc.params {
-				p := &Param{Name: ps.name, W: make([]float32, ps.n), G: make([]float32, ps.n), Decay: ps.decay, Group: ps.group}
+				p := &Param{Name: ps.name, W: make([]float32, ps.n), G: make([]float32, ps.n), Role: decayRole(ps.decay), Group: ps.group}
 				r := &refAdamW64{b1: tc.cfg.Beta1, b2: tc.cfg.Beta2, eps: tc.cfg.Eps, wd: tc.cfg.WeightDecay,
 					w: make([]float64, ps.n), m: make([]float64, ps.n), v: make([]float64, ps.n), decay: ps.decay, mult: 1}
 				if m, ok := tc.cfg.GroupLR[ps.group]; ok {
@@ -186,7 +189,7 @@ func TestAdamWParallelStepIsBitIdenticalToSerial(t *testing.T) {
 	mk := func() []*Param {
 		var ps []*Param
 		for k, n := range sizes {
-			p := &Param{Name: fmt.Sprintf("p%d", k), W: make([]float32, n), G: make([]float32, n), Decay: k%2 == 0, Group: []string{"vision", "text"}[k%2]}
+			p := &Param{Name: fmt.Sprintf("p%d", k), W: make([]float32, n), G: make([]float32, n), Role: decayRole(k%2 == 0), Group: []string{"vision", "text"}[k%2]}
 			for i := range p.W {
 				p.W[i] = float32(math.Sin(float64(i*(k+1)) * 0.01))
 			}
@@ -250,8 +253,8 @@ func TestAdamWParallelStepIsBitIdenticalToSerial(t *testing.T) {
 
 func TestAdamWStepDoesNotAllocate(t *testing.T) {
 	ps := []*Param{
-		{Name: "a", W: make([]float32, parallelMin), G: make([]float32, parallelMin), Decay: true},
-		{Name: "b", W: make([]float32, parallelMin), G: make([]float32, parallelMin)},
+		{Name: "a", W: make([]float32, parallelMin), G: make([]float32, parallelMin), Role: graph.RoleBias},
+		{Name: "b", W: make([]float32, parallelMin), G: make([]float32, parallelMin), Role: graph.RoleBias},
 	}
 	for _, p := range ps {
 		for i := range p.G {
@@ -297,8 +300,8 @@ func TestAdamWRejectsBadParameters(t *testing.T) {
 func TestAdamWResumedFromSavedStateMatchesUninterruptedRun(t *testing.T) {
 	mk := func() []*Param {
 		ps := []*Param{
-			{Name: "vision.w", W: make([]float32, 300), G: make([]float32, 300), Decay: true, Group: "vision"},
-			{Name: "text.bias", W: make([]float32, 10), G: make([]float32, 10), Group: "text"},
+			{Name: "vision.w", W: make([]float32, 300), G: make([]float32, 300), Group: "vision"},
+			{Name: "text.bias", W: make([]float32, 10), G: make([]float32, 10), Role: graph.RoleBias, Group: "text"},
 		}
 		for k, p := range ps {
 			for i := range p.W {
@@ -446,38 +449,76 @@ func TestFMA32RoundsOnce(t *testing.T) {
 	}
 }
 
-func TestDefaultDecay(t *testing.T) {
-	cases := []struct {
-		name string
-		want bool
-	}{
-		{"git.encoder.layer.0.attention.self.query.weight", true},
-		{"git.encoder.layer.0.attention.self.query.bias", false},
-		{"git.encoder.layer.0.output.LayerNorm.weight", false},
-		{"git.image_encoder.vision_model.encoder.layers.0.layer_norm1.weight", false},
-		{"git.image_encoder.vision_model.pre_layrnorm.weight", false},
-		{"git.image_encoder.vision_model.post_layernorm.weight", false},
-		{"git.visual_projection.visual_projection.0.weight", true},
-		{"git.visual_projection.visual_projection.1.weight", false},
-		{"git.embeddings.word_embeddings.weight", false},
-		{"git.image_encoder.vision_model.embeddings.class_embedding", false},
-		{"git.image_encoder.vision_model.embeddings.patch_embedding.weight", false},
-		{"output.weight", true},
-		{"output.bias", false},
+// decayRole is a role whose default weight decay is decay.
+func decayRole(decay bool) graph.Role {
+	if decay {
+		return graph.RoleWeight
 	}
-	for _, tc := range cases {
-		if got := DefaultDecay(tc.name); got != tc.want {
-			t.Errorf("DefaultDecay(%q) = %v, want %v", tc.name, got, tc.want)
+	return graph.RoleBias
+}
+
+// TestLayersDeclareWeightDecay checks the roles GIT's layers give their
+// parameters against the usual convention, written out by hand: no decay for
+// biases, LayerNorm parameters and embeddings (CLIP's class and patch
+// embeddings included), decay for everything else; DecayAll decays all.
+func TestLayersDeclareWeightDecay(t *testing.T) {
+	for _, tied := range []bool{false, true} {
+		c := tinyModelConfig()
+		c.TieWordEmbeddings = tied
+		m, err := gitmodel.New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cases := []struct {
+			name string
+			want bool
+		}{
+			{"git.encoder.layer.0.attention.self.query.weight", true},
+			{"git.encoder.layer.0.attention.self.query.bias", false},
+			{"git.encoder.layer.0.output.LayerNorm.weight", false},
+			{"git.image_encoder.vision_model.encoder.layers.0.layer_norm1.weight", false},
+			{"git.image_encoder.vision_model.pre_layrnorm.weight", false},
+			{"git.image_encoder.vision_model.post_layernorm.weight", false},
+			{"git.visual_projection.visual_projection.0.weight", true},
+			{"git.visual_projection.visual_projection.1.weight", false},
+			{"git.embeddings.word_embeddings.weight", false},
+			{"git.embeddings.position_embeddings.weight", false},
+			{"git.image_encoder.vision_model.embeddings.class_embedding", false},
+			{"git.image_encoder.vision_model.embeddings.patch_embedding.weight", false},
+			{"git.image_encoder.vision_model.embeddings.position_embedding.weight", false},
+			{"output.weight", true},
+			{"output.bias", false},
+		}
+		for _, tc := range cases {
+			p := m.Params.Get(tc.name)
+			if p == nil {
+				if tied && tc.name == "output.weight" {
+					continue // the word embeddings serve as the LM head
+				}
+				t.Fatalf("tied=%v: no parameter %s", tied, tc.name)
+			}
+			if got := p.Role.Decayed(); got != tc.want {
+				t.Errorf("tied=%v: %s (role %v) decayed %v, want %v", tied, tc.name, p.Role, got, tc.want)
+			}
+		}
+		if tied && m.Params.Get("output.weight") != nil {
+			t.Error("tied model has its own output.weight")
 		}
 	}
-	ps := []*Param{{Name: "a.bias"}, {Name: "a.weight"}}
-	SetDecay(ps, true)
-	if !ps[0].Decay || !ps[1].Decay {
-		t.Error("SetDecay(decayAll=true) left a parameter undecayed")
-	}
-	SetDecay(ps, false)
-	if ps[0].Decay || !ps[1].Decay {
-		t.Errorf("SetDecay(decayAll=false): bias %v weight %v, want false true", ps[0].Decay, ps[1].Decay)
+	// DecayAll decays a bias; without it a bias is left alone.
+	for _, all := range []bool{false, true} {
+		p := &Param{Name: "b", Role: graph.RoleBias, W: []float32{1}, G: []float32{0}}
+		o, err := NewAdamW([]*Param{p}, AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.5, DecayAll: all})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Step(0.1); err != nil {
+			t.Fatal(err)
+		}
+		o.Close()
+		if want := map[bool]float32{false: 1, true: 0.95}[all]; p.W[0] != want {
+			t.Errorf("DecayAll=%v: bias moved to %v, want %v", all, p.W[0], want)
+		}
 	}
 }
 
@@ -488,7 +529,7 @@ func BenchmarkAdamWStep10M(b *testing.B) {
 	var ps []*Param
 	for k, n := 0, 0; n < total; k++ {
 		sz := min(total-n, 589_824) // a 768x768 matrix
-		p := &Param{Name: fmt.Sprintf("p%d", k), W: make([]float32, sz), G: make([]float32, sz), Decay: true}
+		p := &Param{Name: fmt.Sprintf("p%d", k), W: make([]float32, sz), G: make([]float32, sz)}
 		for i := range p.G {
 			p.G[i] = float32(i%7) * 0.01
 		}
@@ -533,4 +574,14 @@ func TestPowIntIsCorrectlyRounded(t *testing.T) {
 			}
 		}
 	}
+}
+
+// tinyModelConfig is configs/tiny.json, a model small enough to build in a
+// unit test.
+func tinyModelConfig() gitmodel.Config {
+	c, err := gitmodel.LoadConfig(filepath.Join("..", "configs", "tiny.json"))
+	if err != nil {
+		panic(err)
+	}
+	return c
 }

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -10,11 +11,11 @@ import (
 	"github.com/gitcap/gitcap/data/fixtures"
 	"github.com/gitcap/gitcap/data/tensorfile"
 	"github.com/gitcap/gitcap/gitmodel"
-	"github.com/gitcap/gitcap/graph"
 )
 
 // TestFiveAdamWStepsMatchHF reproduces train.json: five torch AdamW steps
-// (lr 1e-3, wd 0.01 on every tensor, dropout 0) on the reference batch,
+// (lr 1e-3, wd 0.01 on every tensor, dropout 0) on the reference batch with
+// the project's one training step (Trainer.Step),
 // checking each step's loss, the loss after, and every final parameter.
 func TestFiveAdamWStepsMatchHF(t *testing.T) {
 	var ref struct {
@@ -50,58 +51,76 @@ func TestFiveAdamWStepsMatchHF(t *testing.T) {
 		t.Fatal(err)
 	}
 	batch := gitmodel.Batch{Pixels: px, IDs: ints("input_ids"), AttentionMask: ints("attention_mask"), Labels: ints("labels")}
-	f, err := m.NewForward(2, len(batch.IDs)/2, gitmodel.ForwardOptions{Train: true, Loss: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-
-	params := map[string]*Param{}
-	var list []*Param
-	for _, p := range m.Params.All() {
-		tp := &Param{Name: p.Name, W: p.F32(), G: make([]float32, len(p.F32())), Decay: true}
-		params[p.Name] = tp
-		list = append(list, tp)
-	}
 	cfg := DefaultAdamWConfig()
-	cfg.WeightDecay = ref.WD
-	opt, err := NewAdamW(list, cfg)
+	cfg.WeightDecay, cfg.DecayAll = ref.WD, true
+	tr, err := NewTrainer(m, TrainerOptions{AdamW: cfg, LR: func(int) float64 { return ref.LR }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer opt.Close()
+	defer tr.Close()
+	ctx := context.Background()
 	for step, want := range ref.Losses {
-		if err := f.Run(batch); err != nil {
+		r, err := tr.Step(ctx, batch)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if d := math.Abs(f.LossValue() - want); d > 1e-4 {
-			t.Errorf("step %d: loss %.7f, HF %.7f", step, f.LossValue(), want)
-		}
-		if err := f.Grads(func(p *graph.Param, g []float32) { copy(params[p.Name].G, g) }); err != nil {
-			t.Fatal(err)
-		}
-		if err := opt.Step(ref.LR); err != nil {
-			t.Fatal(err)
+		if d := math.Abs(r.Loss - want); d > 1e-4 {
+			t.Errorf("step %d: loss %.7f, HF %.7f", step, r.Loss, want)
 		}
 	}
-	if err := f.Run(batch); err != nil {
+	after, err := tr.EvalLoss(batch)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if d := math.Abs(f.LossValue() - ref.After); d > 1e-4 {
-		t.Errorf("loss after 5 steps %.7f, HF %.7f", f.LossValue(), ref.After)
+	if d := math.Abs(after - ref.After); d > 1e-4 {
+		t.Errorf("loss after 5 steps %.7f, HF %.7f", after, ref.After)
 	}
 	final, err := tensorfile.Open(fixtures.Path(t, "git-tiny", "reference", "train_final.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	total, far, worst := 0, 0, 0.0
+	// What five AdamW steps can move one element: step t moves it by
+	// lr·|m̂_t|/(√v̂_t+eps) + lr·wd·|w|, and by Cauchy–Schwarz
+	// |m̂_t|/√v̂_t <= r_t = (1-β1)/(1-β1^t) · √((1-β2^t)/(1-β2)) ·
+	// √(Σ_{i<t} β1^{2i}/β2^i), whatever the gradients (r_1 = 1, r_5 = 1.0108;
+	// Σ r_t = 5.0225 for torch's betas). So an element moves at most
+	// move = lr·Σ r_t + steps·lr·wd·max|w| ≈ 5.02e-3 here.
+	steps := len(ref.Losses)
+	var sumR float64
+	for k := 1; k <= steps; k++ {
+		var s float64
+		for i := 0; i < k; i++ {
+			s += math.Pow(cfg.Beta1, float64(2*i)) / math.Pow(cfg.Beta2, float64(i))
+		}
+		sumR += (1 - cfg.Beta1) / (1 - math.Pow(cfg.Beta1, float64(k))) * math.Sqrt((1-math.Pow(cfg.Beta2, float64(k)))/(1-cfg.Beta2)) * math.Sqrt(s)
+	}
+	total, far, worst, worstKey := 0, 0, 0.0, 0.0
 	worstName := ""
 	for _, p := range m.Params.All() {
 		want, _, err := final.F32(p.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A key bias adds the same amount to every score of a query, so its
+		// true gradient is 0 and what both runs feed AdamW is rounding
+		// noise, which AdamW scales up to a full step of either sign: two
+		// correct runs can end up to 2·move apart there (the old bound of
+		// 1e-2 for every element), so key biases keep 2·move. Every other
+		// element must agree to within move/2 (2.5e-3; the largest seen is
+		// 1.9e-3, in an element of the patch embedding whose gradient is
+		// near 0): a run whose weights stayed put or moved the other way
+		// would be off by HF's own movement, up to move, and the count of
+		// elements off by more than 1e-4 below catches smaller errors.
 		keyBias := strings.HasSuffix(p.Name, "key.bias") || strings.HasSuffix(p.Name, "k_proj.bias")
+		var maxW float64
+		for _, w := range want {
+			maxW = math.Max(maxW, math.Abs(float64(w)))
+		}
+		move := ref.LR*sumR + float64(steps)*ref.LR*ref.WD*maxW*1.01
+		bound := move / 2
+		if keyBias {
+			bound = 2 * move
+		}
 		for i, w := range p.F32() {
 			d := math.Abs(float64(w) - float64(want[i]))
 			total++
@@ -111,11 +130,15 @@ func TestFiveAdamWStepsMatchHF(t *testing.T) {
 			if d > worst && !keyBias {
 				worst, worstName = d, p.Name
 			}
-			if d > 1e-2 {
-				t.Errorf("%s[%d]: %g, HF %g", p.Name, i, w, want[i])
+			if keyBias {
+				worstKey = math.Max(worstKey, d)
+			}
+			if d > bound {
+				t.Errorf("%s[%d]: %g, HF %g (|diff| %.3g > %.3g)", p.Name, i, w, want[i], d, bound)
 			}
 		}
 	}
+	t.Logf("five steps move an element at most %.4g (Σ r_t = %.4f); largest key-bias difference %.2g", ref.LR*sumR, sumR, worstKey)
 	t.Logf("final parameters: %d of %d elements differ by > 1e-4; largest difference outside key biases %.2g (%s)", far, total, worst, worstName)
 	if float64(far) > 0.001*float64(total) {
 		t.Errorf("%d of %d elements differ by more than 1e-4 (allowed: 0.1%%)", far, total)

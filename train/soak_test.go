@@ -19,6 +19,7 @@ import (
 
 	"github.com/gitcap/gitcap/data/fixtures"
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 )
 
 func soakOnly(t *testing.T) {
@@ -44,7 +45,7 @@ func heapAfterGC() uint64 {
 func TestSoakCaptionsKeepMemoryFlat(t *testing.T) {
 	soakOnly(t)
 	const total, warm = 1000, 100
-	p, err := gitmodel.LoadPipeline(fixtures.Path(t, "git-tiny"))
+	p, err := caption.LoadPipeline(fixtures.Path(t, "git-tiny"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestSoakCaptionsKeepMemoryFlat(t *testing.T) {
 		if i%4 == 3 {
 			opts.NumBeams, key = 3, im+" beam"
 		}
-		caps, err := p.Caption(context.Background(), g, []gitmodel.Sample{{Name: im, Frames: []string{im}}}, "", 1, opts, nil)
+		caps, err := p.Caption(context.Background(), g, []caption.Sample{{Name: im, Frames: []string{im}}}, "", 1, opts, nil)
 		if err != nil || len(caps) != 1 || caps[0].Err != nil {
 			t.Fatalf("caption %d (%s): %v %+v", i, im, err, caps)
 		}

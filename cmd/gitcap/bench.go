@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 	"github.com/gitcap/gitcap/graph"
 	"github.com/gitcap/gitcap/train"
 )
@@ -60,7 +61,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	var m *gitmodel.Model
-	var pipe *gitmodel.Pipeline
+	var pipe *caption.Pipeline
 	var err error
 	if *model != "" {
 		p, err := loadPipeline(ctx, *model, stderr)
@@ -149,7 +150,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	g.Close()
 	if want["train"] {
 		const b, t = 8, 20
-		if err := benchTrain(m, b, t, pixels[:b*img], rng, func(step func() error) error {
+		if err := benchTrain(ctx, m, b, t, pixels[:b*img], rng, func(step func() error) error {
 			return measure(fmt.Sprintf("training step, batch %d, %d tokens", b, t), c.TrainFLOPs(b, t), b, "images/s", step)
 		}); err != nil {
 			return err
@@ -176,42 +177,23 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // benchTrain sets up one training step (forward with dropout, backward,
-// gradient clipping, AdamW) and hands it to measure.
-func benchTrain(m *gitmodel.Model, b, t int, pixels []float32, rng *rand.Rand, measure func(step func() error) error) error {
-	f, err := m.NewForward(b, t, gitmodel.ForwardOptions{Train: true, Dropout: true, Loss: true})
-	if err != nil {
-		return err
-	}
-	defer f.Close()
+// gradient clipping, AdamW: train.Trainer's Step) and hands it to measure.
+func benchTrain(ctx context.Context, m *gitmodel.Model, b, t int, pixels []float32, rng *rand.Rand, measure func(step func() error) error) error {
 	in := gitmodel.Batch{Pixels: pixels, IDs: make([]int, b*t), Labels: make([]int, b*t)}
 	for i := range in.IDs {
 		in.IDs[i] = rng.Intn(m.Config.VocabSize)
 		in.Labels[i] = in.IDs[i]
 	}
-	byName := map[string]*train.Param{}
-	var params []*train.Param
-	for _, p := range m.Params.All() {
-		tp := &train.Param{Name: p.Name, W: p.F32(), Decay: train.DefaultDecay(p.Name)}
-		byName[p.Name] = tp
-		params = append(params, tp)
-	}
-	opt, err := train.NewAdamW(params, train.DefaultAdamWConfig())
+	tr, err := train.NewTrainer(m, train.TrainerOptions{
+		AdamW: train.DefaultAdamWConfig(), MaxGradNorm: 1, Dropout: true, LR: func(int) float64 { return 1e-5 },
+	})
 	if err != nil {
 		return err
 	}
-	defer opt.Close()
-	seed := uint64(0)
+	defer tr.Close()
 	return measure(func() error {
-		seed++
-		f.Noise().SetSeed(seed)
-		if err := f.Run(in); err != nil {
-			return err
-		}
-		if err := f.Grads(func(p *graph.Param, g []float32) { byName[p.Name].G = g }); err != nil {
-			return err
-		}
-		train.ClipGradNorm(params, 1)
-		return opt.Step(1e-5)
+		_, err := tr.Step(ctx, in)
+		return err
 	})
 }
 

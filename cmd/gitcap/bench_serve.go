@@ -25,6 +25,7 @@ import (
 	"github.com/gitcap/gitcap/data/imageproc"
 	"github.com/gitcap/gitcap/data/tokenizer"
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 	"github.com/gitcap/gitcap/gitmodel/serve"
 )
 
@@ -59,7 +60,7 @@ type serveRow struct {
 // benchServe starts `gitcap serve` in-process on loopback and measures
 // caption throughput and latency for each client count. p may be nil: a
 // tokenizer and CLIP processor matching m are made up (random git-base).
-func benchServe(ctx context.Context, m *gitmodel.Model, p *gitmodel.Pipeline, b *serveBench, stderr io.Writer) ([]serveRow, error) {
+func benchServe(ctx context.Context, m *gitmodel.Model, p *caption.Pipeline, b *serveBench, stderr io.Writer) ([]serveRow, error) {
 	var levels []int
 	for _, f := range strings.Split(b.clients, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -219,7 +220,7 @@ func benchBodies(tokens int) ([][]byte, []string, error) {
 // syntheticPipeline pairs a model without a checkpoint directory with a
 // made-up tokenizer of its vocabulary size and a CLIP processor of its
 // image size.
-func syntheticPipeline(m *gitmodel.Model) (*gitmodel.Pipeline, error) {
+func syntheticPipeline(m *gitmodel.Model) (*caption.Pipeline, error) {
 	c := m.Config
 	vocab := tokenizer.SpecialTokens()
 	for i := len(vocab); i < c.VocabSize; i++ {
@@ -244,7 +245,7 @@ func syntheticPipeline(m *gitmodel.Model) (*gitmodel.Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gitmodel.Pipeline{Model: m, Tokenizer: tok, Processor: proc}, nil
+	return &caption.Pipeline{Model: m, Tokenizer: tok, Processor: proc}, nil
 }
 
 func printServeRows(w io.Writer, rows []serveRow) {

@@ -16,6 +16,7 @@ import (
 	"github.com/cheggaaa/pb/v3"
 
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 )
 
 func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -70,7 +71,7 @@ func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := applyGenerationConfig(p.Dir, fs, &o); err != nil {
 		return err
 	}
-	var samples []gitmodel.Sample
+	var samples []caption.Sample
 	failed := 0
 	for _, in := range inputs {
 		if st, err := os.Stat(in); err == nil && st.IsDir() && !p.Model.Config.Video() {
@@ -139,8 +140,8 @@ func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // succeeded and failed after each batch. Each batch is the batch
 // p.Caption would have made itself, with the same sample offsets, so the
 // results are the same.
-func captionAll(ctx context.Context, p *gitmodel.Pipeline, g *gitmodel.Generator, samples []gitmodel.Sample, prompt string, batch int, o gitmodel.GenerateOptions, pr *progress) ([]gitmodel.Caption, error) {
-	var out []gitmodel.Caption
+func captionAll(ctx context.Context, p *caption.Pipeline, g *gitmodel.Generator, samples []caption.Sample, prompt string, batch int, o gitmodel.GenerateOptions, pr *progress) ([]caption.Caption, error) {
+	var out []caption.Caption
 	for start := 0; start < len(samples); start += batch {
 		end := min(start+batch, len(samples))
 		bo := o

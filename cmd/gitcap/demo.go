@@ -15,6 +15,7 @@ import (
 	"github.com/gitcap/gitcap/data/synth"
 	"github.com/gitcap/gitcap/data/tokenizer"
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 	"github.com/gitcap/gitcap/train"
 )
 
@@ -141,7 +142,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if sum.BestDir != "" {
 		ck = sum.BestDir
 	}
-	p, err := gitmodel.LoadPipeline(ck)
+	p, err := caption.LoadPipeline(ck)
 	if err != nil {
 		return err
 	}
@@ -149,12 +150,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	imgs, gts := train.GroupByImage(testPairs)
-	res, err := train.CaptionImages(ctx, p, imgs, 64, cfg.GenMaxLength)
+	imgs, gts := caption.GroupByImage(testPairs)
+	res, err := caption.CaptionImages(ctx, p, imgs, 64, cfg.GenMaxLength)
 	if err != nil {
 		return err
 	}
-	cider, _, err := train.CIDErD(imgs, gts, res)
+	cider, _, err := caption.CIDErD(imgs, gts, res)
 	if err != nil {
 		return err
 	}

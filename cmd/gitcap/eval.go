@@ -14,6 +14,7 @@ import (
 	"github.com/gitcap/gitcap/data"
 	"github.com/gitcap/gitcap/eval"
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 )
 
 // runEval implements "gitcap eval": caption every image of a caption set
@@ -85,7 +86,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if root == "" {
 		root = filepath.Dir(*annotations)
 	}
-	var samples []gitmodel.Sample
+	var samples []caption.Sample
 	var ids []string
 	for i, im := range ann.Images {
 		if i%n != k || len(im.Captions) == 0 { // nothing to score it against
@@ -95,7 +96,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if file == "" {
 			file = im.ID
 		}
-		samples = append(samples, gitmodel.Sample{Name: im.ID, Frames: []string{filepath.Join(root, file)}})
+		samples = append(samples, caption.Sample{Name: im.ID, Frames: []string{filepath.Join(root, file)}})
 		ids = append(ids, im.ID)
 	}
 	if len(samples) == 0 {
@@ -246,7 +247,7 @@ func missing(path string) bool {
 	return errors.Is(err, os.ErrNotExist)
 }
 
-func countMissing(samples []gitmodel.Sample) int {
+func countMissing(samples []caption.Sample) int {
 	n := 0
 	for _, s := range samples {
 		if missing(s.Frames[0]) {
@@ -256,7 +257,7 @@ func countMissing(samples []gitmodel.Sample) int {
 	return n
 }
 
-func firstMissing(samples []gitmodel.Sample) string {
+func firstMissing(samples []caption.Sample) string {
 	for _, s := range samples {
 		if missing(s.Frames[0]) {
 			return s.Frames[0]
@@ -267,7 +268,7 @@ func firstMissing(samples []gitmodel.Sample) string {
 
 // checkImagesExist fails when none of the images is where the annotation
 // file says, naming the first and suggesting --images.
-func checkImagesExist(samples []gitmodel.Sample, annotations, root string, imagesGiven bool) error {
+func checkImagesExist(samples []caption.Sample, annotations, root string, imagesGiven bool) error {
 	if countMissing(samples) < len(samples) {
 		return nil
 	}

@@ -8,7 +8,7 @@ import (
 	"sort"
 
 	"github.com/gitcap/gitcap/data"
-	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 	"github.com/gitcap/gitcap/train/dist"
 )
 
@@ -39,7 +39,7 @@ type evalCaption struct {
 // returns every rank's, in the order of the set's images, and n = 1 (the
 // whole set); on the other ranks it returns nil captions: they are done.
 // Without MPI it returns its arguments.
-func gatherEvalMPI(ctx context.Context, ann *data.CaptionSet, caps []gitmodel.Caption, ids []string, n int) ([]gitmodel.Caption, []string, int, error) {
+func gatherEvalMPI(ctx context.Context, ann *data.CaptionSet, caps []caption.Caption, ids []string, n int) ([]caption.Caption, []string, int, error) {
 	c := dist.FromContext(ctx)
 	if c.Size() == 1 {
 		return caps, ids, n, nil
@@ -74,7 +74,7 @@ func gatherEvalMPI(ctx context.Context, ann *data.CaptionSet, caps []gitmodel.Ca
 		}
 		ids = append(ids, msg.IDs...)
 		for _, e := range msg.Caps {
-			cp := gitmodel.Caption{Sample: gitmodel.Sample{Name: e.Name}, Text: e.Text}
+			cp := caption.Caption{Sample: caption.Sample{Name: e.Name}, Text: e.Text}
 			if e.Err != "" {
 				cp.Err = errors.New(e.Err)
 			}

@@ -5,13 +5,13 @@ import (
 	"io"
 	"os"
 
-	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 	"github.com/gitcap/gitcap/gitmodel/hub"
 )
 
 // loadPipeline resolves --model (a checkpoint directory or a HuggingFace
 // model id, fetched into the HF cache) and loads it.
-func loadPipeline(ctx context.Context, model string, stderr io.Writer) (*gitmodel.Pipeline, error) {
+func loadPipeline(ctx context.Context, model string, stderr io.Writer) (*caption.Pipeline, error) {
 	opts := hub.OptionsFromEnv()
 	// Still silent with HF_HUB_DISABLE_PROGRESS_BARS: OptionsFromEnv sets
 	// opts.DisableProgressBars, which Resolve honours whatever Progress is.
@@ -20,7 +20,7 @@ func loadPipeline(ctx context.Context, model string, stderr io.Writer) (*gitmode
 	if err != nil {
 		return nil, err
 	}
-	return gitmodel.LoadPipeline(dir)
+	return caption.LoadPipeline(dir)
 }
 
 // isTerminal reports whether w is an interactive terminal.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 	"github.com/gitcap/gitcap/gitmodel/serve"
 )
 
@@ -35,7 +36,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "per-request time limit (504 after it)")
 }
 
-func (f *serveFlags) options(p *gitmodel.Pipeline) serve.Options {
+func (f *serveFlags) options(p *caption.Pipeline) serve.Options {
 	ml := f.maxLength
 	if m := p.Model.Config.MaxPositionEmbeddings; ml > m {
 		ml = m

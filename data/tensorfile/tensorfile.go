@@ -12,10 +12,11 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 
 	"github.com/nlpodyssey/safetensors"
+
+	"github.com/gitcap/gitcap/data/fsutil"
 )
 
 // Tensor is one named tensor held as float32 or int64 values.
@@ -294,26 +295,8 @@ func Write(path string, tensors map[string]Tensor, metadata map[string]string) e
 // WriteAtomic creates path by calling write on a temporary file in the same
 // directory, syncing it and renaming it into place. The file's mode is
 // FilePerm less the umask.
-func WriteAtomic(path string, write func(*os.File) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := createTemp(dir, "."+filepath.Base(path)+".tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = write(tmp); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+//
+// Deprecated: use fsutil.WriteAtomic, the project's file helper.
+func WriteAtomic(path string, write func(*os.File) error) error {
+	return fsutil.WriteAtomic(path, write)
 }

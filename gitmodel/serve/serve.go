@@ -25,6 +25,7 @@ import (
 
 	"github.com/gitcap/gitcap/data/imageproc"
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 )
 
 //go:embed web/index.html
@@ -69,7 +70,7 @@ func (o Options) withDefaults() Options {
 
 // Server serves one checkpoint.
 type Server struct {
-	p        *gitmodel.Pipeline
+	p        *caption.Pipeline
 	b        *gitmodel.Batcher
 	o        Options
 	lim      Limits
@@ -82,7 +83,7 @@ type Server struct {
 }
 
 // New starts a server's batcher for the pipeline (Close stops it).
-func New(p *gitmodel.Pipeline, opts Options) (*Server, error) {
+func New(p *caption.Pipeline, opts Options) (*Server, error) {
 	o := opts.withDefaults()
 	s := &Server{p: p, o: o, log: o.Logger}
 	s.m = newMetrics(func() float64 { return float64(s.b.Waiting()) }, func() float64 { return float64(s.b.BusyRows()) })

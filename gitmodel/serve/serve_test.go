@@ -23,22 +23,23 @@ import (
 
 	"github.com/gitcap/gitcap/data/fixtures"
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/gitmodel/caption"
 )
 
 var (
 	pipeMu sync.Mutex
-	pipes  = map[string]*gitmodel.Pipeline{}
+	pipes  = map[string]*caption.Pipeline{}
 )
 
 // pipeline loads a fixture checkpoint once per test binary (read-only).
-func pipeline(t testing.TB, name string) *gitmodel.Pipeline {
+func pipeline(t testing.TB, name string) *caption.Pipeline {
 	t.Helper()
 	pipeMu.Lock()
 	defer pipeMu.Unlock()
 	if p, ok := pipes[name]; ok {
 		return p
 	}
-	p, err := gitmodel.LoadPipeline(fixtures.Path(t, name))
+	p, err := caption.LoadPipeline(fixtures.Path(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,13 +141,13 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 func cliCaptions(t testing.TB, model string, images []string, prompt string, o gitmodel.GenerateOptions) []Result {
 	t.Helper()
 	p := pipeline(t, model)
-	var samples []gitmodel.Sample
+	var samples []caption.Sample
 	for _, im := range images {
 		var frames []string
 		for _, f := range strings.Split(im, ",") {
 			frames = append(frames, fixtures.Path(t, "images", f))
 		}
-		samples = append(samples, gitmodel.Sample{Name: im, Frames: frames})
+		samples = append(samples, caption.Sample{Name: im, Frames: frames})
 	}
 	g := p.Model.NewGenerator()
 	defer g.Close()

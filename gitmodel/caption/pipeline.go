@@ -1,4 +1,7 @@
-package gitmodel
+// Package caption is the captioning job: a checkpoint loaded as a Pipeline
+// (model, tokenizer, image processor), samples captioned in batches, and
+// the caption-and-score helpers that validation and `gitcap eval` share.
+package caption
 
 import (
 	"context"
@@ -9,13 +12,14 @@ import (
 
 	"github.com/gitcap/gitcap/data/imageproc"
 	"github.com/gitcap/gitcap/data/tokenizer"
+	"github.com/gitcap/gitcap/gitmodel"
 )
 
 // Pipeline is a checkpoint ready to caption: the model, its tokenizer and
 // its image processor (GitProcessor).
 type Pipeline struct {
 	Dir       string
-	Model     *Model
+	Model     *gitmodel.Model
 	Tokenizer *tokenizer.Tokenizer
 	Processor *imageproc.Processor
 }
@@ -23,7 +27,7 @@ type Pipeline struct {
 // LoadPipeline loads a HF checkpoint directory: config.json, weights,
 // tokenizer files and preprocessor_config.json.
 func LoadPipeline(dir string) (*Pipeline, error) {
-	m, err := Load(dir)
+	m, err := gitmodel.Load(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +118,7 @@ type Caption struct {
 // be read gets its error in Caption.Err and the others are still captioned.
 // Sampling results do not depend on the batch size. progress, if non-nil,
 // is called after each batch.
-func (p *Pipeline) Caption(ctx context.Context, g *Generator, samples []Sample, prompt string, batchSize int, opts GenerateOptions, progress func(done int)) ([]Caption, error) {
+func (p *Pipeline) Caption(ctx context.Context, g *gitmodel.Generator, samples []Sample, prompt string, batchSize int, opts gitmodel.GenerateOptions, progress func(done int)) ([]Caption, error) {
 	if len(samples) == 0 {
 		return nil, fmt.Errorf("no images to caption")
 	}

@@ -90,7 +90,7 @@ var badInputCases = []struct {
 	{"score missing idf corpus", "score --annotations $T/ann.json --results $T/results.json --idf-from $T/nope.json", 1, []string{"nope.json"}, ""},
 	{"score stdout full", "score --annotations $T/ann.json --results $T/results.json", 1, []string{"standard output"}, "full"},
 	// train
-	{"train snake_case flag", "train --config $T/good.yaml --batch_size 4", 2, []string{"--batch_size", "did you mean --batch-size"}, ""},
+	{"train unknown snake_case flag", "train --config $T/good.yaml --batch_sise 4", 2, []string{"--batch_sise", "did you mean --batch-size"}, ""},
 	{"train missing config", "train --config $T/nope.yaml", 2, []string{"nope.yaml"}, ""},
 	{"train malformed yaml", "train --config $T/bad.yaml", 2, []string{"bad.yaml"}, ""},
 	{"train unknown yaml field", "train --config $T/unknown.yaml", 2, []string{"unknown.yaml", "unknown field", "foo"}, ""},

@@ -23,6 +23,10 @@ type flagSet struct {
 	*flag.FlagSet
 	cmd    string
 	stderr io.Writer
+	// oldSnake accepts the snake_case spelling a flag had before gitcap
+	// went kebab-case (train's, which mirror YAML keys), with a warning, so
+	// that existing scripts keep working.
+	oldSnake bool
 }
 
 // newFlagSet returns the flag set of sub-command name. Its default usage
@@ -92,6 +96,11 @@ func (fs *flagSet) Parse(args []string) error {
 			return flag.ErrHelp
 		}
 		f := fs.Lookup(name)
+		if k := strings.ReplaceAll(name, "_", "-"); f == nil && fs.oldSnake && k != name && fs.Lookup(k) != nil {
+			fmt.Fprintf(fs.stderr, "gitcap %s: --%s is the old spelling of --%s; use --%s\n", fs.cmd, name, k, k)
+			a = "--" + k + strings.TrimPrefix(strings.TrimLeft(a, "-"), name)
+			name, f = k, fs.Lookup(k)
+		}
 		if f == nil {
 			return usageError{errors.New(fs.unknown(name))}
 		}

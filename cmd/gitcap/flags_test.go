@@ -148,3 +148,32 @@ func TestCaptionAcceptsFlagsAfterImages(t *testing.T) {
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestTrainTakesTheOldSnakeCaseSpellingWithAWarning: train's flags were
+// snake_case (like its YAML keys) before the CLI went kebab-case; scripts
+// that use the old spelling keep working and are told the new one.
+func TestTrainTakesTheOldSnakeCaseSpellingWithAWarning(t *testing.T) {
+	for _, args := range [][]string{{"--batch_size", "4", "--out_dir=runs/x"}, {"--batch-size", "4", "--out-dir", "runs/x"}} {
+		var stderr bytes.Buffer
+		fs := newFlagSet("train", &stderr)
+		fs.oldSnake = true
+		batch := fs.Int("batch-size", 0, "")
+		out := fs.String("out-dir", "", "")
+		if err := fs.Parse(args); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if *batch != 4 || *out != "runs/x" {
+			t.Errorf("%v: batch %d, out %q", args, *batch, *out)
+		}
+		warned := strings.Contains(stderr.String(), "--batch_size is the old spelling of --batch-size") &&
+			strings.Contains(stderr.String(), "--out_dir is the old spelling of --out-dir")
+		if old := strings.Contains(args[0], "_"); warned != old {
+			t.Errorf("%v: warning %q", args, stderr.String())
+		}
+	}
+	fs := newFlagSet("caption", &bytes.Buffer{}) // never snake_case: still an error
+	fs.Int("batch-size", 0, "")
+	if err := fs.Parse([]string{"--batch_size", "2"}); err == nil || !strings.Contains(err.Error(), "did you mean --batch-size") {
+		t.Errorf("caption --batch_size: %v", err)
+	}
+}

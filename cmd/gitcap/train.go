@@ -26,6 +26,7 @@ import (
 // 143; only a run that reached its last step exits 0.
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("train", stderr)
+	fs.oldSnake = true // train's flags were snake_case before 0.2
 	resume := fs.String("resume", "", "continue the run from this checkpoint `directory` (RUN/checkpoint-last); flags given with it adjust the run's saved config.yaml")
 	flags := train.NewFlags(fs.FlagSet)
 	fs.Usage = func() {

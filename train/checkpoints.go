@@ -193,7 +193,7 @@ func WriteMetricsCSV(path string, recs []Record) error {
 // The batch size, accumulation and training set must not change, since
 // the saved data position counts their batches.
 func checkExtension(st TrainerState, total, batch, accum, pairs int, dir string) error {
-	if st.TotalSteps == 0 || st.TotalSteps == total {
+	if st.TotalSteps == 0 {
 		return nil
 	}
 	if (st.BatchSize != 0 && st.BatchSize != batch) || (st.GradAccum != 0 && st.GradAccum != accum) || (st.TrainPairs != 0 && st.TrainPairs != pairs) {

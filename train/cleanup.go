@@ -9,10 +9,10 @@ import (
 )
 
 // staleTemp matches what an interrupted save leaves directly in the output
-// directory: a checkpoint being assembled (writeCheckpoint's ".tmp-N"
-// directories) and a file being written atomically
-// (tensorfile.WriteAtomic's ".NAME.tmpN").
-var staleTemp = regexp.MustCompile(`^(\.tmp-[0-9]+|\..+\.tmp[0-9]+)$`)
+// directory: a checkpoint being assembled (writeCheckpoint's ".tmp-HEX"
+// directories, from fsutil.MkdirTemp) and a file being written atomically
+// (fsutil.WriteAtomic's ".NAME.tmpHEX"; HEX is a random hex suffix).
+var staleTemp = regexp.MustCompile(`^(\.tmp-[0-9a-f]+|\..+\.tmp[0-9a-f]+)$`)
 
 // removeStaleTemps deletes the temporary checkpoint directories and files
 // that a kill during a save left in outDir, logging each one to out. A
@@ -29,7 +29,7 @@ func removeStaleTemps(outDir string, out io.Writer) error {
 			continue
 		}
 		if e.IsDir() != (e.Name()[:5] == ".tmp-") {
-			continue // a .tmp-N file or a .X.tmpN directory is not ours
+			continue // a .tmp-HEX file or a .X.tmpHEX directory is not ours
 		}
 		p := filepath.Join(outDir, e.Name())
 		if err := os.RemoveAll(p); err != nil {

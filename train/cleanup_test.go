@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitcap/gitcap/data/fsutil"
 	"github.com/gitcap/gitcap/gitmodel"
 )
 
@@ -16,9 +17,13 @@ import (
 // logged, and that nothing else in the directory is touched.
 func TestStaleTempsAreRemovedWithALogLine(t *testing.T) {
 	dir := t.TempDir()
-	stale := []string{".tmp-123456", ".tmp-9"}
-	staleFiles := []string{".config.yaml.tmp4242"}
-	keep := []string{LastCheckpoint, "notes.tmp-1", ".tmp-notdigits"}
+	made, err := fsutil.MkdirTemp(dir, ".tmp-") // what writeCheckpoint really makes
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := []string{filepath.Base(made), ".tmp-123456", ".tmp-9c0ffee1a2b3"}
+	staleFiles := []string{".config.yaml.tmp4242", ".model.safetensors.tmp3fa9c0d1e2b4"}
+	keep := []string{LastCheckpoint, "notes.tmp-1", ".tmp-nothex"}
 	keepFiles := []string{MetricsFile, ".tmp-77"} // a file named like our directories is not ours
 	for _, d := range append(stale, keep...) {
 		if err := os.MkdirAll(filepath.Join(dir, d, "sub"), 0o755); err != nil {

@@ -101,9 +101,6 @@ func Run(ctx context.Context, cfg *Config, out io.Writer) (Summary, error) {
 // (dir/../config.yaml). The run continues in dir's run directory (dir/..),
 // whatever out_dir says, so a copied run resumes into the copy.
 func Resume(ctx context.Context, cfg *Config, dir string, out io.Writer) (Summary, error) {
-	if err := recoverCheckpoint(filepath.Clean(dir)); err != nil { // a kill between the swap's two renames
-		return Summary{}, fmt.Errorf("resume: %w", err)
-	}
 	if cfg == nil {
 		c, err := LoadConfig(filepath.Join(filepath.Dir(filepath.Clean(dir)), ConfigFile))
 		if err != nil {
@@ -244,11 +241,20 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 	// Under MPI only rank 0 owns it and writes there. The lock is released
 	// after t.close (deferred later, so run first) has flushed the metrics.
 	if dp.leader() {
-		lock, err := claimRunDir(cfg, resumeDir, out)
-		if err != nil {
-			return sum, err
+		lock, lerr := claimRunDir(cfg, resumeDir, out)
+		if lerr != nil {
+			return sum, lerr
 		}
-		defer lock.Close()
+		defer func() {
+			if cerr := lock.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("releasing the lock on %s: %w", cfg.OutDir, cerr)
+			}
+		}()
+		if resumeDir != "" { // under the lock: a live run's swap is not interrupted
+			if rerr := recoverCheckpoint(filepath.Clean(resumeDir)); rerr != nil { // a kill between the swap's two renames
+				return sum, fmt.Errorf("resume: %w", rerr)
+			}
+		}
 	}
 	t := &runner{cfg: cfg, out: out, resumeDir: resumeDir, dp: dp, badImages: map[string]bool{}, lastVal: math.NaN(), lastCIDE: math.NaN(), best: math.NaN()}
 	defer t.close()

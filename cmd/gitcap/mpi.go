@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,7 +34,17 @@ func mpiCommand(name string, run func(ctx context.Context, args []string, stdout
 			stdout = struct{ io.Writer }{stdout}
 		}
 		err = run(dist.NewContext(ctx, c), args, stdout, stderr)
-		if err != nil && c.Size() > 1 {
+		var stopped exitError
+		if errors.As(err, &stopped) && c.Size() > 1 {
+			// A stop every rank agreed on (SIGINT/SIGTERM: the ranks stop
+			// after the same step): not a failure. The other ranks wait
+			// here while rank 0 saves its checkpoint, then all exit with
+			// the signal's status.
+			if berr := c.Barrier(); berr != nil {
+				fmt.Fprintf(stderr, "gitcap %s: rank %d of %d: %v\n", name, c.Rank(), c.Size(), berr)
+				c.Abort(stopped.code)
+			}
+		} else if err != nil && c.Size() > 1 {
 			fmt.Fprintf(stderr, "gitcap %s: rank %d of %d failed: %v\ngitcap %s: stopping all %d ranks (MPI_Abort)\n", name, c.Rank(), c.Size(), err, name, c.Size())
 			c.Abort(1)
 		}

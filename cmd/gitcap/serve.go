@@ -41,8 +41,12 @@ func (f *serveFlags) options(p *caption.Pipeline) serve.Options {
 	if m := p.Model.Config.MaxPositionEmbeddings; ml > m {
 		ml = m
 	}
+	window := f.wait
+	if window == 0 {
+		window = -1 // --batch-wait 0: no wait (the batcher's 0 means its default)
+	}
 	return serve.Options{
-		Batch:        gitmodel.BatcherOptions{Rows: f.rows, MaxText: ml, Window: f.wait, MaxEncode: f.maxEncode},
+		Batch:        gitmodel.BatcherOptions{Rows: f.rows, MaxText: ml, Window: window, MaxEncode: f.maxEncode},
 		MaxBodyBytes: f.maxBody, MaxPixels: f.maxPixels, MaxImages: f.maxImages, QueueImages: f.queue,
 		RequestTimeout: f.timeout,
 	}

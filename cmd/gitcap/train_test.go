@@ -79,6 +79,7 @@ func TestTrainCommandRunsAndResumesWithFlags(t *testing.T) {
 	}{
 		{[]string{"--steps", "7"}, "not shorten"},
 		{[]string{"--steps", "12", "--batch-size", "2"}, "batch_size"},
+		{[]string{"--steps", "9", "--batch-size", "2"}, "batch_size"}, // the same length, another batch plan
 	} {
 		err := runTrain(context.Background(), append([]string{"--resume", last}, c.args...), &bytes.Buffer{}, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -59,7 +59,7 @@ func randomSuffix() string {
 }
 
 // WriteAtomic creates path by calling write on a temporary file in the same
-// directory, syncing it and renaming it into place. The file's mode is
+// directory, syncing it, renaming it into place and syncing the directory. The file's mode is
 // FilePerm less the umask.
 func WriteAtomic(path string, write func(*os.File) error) (err error) {
 	dir := filepath.Dir(path)
@@ -82,7 +82,10 @@ func WriteAtomic(path string, write func(*os.File) error) (err error) {
 	if err = tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return SyncDir(dir) // the rename itself survives a crash
 }
 
 // WriteFile writes b to path atomically and flushes it to disk.

@@ -324,6 +324,12 @@ func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	for _, err := range errs { // only cancellations, with nothing that caused them: never a 200
+		if err != nil {
+			fail(http.StatusInternalServerError, "generation was cancelled: "+err.Error())
+			return
+		}
+	}
 	out := struct {
 		Results []Result `json:"results"`
 	}{Results: []Result{}}

@@ -23,7 +23,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/gitcap/gitcap/data/tensorfile"
+	"github.com/gitcap/gitcap/data/fsutil"
 )
 
 // CaptionFormat names a caption file format.
@@ -684,7 +684,7 @@ func marshalNoEscape(v any) ([]byte, error) {
 }
 
 // WriteCOCOResults writes results as a COCO results file, atomically (see
-// tensorfile.WriteAtomic), one result per line. Integer ids are written as
+// fsutil.WriteAtomic), one result per line. Integer ids are written as
 // JSON integers, as the COCO tools expect. Empty or repeated image ids are
 // an error.
 func WriteCOCOResults(path string, results []Result) error {
@@ -708,7 +708,7 @@ func WriteCOCOResults(path string, results []Result) error {
 		}
 		lines[i] = b
 	}
-	return tensorfile.WriteAtomic(path, func(f *os.File) error {
+	return fsutil.WriteAtomic(path, func(f *os.File) error {
 		w := bufio.NewWriter(f)
 		w.WriteString("[")
 		for i, l := range lines {
@@ -769,7 +769,7 @@ func WriteCOCOAnnotations(path string, set *CaptionSet) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return tensorfile.WriteAtomic(path, func(f *os.File) error {
+	return fsutil.WriteAtomic(path, func(f *os.File) error {
 		if _, err := f.Write(b); err != nil {
 			return err
 		}

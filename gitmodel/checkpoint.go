@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gitcap/gitcap/data/fsutil"
 	"github.com/gitcap/gitcap/data/tensorfile"
 )
 
@@ -147,7 +148,7 @@ func (c Config) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return tensorfile.WriteAtomic(path, func(f *os.File) error {
+	return fsutil.WriteAtomic(path, func(f *os.File) error {
 		_, err := f.Write(append(b, '\n'))
 		return err
 	})

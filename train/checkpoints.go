@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gitcap/gitcap/data/fsutil"
-	"github.com/gitcap/gitcap/data/tensorfile"
 )
 
 // RunDir is the run directory of a checkpoint directory (its parent:
@@ -69,7 +68,7 @@ func (t *runner) afterSave() error {
 // changed in place: a new save writes new files), in a temporary directory
 // renamed into place.
 func linkCheckpoint(src, dst, outDir string) error {
-	tmp, err := tensorfile.MkdirTemp(outDir, ".tmp-")
+	tmp, err := fsutil.MkdirTemp(outDir, ".tmp-")
 	if err != nil {
 		return err
 	}
@@ -160,7 +159,7 @@ func (t *runner) writeMetricsCSV() error {
 // lr, grad_norm, images_per_s, val_loss, val_cider, time, note; a metric a
 // record does not have is an empty cell.
 func WriteMetricsCSV(path string, recs []Record) error {
-	return tensorfile.WriteAtomic(path, func(f *os.File) error {
+	return fsutil.WriteAtomic(path, func(f *os.File) error {
 		w := csv.NewWriter(f)
 		w.Write([]string{"step", "epoch", "loss", "lr", "grad_norm", "images_per_s", "val_loss", "val_cider", "time", "note"})
 		for _, r := range recs {

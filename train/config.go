@@ -13,9 +13,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gitcap/gitcap/data/fsutil"
 	"gopkg.in/yaml.v3"
-
-	"github.com/gitcap/gitcap/data/tensorfile"
 )
 
 // DataConfig names a captioned image set.
@@ -558,7 +557,7 @@ func (c *Config) WriteYAML(path string) error {
 	if err != nil {
 		return err
 	}
-	return tensorfile.WriteAtomic(path, func(f *os.File) error {
+	return fsutil.WriteAtomic(path, func(f *os.File) error {
 		_, err := f.Write(b)
 		return err
 	})

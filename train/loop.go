@@ -20,7 +20,6 @@ import (
 	"github.com/gitcap/gitcap/data"
 	"github.com/gitcap/gitcap/data/fsutil"
 	"github.com/gitcap/gitcap/data/imageproc"
-	"github.com/gitcap/gitcap/data/tensorfile"
 	"github.com/gitcap/gitcap/gitmodel"
 	"github.com/gitcap/gitcap/gitmodel/caption"
 	"github.com/gitcap/gitcap/gitmodel/hub"
@@ -809,7 +808,7 @@ func (t *runner) writeCheckpoint(final string) error {
 	if err := recoverCheckpoint(final); err != nil {
 		return err
 	}
-	tmp, err := tensorfile.MkdirTemp(t.cfg.OutDir, ".tmp-")
+	tmp, err := fsutil.MkdirTemp(t.cfg.OutDir, ".tmp-")
 	if err != nil {
 		return err
 	}

@@ -11,13 +11,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gitcap/gitcap/data/fsutil"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	vgdraw "gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
-
-	"github.com/gitcap/gitcap/data/tensorfile"
 )
 
 // PlotOptions sizes the training-curve plot.
@@ -287,7 +286,7 @@ func WritePlot(path string, recs []Record, opt PlotOptions) error {
 	if err != nil {
 		return err
 	}
-	return tensorfile.WriteAtomic(path, func(f *os.File) error {
+	return fsutil.WriteAtomic(path, func(f *os.File) error {
 		return png.Encode(f, img)
 	})
 }

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/gitcap/gitcap/data/tensorfile"
+	"github.com/gitcap/gitcap/data/fsutil"
 )
 
 // Summary describes a data set that Write produced.
@@ -149,7 +149,7 @@ func Write(ctx context.Context, dir string, opts Options) (Summary, error) {
 			return Summary{}, err
 		}
 		path := AnnotationsPath(dir, split)
-		err = tensorfile.WriteAtomic(path, func(w *os.File) error {
+		err = fsutil.WriteAtomic(path, func(w *os.File) error {
 			_, err := w.Write(buf)
 			return err
 		})

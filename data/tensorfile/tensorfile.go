@@ -287,16 +287,7 @@ func Write(path string, tensors map[string]Tensor, metadata map[string]string) e
 			views[name] = view{safetensors.F32, shape, nil}
 		}
 	}
-	return WriteAtomic(path, func(f *os.File) error {
+	return fsutil.WriteAtomic(path, func(f *os.File) error {
 		return safetensors.SerializeToWriter(views, metadata, f)
 	})
-}
-
-// WriteAtomic creates path by calling write on a temporary file in the same
-// directory, syncing it and renaming it into place. The file's mode is
-// FilePerm less the umask.
-//
-// Deprecated: use fsutil.WriteAtomic, the project's file helper.
-func WriteAtomic(path string, write func(*os.File) error) error {
-	return fsutil.WriteAtomic(path, write)
 }

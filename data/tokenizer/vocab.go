@@ -12,7 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/gitcap/gitcap/data/tensorfile"
+	"github.com/gitcap/gitcap/data/fsutil"
 )
 
 // The special tokens of a vocabulary made by BuildVocab, with their ids.
@@ -156,7 +156,7 @@ func WriteFiles(dir string, vocab []string) error {
 		name string
 		data []byte
 	}{{VocabTxt, vt.Bytes()}, {TokenizerConfig, cfg}, {SpecialTokensMap, stm}, {TokenizerJSON, tj}} {
-		err := tensorfile.WriteAtomic(filepath.Join(dir, f.name), func(w *os.File) error {
+		err := fsutil.WriteAtomic(filepath.Join(dir, f.name), func(w *os.File) error {
 			_, err := w.Write(f.data)
 			return err
 		})

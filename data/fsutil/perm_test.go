@@ -1,4 +1,4 @@
-package tensorfile
+package fsutil
 
 import (
 	"os"

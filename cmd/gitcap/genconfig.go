@@ -79,35 +79,27 @@ func applyGenerationConfig(dir string, fs *flagSet, o *gitmodel.GenerateOptions)
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var set []string
-	setInt := func(name string, v *int, dst *int) {
-		if v != nil && !given[name] {
-			*dst = *v
+	take := func(name string, ok bool) bool { // the checkpoint's value, unless the flag was given
+		if ok && !given[name] {
 			set = append(set, name)
+			return true
 		}
+		return false
 	}
-	setFloat := func(name string, v *float64, dst *float64) {
-		if v != nil && !given[name] {
-			*dst = *v
-			set = append(set, name)
-		}
-	}
-	setInt("max-length", gc.MaxLength, &o.MaxLength)
-	setInt("max-new-tokens", gc.MaxNewTokens, &o.MaxNewTokens)
-	setInt("min-length", gc.MinLength, &o.MinLength)
-	setInt("min-new-tokens", gc.MinNewTokens, &o.MinNewTokens)
-	setInt("num-beams", gc.NumBeams, &o.NumBeams)
-	setFloat("length-penalty", gc.LengthPenalty, &o.LengthPenalty)
-	setInt("num-return-sequences", gc.NumReturnSequences, &o.NumReturnSequences)
-	setFloat("repetition-penalty", gc.RepetitionPenalty, &o.RepetitionPenalty)
-	setInt("no-repeat-ngram-size", gc.NoRepeatNgramSize, &o.NoRepeatNgramSize)
-	setFloat("temperature", gc.Temperature, &o.Temperature)
-	setInt("top-k", gc.TopK, &o.TopK)
-	setFloat("top-p", gc.TopP, &o.TopP)
-	if gc.DoSample != nil && !given["do-sample"] {
-		o.DoSample = *gc.DoSample
-		set = append(set, "do-sample")
-	}
-	if len(gc.EarlyStopping) > 0 && !given["early-stopping"] {
+	takeDefault(take, "max-length", gc.MaxLength, &o.MaxLength)
+	takeDefault(take, "max-new-tokens", gc.MaxNewTokens, &o.MaxNewTokens)
+	takeDefault(take, "min-length", gc.MinLength, &o.MinLength)
+	takeDefault(take, "min-new-tokens", gc.MinNewTokens, &o.MinNewTokens)
+	takeDefault(take, "num-beams", gc.NumBeams, &o.NumBeams)
+	takeDefault(take, "length-penalty", gc.LengthPenalty, &o.LengthPenalty)
+	takeDefault(take, "num-return-sequences", gc.NumReturnSequences, &o.NumReturnSequences)
+	takeDefault(take, "repetition-penalty", gc.RepetitionPenalty, &o.RepetitionPenalty)
+	takeDefault(take, "no-repeat-ngram-size", gc.NoRepeatNgramSize, &o.NoRepeatNgramSize)
+	takeDefault(take, "temperature", gc.Temperature, &o.Temperature)
+	takeDefault(take, "top-k", gc.TopK, &o.TopK)
+	takeDefault(take, "top-p", gc.TopP, &o.TopP)
+	takeDefault(take, "do-sample", gc.DoSample, &o.DoSample)
+	if take("early-stopping", len(gc.EarlyStopping) > 0) {
 		var v any
 		if err := json.Unmarshal(gc.EarlyStopping, &v); err != nil {
 			return nil, fmt.Errorf("%s: early_stopping: %w", path, err)
@@ -120,7 +112,6 @@ func applyGenerationConfig(dir string, fs *flagSet, o *gitmodel.GenerateOptions)
 		default:
 			return nil, fmt.Errorf("%s: early_stopping must be true, false or \"never\", got %s", path, gc.EarlyStopping)
 		}
-		set = append(set, "early-stopping")
 	}
 	if err := checkGenerationFlags(o); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -168,4 +159,12 @@ func checkGenerationFlags(o *gitmodel.GenerateOptions) error {
 		o.LengthPenalty = 1e-300 // L^1e-300 == 1: HF's length_penalty=0
 	}
 	return nil
+}
+
+// takeDefault sets *dst to the checkpoint's *v when the config has the
+// field and take (the flag was not given) agrees.
+func takeDefault[T any](take func(name string, ok bool) bool, name string, v, dst *T) {
+	if take(name, v != nil) {
+		*dst = *v
+	}
 }

@@ -295,18 +295,7 @@ func TestDroppedConnectionRetries(t *testing.T) {
 	h := newFakeHub(t)
 	files := tinyFiles(t)
 	repo := h.addRepo(tinyID, files)
-	dropped := false
-	h.blobHook = func(w http.ResponseWriter, r *http.Request, name string, content []byte) bool {
-		if name != "model.safetensors" || dropped {
-			return false
-		}
-		dropped = true
-		w.Header().Set("Content-Length", fmt.Sprint(len(content)))
-		w.WriteHeader(http.StatusOK)
-		w.Write(content[:len(content)/4])
-		w.(http.Flusher).Flush()
-		panic(http.ErrAbortHandler) // cut the connection
-	}
+	h.blobHook = dropFirstDownload("model.safetensors")
 	var log bytes.Buffer
 	o := testOptions(t, h, &log)
 	dir, err := resolveWithBackoff(t, o, time.Millisecond)
@@ -354,18 +343,7 @@ func TestDisableProgressBars(t *testing.T) {
 			h := newFakeHub(t)
 			files := tinyFiles(t)
 			repo := h.addRepo(tinyID, files)
-			dropped := false
-			h.blobHook = func(w http.ResponseWriter, r *http.Request, name string, content []byte) bool {
-				if name != "model.safetensors" || dropped {
-					return false
-				}
-				dropped = true
-				w.Header().Set("Content-Length", fmt.Sprint(len(content)))
-				w.WriteHeader(http.StatusOK)
-				w.Write(content[:len(content)/4])
-				w.(http.Flusher).Flush()
-				panic(http.ErrAbortHandler)
-			}
+			h.blobHook = dropFirstDownload("model.safetensors")
 			env := map[string]string{"HF_HUB_CACHE": t.TempDir(), "HF_ENDPOINT": h.srv.URL, "HF_HUB_DISABLE_PROGRESS_BARS": disable}
 			o := optionsFromEnv(func(k string) string { return env[k] }, os.UserHomeDir, os.ReadFile, os.Stderr)
 			var log bytes.Buffer
@@ -977,5 +955,23 @@ func TestConcurrentResolve(t *testing.T) {
 			t.Fatal(errs[i])
 		}
 		checkSnapshot(t, o, repo, dirs[i], files)
+	}
+}
+
+// dropFirstDownload is a blob hook that cuts the first download of name a
+// quarter of the way through (the connection dies, as on a flaky network);
+// later downloads are served whole.
+func dropFirstDownload(name string) func(http.ResponseWriter, *http.Request, string, []byte) bool {
+	dropped := false
+	return func(w http.ResponseWriter, r *http.Request, n string, content []byte) bool {
+		if n != name || dropped {
+			return false
+		}
+		dropped = true
+		w.Header().Set("Content-Length", fmt.Sprint(len(content)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(content[:len(content)/4])
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // cut the connection
 	}
 }

@@ -55,6 +55,11 @@ type Forward struct {
 	Logits     *G.Node // (B·N, vocab) with AllLogits
 	LastLogits *G.Node // (B, vocab) with Last
 	Loss       *G.Node // scalar with Loss
+
+	// Shared is what buffer sharing saved (training graphs only, whose
+	// other node values are not meaningful after Run: see
+	// graph.ShareBuffers).
+	Shared graph.ShareStats
 }
 
 // NewForward builds and compiles a forward graph.
@@ -108,6 +113,14 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building the forward graph: %w", err)
+	}
+	if opts.Train {
+		// Only the loss and the gradients are read after a training run,
+		// so every other output shares memory with outputs that are not
+		// alive at the same time (the activation gradients, above all).
+		if f.Shared, err = graph.ShareBuffers(b.G, append(G.Nodes{f.Loss}, f.grads...)); err != nil {
+			return nil, fmt.Errorf("planning the training graph's buffers: %w", err)
+		}
 	}
 	// Gradients are read from the gradient nodes themselves (no dual
 	// values: they would hold a second copy of every gradient).

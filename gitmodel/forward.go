@@ -28,6 +28,12 @@ type ForwardOptions struct {
 	Last       bool    // logits at each example's last position only (generation)
 	VisionOnly bool    // only the image encoder and projection (no decoder)
 	Smoothing  float64 // label smoothing of the loss
+	// GradientCheckpointing (training graphs) recomputes each vision and
+	// decoder layer's activations in the backward pass instead of keeping
+	// them (HF's gradient_checkpointing): less memory, one more forward
+	// pass of the layers. The layers' hidden states are still outputs; their
+	// keys and values are not.
+	GradientCheckpointing bool
 }
 
 // Forward is a compiled full-sequence graph for batches of B examples of T
@@ -43,6 +49,7 @@ type Forward struct {
 	learn  G.Nodes // parameter nodes
 	grads  G.Nodes // their gradient nodes
 	params []*graph.Param
+	rc     *recompute // checkpointed segments (GradientCheckpointing)
 
 	// Inputs, bound once; Run writes into their memory.
 	patches          [][]float32
@@ -82,6 +89,12 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 	}
 	b := graph.NewBuilder(tensor.Float32, bo...)
 	f.b = b
+	if opts.GradientCheckpointing {
+		if !opts.Train {
+			return nil, fmt.Errorf("gradient checkpointing needs a training graph")
+		}
+		f.rc = &recompute{}
+	}
 	err := graph.Build(func() {
 		v := c.Vision
 		patchLen := v.NumChannels * v.PatchSize * v.PatchSize
@@ -112,6 +125,7 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 		}
 	})
 	if err != nil {
+		f.rc.close()
 		return nil, fmt.Errorf("building the forward graph: %w", err)
 	}
 	if opts.Train {
@@ -119,6 +133,7 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 		// so every other output shares memory with outputs that are not
 		// alive at the same time (the activation gradients, above all).
 		if f.Shared, err = graph.ShareBuffers(b.G, append(G.Nodes{f.Loss}, f.grads...)); err != nil {
+			f.rc.close()
 			return nil, fmt.Errorf("planning the training graph's buffers: %w", err)
 		}
 	}
@@ -135,7 +150,10 @@ func bind(b *graph.Builder, name string, buf []float32, shape ...int) *G.Node {
 }
 
 // Close releases the compiled machine.
-func (f *Forward) Close() { f.vm.Close() }
+func (f *Forward) Close() {
+	f.vm.Close()
+	f.rc.close()
+}
 
 // Noise is the dropout noise source of a training graph.
 func (f *Forward) Noise() *graph.Noise { return f.b.Noise }

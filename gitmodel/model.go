@@ -136,7 +136,7 @@ type fullInputs struct {
 // shifted loss (the logit at each text position predicts the next label).
 // opts says which outputs to build; they are stored in f.
 func (m *Model) forward(b *graph.Builder, in fullInputs, s Shape, opts ForwardOptions, f *Forward) {
-	img, vision := m.EncodeImages(b, in.frames, s.Batch)
+	img, vision := m.encodeImages(b, in.frames, s.Batch, f.rc)
 	f.Vision, f.Projected = vision, img
 	if opts.VisionOnly {
 		return
@@ -144,7 +144,7 @@ func (m *Model) forward(b *graph.Builder, in fullInputs, s Shape, opts ForwardOp
 	text := m.EmbedText(b, in.ids, in.pos)
 	x := graph.ConcatSeq(s.Batch, img, text)
 	n := s.Seq()
-	f.Decoder = m.Decode(b, x, in.mask, nil, graph.AttentionShape{B: s.Batch, Tq: n, Tk: n})
+	f.Decoder = m.decode(b, x, in.mask, nil, graph.AttentionShape{B: s.Batch, Tq: n, Tk: n}, f.rc)
 	if opts.AllLogits {
 		f.Logits = m.Logits(b, f.Decoder.Last)
 	}
@@ -267,6 +267,11 @@ type VisionOut struct {
 // EncodeFrame runs the CLIP vision tower on patches (B·Patches,
 // channels·patch²) cut from B images (see layers.Patchify).
 func (m *Model) EncodeFrame(b *graph.Builder, patches *G.Node, batch int) VisionOut {
+	return m.encodeFrame(b, patches, batch, nil)
+}
+
+// encodeFrame is EncodeFrame, with the layers checkpointed when rc is set.
+func (m *Model) encodeFrame(b *graph.Builder, patches *G.Node, batch int, rc *recompute) VisionOut {
 	v := m.Config.Vision
 	x := m.patch.Forward(b, patches)
 	cls := graph.Embed(b.Param(m.class, 1, v.HiddenSize), b.Const("zeros", make([]int, batch)))
@@ -275,7 +280,15 @@ func (m *Model) EncodeFrame(b *graph.Builder, patches *G.Node, batch int) Vision
 	x = m.preLN.Forward(b, x)
 	out := VisionOut{Hidden: []*G.Node{x}}
 	for _, l := range m.vision {
-		x = l.Forward(b, x, batch, v.Tokens())
+		if rc != nil {
+			tpl := m.vision[0]
+			seg := rc.segment(b, "vision", tpl.Params(), x, nil, func(sb *graph.Builder, x *G.Node, _ G.Nodes) *G.Node {
+				return tpl.Forward(sb, x, batch, v.Tokens())
+			})
+			x = graph.Checkpoint(b, seg, x, nil, paramNodes(b, l.Params()))
+		} else {
+			x = l.Forward(b, x, batch, v.Tokens())
+		}
 		out.Hidden = append(out.Hidden, x)
 	}
 	out.Last = m.postLN.Forward(b, x)
@@ -286,9 +299,13 @@ func (m *Model) EncodeFrame(b *graph.Builder, patches *G.Node, batch int) Vision
 // temporal embedding (video checkpoints), joins the frames along the
 // sequence and projects them to the decoder width: (B·ImageTokens, hidden).
 func (m *Model) EncodeImages(b *graph.Builder, frames []*G.Node, batch int) (img *G.Node, vision []VisionOut) {
+	return m.encodeImages(b, frames, batch, nil)
+}
+
+func (m *Model) encodeImages(b *graph.Builder, frames []*G.Node, batch int, rc *recompute) (img *G.Node, vision []VisionOut) {
 	parts := make([]*G.Node, len(frames))
 	for f, patches := range frames {
-		vo := m.EncodeFrame(b, patches, batch)
+		vo := m.encodeFrame(b, patches, batch, rc)
 		vision = append(vision, vo)
 		parts[f] = vo.Last
 		if m.temporal != nil {
@@ -320,8 +337,24 @@ type DecoderOut struct {
 // (B,T,Cached+T). With a KV cache (one per layer, Cached rows per example)
 // it is a decode step; otherwise cache is nil and Cached is 0.
 func (m *Model) Decode(b *graph.Builder, x, mask *G.Node, cache []layers.KV, shape graph.AttentionShape) DecoderOut {
+	return m.decode(b, x, mask, cache, shape, nil)
+}
+
+// decode is Decode, with the layers checkpointed when rc is set (no cache:
+// training; the layers' keys and values are then not outputs).
+func (m *Model) decode(b *graph.Builder, x, mask *G.Node, cache []layers.KV, shape graph.AttentionShape, rc *recompute) DecoderOut {
 	out := DecoderOut{Hidden: []*G.Node{x}}
 	for i, l := range m.decoder {
+		if rc != nil && cache == nil {
+			tpl := m.decoder[0]
+			seg := rc.segment(b, "decoder", tpl.Params(), x, G.Nodes{mask}, func(sb *graph.Builder, x *G.Node, extra G.Nodes) *G.Node {
+				y, _, _ := tpl.Forward(sb, x, extra[0], nil, shape)
+				return y
+			})
+			x = graph.Checkpoint(b, seg, x, G.Nodes{mask}, paramNodes(b, l.Params()))
+			out.Hidden = append(out.Hidden, x)
+			continue
+		}
 		var kv *layers.KV
 		if cache != nil {
 			kv = &cache[i]
@@ -345,4 +378,49 @@ func repeatRange(b, n int) []int {
 		out[i] = i % n
 	}
 	return out
+}
+
+// recompute holds a training graph's checkpointed segments (gradient
+// checkpointing), one per kind of layer, compiled on first use.
+type recompute struct {
+	segs map[string]*graph.Segment
+}
+
+// segment returns the segment of a kind of layer, compiling it from the
+// template layer's forward on first use.
+func (r *recompute) segment(b *graph.Builder, kind string, tpl []*graph.Param, x *G.Node, extra G.Nodes, fn func(*graph.Builder, *G.Node, G.Nodes) *G.Node) *graph.Segment {
+	if s := r.segs[kind]; s != nil {
+		return s
+	}
+	var shapes [][]int
+	for _, e := range extra {
+		shapes = append(shapes, e.Shape().Clone())
+	}
+	s, err := graph.NewSegment(b, kind, tpl, x.Shape().Clone(), shapes, fn)
+	if err != nil {
+		graph.Fail(err)
+	}
+	if r.segs == nil {
+		r.segs = map[string]*graph.Segment{}
+	}
+	r.segs[kind] = s
+	return s
+}
+
+func (r *recompute) close() {
+	if r == nil {
+		return
+	}
+	for _, s := range r.segs {
+		s.Close()
+	}
+}
+
+// paramNodes are the parameters' nodes in b.
+func paramNodes(b *graph.Builder, ps []*graph.Param) G.Nodes {
+	ns := make(G.Nodes, len(ps))
+	for i, p := range ps {
+		ns[i] = b.Param(p)
+	}
+	return ns
 }

@@ -114,13 +114,20 @@ func TestForwardMatchesHF(t *testing.T) {
 
 // TestGradientsMatchHF checks d loss / d parameter for all parameters of
 // git-tiny on the reference batch (dropout off, as the fixture was made)
-// within 2e-3 × max(the tensor's largest |grad|, 1e-3).
+// within 2e-3 × max(the tensor's largest |grad|, 1e-3), with the layers'
+// activations kept and with them recomputed (gradient checkpointing).
 func TestGradientsMatchHF(t *testing.T) {
+	for _, ckpt := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gradient_checkpointing=%v", ckpt), func(t *testing.T) { testGradientsMatchHF(t, ckpt) })
+	}
+}
+
+func testGradientsMatchHF(t *testing.T, ckpt bool) {
 	m := loadTiny(t, "git-tiny")
 	ref := refFile(t, "git-tiny", "reference", "forward.safetensors")
 	grads := refFile(t, "git-tiny", "reference", "grads.safetensors")
 	ids := refInts(t, ref, "input_ids")
-	f, err := m.NewForward(2, len(ids)/2, ForwardOptions{Train: true, Loss: true})
+	f, err := m.NewForward(2, len(ids)/2, ForwardOptions{Train: true, Loss: true, GradientCheckpointing: ckpt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +138,9 @@ func TestGradientsMatchHF(t *testing.T) {
 	}
 	if d := math.Abs(f.LossValue() - float64(refF32(t, ref, "loss")[0])); d > 1e-4 {
 		t.Errorf("loss differs from HF by %.2g", d)
+	}
+	if ckpt && len(f.rc.segs) != 2 {
+		t.Errorf("gradient checkpointing compiled %d segments, want 2 (vision and decoder layers)", len(f.rc.segs))
 	}
 	seen := map[string]bool{}
 	worst := 0.0

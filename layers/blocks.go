@@ -122,3 +122,15 @@ func Patchify[T graph.Float](dst, src []T, n, channels, h, w, patch int) error {
 	}
 	return nil
 }
+
+// Params lists the layer's parameters in a fixed order (the order a
+// checkpointed segment binds them in; see graph.Checkpoint).
+func (l *CLIPBlock) Params() []*graph.Param {
+	return append(append([]*graph.Param{l.LN1.W, l.LN1.B}, l.Attn.Params()...), l.LN2.W, l.LN2.B, l.MLP.FC1.W, l.MLP.FC1.B, l.MLP.FC2.W, l.MLP.FC2.B)
+}
+
+// Params lists the layer's parameters in a fixed order (see
+// CLIPBlock.Params).
+func (l *BERTBlock) Params() []*graph.Param {
+	return append(l.Attn.Params(), l.AttnLN.W, l.AttnLN.B, l.Inter.W, l.Inter.B, l.Out.W, l.Out.B, l.OutLN.W, l.OutLN.B)
+}

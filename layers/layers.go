@@ -128,3 +128,12 @@ func (a *SelfAttention) Forward(b *graph.Builder, x *G.Node, mask *G.Node, cache
 
 // Add is the residual sum of two same-shaped nodes.
 func Add(a, c *G.Node) *G.Node { return graph.Add(a, c) }
+
+// Params lists the four projections' weights and biases.
+func (a *SelfAttention) Params() []*graph.Param {
+	var ps []*graph.Param
+	for _, l := range []*Linear{a.Q, a.K, a.V, a.O} {
+		ps = append(ps, l.W, l.B)
+	}
+	return ps
+}

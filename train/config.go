@@ -116,6 +116,10 @@ type Config struct {
 	LabelSmoothing float64 `yaml:"label_smoothing"`
 	// FreezeVision keeps the vision encoder's weights fixed.
 	FreezeVision bool `yaml:"freeze_vision"`
+	// GradientCheckpointing recomputes each layer's activations in the
+	// backward pass instead of keeping them (HF's gradient_checkpointing):
+	// less memory for one more forward pass of the layers.
+	GradientCheckpointing bool `yaml:"gradient_checkpointing"`
 	// Dropout, when set, overrides the checkpoint's hidden and attention
 	// dropout probabilities; unset (null) keeps them.
 	Dropout *float64 `yaml:"dropout"`
@@ -597,6 +601,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.MaxGradNorm, "max-grad-norm", c.MaxGradNorm, "clip the global gradient norm (0 = off)")
 	fs.Float64Var(&c.LabelSmoothing, "label-smoothing", c.LabelSmoothing, "cross-entropy label smoothing")
 	fs.BoolVar(&c.FreezeVision, "freeze-vision", c.FreezeVision, "keep the vision encoder fixed")
+	fs.BoolVar(&c.GradientCheckpointing, "gradient-checkpointing", c.GradientCheckpointing, "recompute layer activations in the backward pass (less memory, slower)")
 	fs.Var(&optFloat{&c.Dropout}, "dropout", "override hidden and attention dropout (\"none\" = keep the checkpoint's)")
 	fs.IntVar(&c.EvalEvery, "eval-every", c.EvalEvery, "validate every N steps (0 = every epoch)")
 	fs.IntVar(&c.SaveEvery, "save-every", c.SaveEvery, "checkpoint every N steps (0 = every epoch)")

@@ -34,6 +34,7 @@ min_lr_ratio: 0.1
 max_grad_norm: 0.5
 label_smoothing: 0.1
 freeze_vision: false
+gradient_checkpointing: true
 dropout: 0
 eval_every: 500
 save_every: 1000
@@ -74,6 +75,7 @@ func TestLoadConfigReadsEveryField(t *testing.T) {
 	want.WarmupSteps, want.Schedule, want.MinLRRatio = 100, "cosine", 0.1
 	want.MaxGradNorm, want.LabelSmoothing = 0.5, 0.1
 	want.Dropout = &zero
+	want.GradientCheckpointing = true
 	want.EvalEvery, want.SaveEvery, want.MaxTextLen, want.Bucketing = 500, 1000, 32, true
 	want.Augment = AugmentConfig{RandomResizedCrop: true, HFlip: true}
 	want.Workers, want.LogEvery, want.ValCIDEr, want.GenMaxLength = 3, 5, true, 30

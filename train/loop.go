@@ -442,7 +442,8 @@ func (t *runner) setupTrainer() error {
 	sched := cfg.LRSchedule(t.total)
 	tr, err := NewTrainer(t.pipe.Model, TrainerOptions{
 		AdamW: ac, MaxGradNorm: cfg.MaxGradNorm, Smoothing: cfg.LabelSmoothing, Dropout: true,
-		Seed: cfg.Seed, LR: sched.LR,
+		GradientCheckpointing: cfg.GradientCheckpointing,
+		Seed:                  cfg.Seed, LR: sched.LR,
 	})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"strings"
@@ -16,8 +17,15 @@ import (
 // TestFiveAdamWStepsMatchHF reproduces train.json: five torch AdamW steps
 // (lr 1e-3, wd 0.01 on every tensor, dropout 0) on the reference batch with
 // the project's one training step (Trainer.Step),
-// checking each step's loss, the loss after, and every final parameter.
+// checking each step's loss, the loss after, and every final parameter,
+// with the layers' activations kept and recomputed (gradient_checkpointing).
 func TestFiveAdamWStepsMatchHF(t *testing.T) {
+	for _, ckpt := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gradient_checkpointing=%v", ckpt), func(t *testing.T) { testFiveAdamWStepsMatchHF(t, ckpt) })
+	}
+}
+
+func testFiveAdamWStepsMatchHF(t *testing.T, ckpt bool) {
 	var ref struct {
 		LR     float64   `json:"lr"`
 		WD     float64   `json:"weight_decay"`
@@ -53,7 +61,7 @@ func TestFiveAdamWStepsMatchHF(t *testing.T) {
 	batch := gitmodel.Batch{Pixels: px, IDs: ints("input_ids"), AttentionMask: ints("attention_mask"), Labels: ints("labels")}
 	cfg := DefaultAdamWConfig()
 	cfg.WeightDecay, cfg.DecayAll = ref.WD, true
-	tr, err := NewTrainer(m, TrainerOptions{AdamW: cfg, LR: func(int) float64 { return ref.LR }})
+	tr, err := NewTrainer(m, TrainerOptions{AdamW: cfg, LR: func(int) float64 { return ref.LR }, GradientCheckpointing: ckpt})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,9 @@ type TrainerOptions struct {
 	MaxGradNorm float64 // clip the global gradient norm to this; <= 0 disables clipping
 	Smoothing   float64 // label smoothing of the loss
 	Dropout     bool    // dropout on in the training graphs, at the model config's rates
+	// GradientCheckpointing recomputes the layers' activations in the
+	// backward pass (gitmodel.ForwardOptions.GradientCheckpointing).
+	GradientCheckpointing bool
 	// Seed seeds dropout: micro-batch k of step s draws its masks from
 	// seedFor(Seed, s, k), so a resumed run draws the masks the
 	// uninterrupted run would have.
@@ -124,6 +127,10 @@ func (t *Trainer) Close() {
 	}
 	for _, f := range t.eval {
 		f.Close()
+	}
+	// The gradients point into the graphs' buffers: let those go too.
+	for _, p := range t.params {
+		p.G = nil
 	}
 	t.opt.Close()
 }
@@ -262,7 +269,8 @@ func (t *Trainer) graph(cache map[batchShape]*gitmodel.Forward, b, tl int, train
 	}
 	opts := gitmodel.ForwardOptions{Loss: true}
 	if train {
-		opts = gitmodel.ForwardOptions{Train: true, Loss: true, Dropout: t.opts.Dropout, Smoothing: t.opts.Smoothing}
+		opts = gitmodel.ForwardOptions{Train: true, Loss: true, Dropout: t.opts.Dropout, Smoothing: t.opts.Smoothing,
+			GradientCheckpointing: t.opts.GradientCheckpointing}
 	}
 	f, err := t.model.NewForward(b, tl, opts)
 	if err != nil {

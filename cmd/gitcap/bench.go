@@ -150,10 +150,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	g.Close()
 	if want["train"] {
 		const b, t = 8, 20
-		if err := benchTrain(ctx, m, b, t, pixels[:b*img], rng, func(step func() error) error {
-			return measure(fmt.Sprintf("training step, batch %d, %d tokens", b, t), c.TrainFLOPs(b, t), b, "images/s", step)
-		}); err != nil {
-			return err
+		for _, ckpt := range []bool{false, true} {
+			name := fmt.Sprintf("training step, batch %d, %d tokens", b, t)
+			if ckpt {
+				name += ", checkpointed" // gradient_checkpointing: its extra forward pass is not counted
+			}
+			if err := benchTrain(ctx, m, b, t, ckpt, pixels[:b*img], rng, func(step func() error) error {
+				return measure(name, c.TrainFLOPs(b, t), b, "images/s", step)
+			}); err != nil {
+				return err
+			}
 		}
 	}
 	var serveRows []serveRow
@@ -178,7 +184,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // benchTrain sets up one training step (forward with dropout, backward,
 // gradient clipping, AdamW: train.Trainer's Step) and hands it to measure.
-func benchTrain(ctx context.Context, m *gitmodel.Model, b, t int, pixels []float32, rng *rand.Rand, measure func(step func() error) error) error {
+func benchTrain(ctx context.Context, m *gitmodel.Model, b, t int, ckpt bool, pixels []float32, rng *rand.Rand, measure func(step func() error) error) error {
 	in := gitmodel.Batch{Pixels: pixels, IDs: make([]int, b*t), Labels: make([]int, b*t)}
 	for i := range in.IDs {
 		in.IDs[i] = rng.Intn(m.Config.VocabSize)
@@ -186,6 +192,7 @@ func benchTrain(ctx context.Context, m *gitmodel.Model, b, t int, pixels []float
 	}
 	tr, err := train.NewTrainer(m, train.TrainerOptions{
 		AdamW: train.DefaultAdamWConfig(), MaxGradNorm: 1, Dropout: true, LR: func(int) float64 { return 1e-5 },
+		GradientCheckpointing: ckpt,
 	})
 	if err != nil {
 		return err

@@ -115,8 +115,12 @@ const invSqrt2Pi = 0.3989422804014327
 // actDo writes f(x) (grad false, vals (x)) or dy·f'(x) (grad true, vals
 // (x, dy)) into y.
 func actDo[T Float](act Activation, grad bool, vals []G.Value, y []T) {
-	if y32, ok := any(y).([]float32); ok && act == QuickGELU {
-		quickGELU32(grad, vals, y32)
+	if y32, ok := any(y).([]float32); ok && (act == QuickGELU || act == GELU) {
+		if act == GELU {
+			gelu32(grad, vals, y32)
+		} else {
+			quickGELU32(grad, vals, y32)
+		}
 		return
 	}
 	x := data[T](vals[0])
@@ -173,6 +177,27 @@ func quickGELU32(grad bool, vals []G.Value, y []float32) {
 				y[i] = (s + 1.702*v*s*(1-s)) * dy[i]
 			} else {
 				y[i] = v * s
+			}
+		}
+	})
+}
+
+// gelu32 is the float32 fast path of the exact GELU x·Φ(x) and its
+// derivative Φ(x) + x·φ(x), with erf32 and exp32 instead of float64 maths.
+func gelu32(grad bool, vals []G.Value, y []float32) {
+	x := data[float32](vals[0])
+	var dy []float32
+	if grad {
+		dy = data[float32](vals[1])
+	}
+	parallelFor(len(x), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := x[i]
+			cdf := 0.5 * (1 + erf32(v*(1/sqrt2)))
+			if grad {
+				y[i] = (cdf + v*invSqrt2Pi*exp32(-0.5*v*v)) * dy[i]
+			} else {
+				y[i] = v * cdf
 			}
 		}
 	})

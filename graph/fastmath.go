@@ -38,3 +38,34 @@ func exp32(x float32) float32 {
 	}
 	return y * math.Float32frombits(uint32(ni+127)<<23)
 }
+
+// erf32 is erf(x) in float32 arithmetic, accurate to a few ulp (N. Juffa's
+// minimax approximation: an odd polynomial near 0, 1 - e^p(|x|) beyond).
+func erf32(x float32) float32 {
+	t := x
+	if t < 0 {
+		t = -t
+	}
+	s := x * x
+	if t > 0.927734375 {
+		r := -1.72853470e-5*t + 3.83197126e-4
+		u := -3.88396438e-3*t + 2.42546219e-2
+		r = r*s + u
+		r = r*t - 1.06777877e-1
+		r = r*t - 6.34846687e-1
+		r = r*t - 1.28717512e-1
+		r = r*t - t
+		r = 1 - exp32(r)
+		if x < 0 {
+			return -r
+		}
+		return r
+	}
+	r := float32(-5.96761703e-4)
+	r = r*s + 4.99119423e-3
+	r = r*s - 2.67681349e-2
+	r = r*s + 1.12819925e-1
+	r = r*s - 3.76125336e-1
+	r = r*s + 1.28379166e-1
+	return r*x + x
+}

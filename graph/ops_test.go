@@ -65,16 +65,16 @@ func TestOpsGradientsMatchFiniteDifferences(t *testing.T) {
 			func(b *Builder, in []*G.Node) *G.Node { return Act(in[0], GELUTanh) }},
 		{"Attention", []*tensor.Dense{randDense(rng, 6, 6), randDense(rng, 6, 6), randDense(rng, 6, 6), maskDense(2, 3, 3)},
 			func(b *Builder, in []*G.Node) *G.Node {
-				return Attention(in[0], in[1], in[2], nil, nil, in[3], attn, 0, nil)
+				return Attention(in[0], in[1], in[2], in[3], attn, 0, nil)
 			}},
 		{"AttentionNoMask", []*tensor.Dense{randDense(rng, 6, 6), randDense(rng, 6, 6), randDense(rng, 6, 6)},
 			func(b *Builder, in []*G.Node) *G.Node {
-				return Attention(in[0], in[1], in[2], nil, nil, nil, attn, 0, nil)
+				return Attention(in[0], in[1], in[2], nil, attn, 0, nil)
 			}},
 		{"AttentionDropout", []*tensor.Dense{randDense(rng, 6, 6), randDense(rng, 6, 6), randDense(rng, 6, 6)},
 			func(b *Builder, in []*G.Node) *G.Node {
 				b.Noise.SetSeed(7)
-				return Attention(in[0], in[1], in[2], nil, nil, nil, attn, 0.3, b.Noise)
+				return Attention(in[0], in[1], in[2], nil, attn, 0.3, b.Noise)
 			}},
 		{"Dropout", []*tensor.Dense{randDense(rng, 4, 5)},
 			func(b *Builder, in []*G.Node) *G.Node { b.Noise.SetSeed(3); return Dropout(in[0], 0.4, b.Noise) }},

@@ -1,7 +1,9 @@
 package gitmodel
 
 import (
+	"encoding/json"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -10,11 +12,21 @@ import (
 // BERT vocabulary and small random weights.
 func demoModel(tb testing.TB) *Model {
 	tb.Helper()
-	c, err := LoadConfig(filepath.Join("..", "configs", "demo.json"))
+	path := filepath.Join("..", "configs", "demo.json")
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c.VocabSize = 30522
+	var preset map[string]any
+	if err := json.Unmarshal(raw, &preset); err != nil {
+		tb.Fatal(err)
+	}
+	preset["vocab_size"] = 30522 // the demo sets it from its captions
+	raw, _ = json.Marshal(preset)
+	c, err := ParseConfig(path, raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	m, err := New(c)
 	if err != nil {
 		tb.Fatal(err)

@@ -92,7 +92,17 @@ func (op attnOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	}
 	return tensor.Shape{op.s.B * op.s.Tq, op.s.Heads * op.s.HeadDim}, nil
 }
-func (op attnOp) Do(vals ...G.Value) (G.Value, error) { return attnRun(op.baseOp, op.attnArgs, vals) }
+func (op attnOp) Do(vals ...G.Value) (G.Value, error) {
+	s := op.s
+	y := op.out(op.dt, s.B*s.Tq, s.Heads*s.HeadDim)
+	switch op.dt {
+	case tensor.Float32:
+		attnForward(op.attnArgs, vals, y.Data().([]float32))
+	default:
+		attnForward(op.attnArgs, vals, y.Data().([]float64))
+	}
+	return y, nil
+}
 
 func (op attnOp) DiffWRT(n int) []bool {
 	d := make([]bool, n)
@@ -137,18 +147,6 @@ func (op attnGradOp) Do(vals ...G.Value) (G.Value, error) {
 	return y, nil
 }
 func (op attnGradOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) { return noGrad(op) }
-
-func attnRun(b baseOp, a attnArgs, vals []G.Value) (G.Value, error) {
-	s := a.s
-	y := b.out(a.dt, s.B*s.Tq, s.Heads*s.HeadDim)
-	switch a.dt {
-	case tensor.Float32:
-		attnForward(a, vals, y.Data().([]float32))
-	default:
-		attnForward(a, vals, y.Data().([]float64))
-	}
-	return y, nil
-}
 
 // attnInputs splits an attention op's inputs: q, k, v, the mask (nil
 // without) and, for the gradient, dOut.

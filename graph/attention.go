@@ -11,35 +11,26 @@ import (
 // AttentionShape describes multi-head scaled dot-product attention over
 // row-major 2-D activations: queries are B·Tq rows and keys/values B·Tk rows
 // of width Heads·HeadDim, head h occupying columns [h·HeadDim, (h+1)·HeadDim).
-// Cached > 0 adds, in front of the new keys, B·Cached rows of keys and values
-// supplied as separate inputs (the KV cache of a decode step).
+// A decode step attends its new tokens to a KV cache: its keys and values
+// are the cache (see CacheWrite), Tk its slots per example.
 type AttentionShape struct {
-	B, Tq, Tk, Cached int
-	Heads, HeadDim    int
+	B, Tq, Tk      int
+	Heads, HeadDim int
 }
-
-func (s AttentionShape) keys() int { return s.Cached + s.Tk }
 
 // Attention computes softmax(Q·Kᵀ/√d + mask)·V for every batch row and
 // head in one op, calling BLAS on strided head slices, so heads are never
-// transposed or copied. mask (B,Tq,Cached+Tk) is additive and may be nil.
-// kc and vc are the cached keys and values (nil when Cached is 0); they take
-// no gradient. dropout > 0 drops attention probabilities with the noise
-// source's current seed (training only).
-func Attention(q, k, v, kc, vc, mask *G.Node, s AttentionShape, dropout float64, noise *Noise) *G.Node {
+// transposed or copied. mask (B,Tq,Tk) is additive and may be nil (see
+// PrefixCausalMask). dropout > 0 drops attention probabilities with the
+// noise source's current seed (training only).
+func Attention(q, k, v, mask *G.Node, s AttentionShape, dropout float64, noise *Noise) *G.Node {
 	a := attnArgs{dt: dtypeOf(q), s: s, scale: 1 / math.Sqrt(float64(s.HeadDim)), hasMask: mask != nil}
 	if dropout > 0 {
 		a.drop, a.noise, a.noiseID = dropout, noise, noise.nextID()
 	}
 	ins := G.Nodes{q, k, v}
-	if s.Cached > 0 {
-		ins = append(ins, kc, vc)
-	}
 	if mask != nil {
 		ins = append(ins, mask)
-	}
-	if s.Cached > 0 {
-		return apply(attnCachedOp{a.base("AttentionCached", len(ins), false), a}, ins...)
 	}
 	return apply(attnOp{a.base("Attention", len(ins), false), a}, ins...)
 }
@@ -70,16 +61,13 @@ func (a attnArgs) base(name string, n int, grad bool) baseOp {
 	return newBase(sig, tt(2, a.dt), ins...)
 }
 
-// check compares input shapes with (q, k, v[, kc, vc][, mask][, dOut]).
+// check compares input shapes with (q, k, v[, mask][, dOut]).
 func (a attnArgs) check(op fmt.Stringer, in []G.DimSizer, grad bool) error {
 	s := a.s
 	c := s.Heads * s.HeadDim
 	want := []tensor.Shape{{s.B * s.Tq, c}, {s.B * s.Tk, c}, {s.B * s.Tk, c}}
-	if s.Cached > 0 {
-		want = append(want, tensor.Shape{s.B * s.Cached, c}, tensor.Shape{s.B * s.Cached, c})
-	}
 	if a.hasMask {
-		want = append(want, tensor.Shape{s.B, s.Tq, s.keys()})
+		want = append(want, tensor.Shape{s.B, s.Tq, s.Tk})
 	}
 	if grad {
 		want = append(want, tensor.Shape{s.B * s.Tq, c})
@@ -104,7 +92,17 @@ func (op attnOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	}
 	return tensor.Shape{op.s.B * op.s.Tq, op.s.Heads * op.s.HeadDim}, nil
 }
-func (op attnOp) Do(vals ...G.Value) (G.Value, error) { return attnRun(op.baseOp, op.attnArgs, vals) }
+func (op attnOp) Do(vals ...G.Value) (G.Value, error) {
+	s := op.s
+	y := op.out(op.dt, s.B*s.Tq, s.Heads*s.HeadDim)
+	switch op.dt {
+	case tensor.Float32:
+		attnForward(op.attnArgs, vals, y.Data().([]float32))
+	default:
+		attnForward(op.attnArgs, vals, y.Data().([]float64))
+	}
+	return y, nil
+}
 
 func (op attnOp) DiffWRT(n int) []bool {
 	d := make([]bool, n)
@@ -122,24 +120,6 @@ func (op attnOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) 
 	out[1] = RowRange(all, nq, nq+nk)
 	out[2] = RowRange(all, nq+nk, nq+2*nk)
 	return out, nil
-}
-
-// attnCachedOp is the attention output from (q, k, v, kc, vc[, mask]): a
-// decode step's, over the KV cache in front of the new keys. It has no
-// gradient.
-type attnCachedOp struct {
-	baseOp
-	attnArgs
-}
-
-func (op attnCachedOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if err := op.check(op, in, false); err != nil {
-		return nil, err
-	}
-	return tensor.Shape{op.s.B * op.s.Tq, op.s.Heads * op.s.HeadDim}, nil
-}
-func (op attnCachedOp) Do(vals ...G.Value) (G.Value, error) {
-	return attnRun(op.baseOp, op.attnArgs, vals)
 }
 
 // attnGradOp is [dq; dk; dv] stacked by rows from (q, k, v[, mask], dOut).
@@ -168,27 +148,11 @@ func (op attnGradOp) Do(vals ...G.Value) (G.Value, error) {
 }
 func (op attnGradOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) { return noGrad(op) }
 
-func attnRun(b baseOp, a attnArgs, vals []G.Value) (G.Value, error) {
-	s := a.s
-	y := b.out(a.dt, s.B*s.Tq, s.Heads*s.HeadDim)
-	switch a.dt {
-	case tensor.Float32:
-		attnForward(a, vals, y.Data().([]float32))
-	default:
-		attnForward(a, vals, y.Data().([]float64))
-	}
-	return y, nil
-}
-
-// attnInputs splits an attention op's inputs: q, k, v, the cache (nil
-// without), the mask (nil without) and, for the gradient, dOut.
-func attnInputs[T Float](a attnArgs, vals []G.Value, grad bool) (q, k, v, kc, vc, mask, dout []T) {
+// attnInputs splits an attention op's inputs: q, k, v, the mask (nil
+// without) and, for the gradient, dOut.
+func attnInputs[T Float](a attnArgs, vals []G.Value, grad bool) (q, k, v, mask, dout []T) {
 	q, k, v = data[T](vals[0]), data[T](vals[1]), data[T](vals[2])
 	i := 3
-	if a.s.Cached > 0 {
-		kc, vc = data[T](vals[3]), data[T](vals[4])
-		i = 5
-	}
 	if a.hasMask {
 		mask = data[T](vals[i])
 		i++
@@ -200,24 +164,18 @@ func attnInputs[T Float](a attnArgs, vals []G.Value, grad bool) (q, k, v, kc, vc
 }
 
 // attnProbs writes the attention probabilities of one (example b, head h)
-// item into p (Tq × Cached+Tk): softmax(q·kᵀ·scale + mask), over the cached
-// keys then the new ones.
-func attnProbs[T Float](a attnArgs, b, h int, q, k, kc, mask, p []T) {
+// item into p (Tq × Tk): softmax(q·kᵀ·scale + mask).
+func attnProbs[T Float](a attnArgs, b, h int, q, k, mask, p []T) {
 	s := a.s
-	c, hd, tall := s.Heads*s.HeadDim, s.HeadDim, s.keys()
-	scale := T(a.scale)
-	qo := b*s.Tq*c + h*hd
-	if s.Cached > 0 {
-		gemm1(false, true, s.Tq, s.Cached, hd, scale, q[qo:], c, kc[b*s.Cached*c+h*hd:], c, 0, p, tall)
-	}
-	gemm1(false, true, s.Tq, s.Tk, hd, scale, q[qo:], c, k[b*s.Tk*c+h*hd:], c, 0, p[s.Cached:], tall)
+	c, hd := s.Heads*s.HeadDim, s.HeadDim
+	gemm1(false, true, s.Tq, s.Tk, hd, T(a.scale), q[b*s.Tq*c+h*hd:], c, k[b*s.Tk*c+h*hd:], c, 0, p, s.Tk)
 	if mask != nil {
-		m := mask[b*s.Tq*tall : (b+1)*s.Tq*tall]
+		m := mask[b*s.Tq*s.Tk : (b+1)*s.Tq*s.Tk]
 		for j := range p {
 			p[j] += m[j]
 		}
 	}
-	softmaxRows(p, s.Tq, tall)
+	softmaxRows(p, s.Tq, s.Tk)
 }
 
 // dropProbs applies the op's dropout mask to item's probabilities p into
@@ -243,31 +201,26 @@ func noiseSeed(a attnArgs) uint64 {
 
 func attnForward[T Float](a attnArgs, vals []G.Value, y []T) {
 	s := a.s
-	c, hd, tall := s.Heads*s.HeadDim, s.HeadDim, s.keys()
-	q, k, v, kc, vc, mask, _ := attnInputs[T](a, vals, false)
+	c, hd, tall := s.Heads*s.HeadDim, s.HeadDim, s.Tk
+	q, k, v, mask, _ := attnInputs[T](a, vals, false)
 	seed := noiseSeed(a)
 	parallelFor(s.B*s.Heads, 1, func(lo, hi int) {
 		p := make([]T, s.Tq*tall)
 		for item := lo; item < hi; item++ {
 			b, h := item/s.Heads, item%s.Heads
 			qo, ko := b*s.Tq*c+h*hd, b*s.Tk*c+h*hd
-			attnProbs(a, b, h, q, k, kc, mask, p)
+			attnProbs(a, b, h, q, k, mask, p)
 			dropProbs(a, seed, item, p, p)
-			if s.Cached > 0 {
-				gemm1(false, false, s.Tq, hd, s.Cached, 1, p, tall, vc[b*s.Cached*c+h*hd:], c, 0, y[qo:], c)
-				gemm1(false, false, s.Tq, hd, s.Tk, 1, p[s.Cached:], tall, v[ko:], c, 1, y[qo:], c)
-			} else {
-				gemm1(false, false, s.Tq, hd, s.Tk, 1, p, tall, v[ko:], c, 0, y[qo:], c)
-			}
+			gemm1(false, false, s.Tq, hd, s.Tk, 1, p, tall, v[ko:], c, 0, y[qo:], c)
 		}
 	})
 }
 
-// attnBackward writes [dq; dk; dv] into y (no cache).
+// attnBackward writes [dq; dk; dv] into y.
 func attnBackward[T Float](a attnArgs, vals []G.Value, y []T) {
 	s := a.s
-	c, hd, tall := s.Heads*s.HeadDim, s.HeadDim, s.keys()
-	q, k, v, _, _, mask, dout := attnInputs[T](a, vals, true)
+	c, hd, tall := s.Heads*s.HeadDim, s.HeadDim, s.Tk
+	q, k, v, mask, dout := attnInputs[T](a, vals, true)
 	seed := noiseSeed(a)
 	scale := T(a.scale)
 	dq, dk, dv := y, y[s.B*s.Tq*c:], y[s.B*s.Tq*c+s.B*s.Tk*c:]
@@ -277,7 +230,7 @@ func attnBackward[T Float](a attnArgs, vals []G.Value, y []T) {
 		for item := lo; item < hi; item++ {
 			b, h := item/s.Heads, item%s.Heads
 			qo, ko := b*s.Tq*c+h*hd, b*s.Tk*c+h*hd
-			attnProbs(a, b, h, q, k, nil, mask, p)
+			attnProbs(a, b, h, q, k, mask, p)
 			pd := dp // dropped probabilities, reusing dp's buffer first
 			dropProbs(a, seed, item, pd, p)
 			gemm1(true, false, s.Tk, hd, s.Tq, 1, pd, tall, dout[qo:], c, 0, dv[ko:], c)

@@ -19,7 +19,7 @@ func TestCheckpointGradientsMatchFiniteDifferences(t *testing.T) {
 	tpl := []*Param{ps.New("q", c, c), ps.New("k", c, c), ps.New("v", c, c), ps.New("g", c), ps.New("bb", c),
 		ps.New("w1", inter, c), ps.New("w2", c, inter), ps.New("b2", c)}
 	block := func(b *Builder, x *G.Node, extra G.Nodes, p G.Nodes) *G.Node {
-		a := Attention(Linear(x, p[0], nil), Linear(x, p[1], nil), Linear(x, p[2], nil), nil, nil, extra[0], shape, b.DropoutRate("attn"), b.Noise)
+		a := Attention(Linear(x, p[0], nil), Linear(x, p[1], nil), Linear(x, p[2], nil), extra[0], shape, b.DropoutRate("attn"), b.Noise)
 		h := Add(x, a)
 		m := Linear(b.Dropout(Act(Linear(LayerNorm(h, p[3], p[4], 1e-5), p[5], nil), GELU), "hidden"), p[6], p[7])
 		return Add(h, m)

@@ -32,7 +32,7 @@ func buildBlocks(t *testing.T, share bool) (grads [][]float64, loss float64, st 
 				return b.Param(p)
 			}
 			q, k, v := Linear(x, mk("q", c, c), nil), Linear(x, mk("k", c, c), nil), Linear(x, mk("v", c, c), nil)
-			a := Attention(q, k, v, nil, nil, nil, AttentionShape{B: 2, Tq: 3, Tk: 3, Heads: 2, HeadDim: 4}, 0.1, b.Noise)
+			a := Attention(q, k, v, nil, AttentionShape{B: 2, Tq: 3, Tk: 3, Heads: 2, HeadDim: 4}, 0.1, b.Noise)
 			x = LayerNorm(Add(x, b.Dropout(a, "d")), mk("g", c), mk("bb", c), 1e-5)
 			h := Linear(Act(Linear(x, mk("w1", inter, c), mk("b1", inter)), GELU), mk("w2", c, inter), mk("b2", c))
 			x = Add(x, h)

@@ -2,6 +2,8 @@ package graph
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -11,9 +13,9 @@ import (
 // (baseOp.out), so a compiled training graph holds every activation and
 // every activation gradient of the step at once. Most of them are dead long
 // before the step ends: a Linear's input gradient is read by the next op of
-// the backward pass and never again. ShareBuffers gives ops whose outputs
-// are never alive at the same time one buffer, as a register allocator
-// would: the tape machine runs the nodes in a fixed order (gorgonia's
+// the backward pass and never again. ShareBuffers places the outputs in one
+// arena so that outputs never alive at the same time overlap in memory:
+// the tape machine runs the nodes in a fixed order (gorgonia's
 // stabilised topological sort, the order Compile uses), so each output's
 // lifetime, from the op that writes it to the last op that reads it, is
 // known before the first run.
@@ -114,16 +116,18 @@ func ShareBuffers(g *G.ExprGraph, keep G.Nodes) (ShareStats, error) {
 		}
 	}
 
-	type slot struct {
-		f32  []float32
-		f64  []float64
-		free int // index after which the slot is free again
+	// Outputs are placed in one arena per dtype at offsets chosen greedily
+	// by size (largest first, each at the lowest offset where it overlaps
+	// no output alive at the same time), which comes close to the largest
+	// total of outputs alive at once.
+	type item struct {
+		c          *outCache
+		shape      []int
+		size       int
+		start, end int // the op that writes it, the last op that reads it
+		off        int
 	}
-	type sizeKey struct {
-		dt   tensor.Dtype
-		size int
-	}
-	pool := map[sizeKey][]*slot{}
+	byType := map[tensor.Dtype][]*item{}
 	for i, n := range order {
 		c := owns(n)
 		if c == nil || n.Shape().IsScalar() {
@@ -133,35 +137,45 @@ func ShareBuffers(g *G.ExprGraph, keep G.Nodes) (ShareStats, error) {
 		if dt != tensor.Float32 && dt != tensor.Float64 {
 			continue
 		}
-		shape := []int(n.Shape().Clone())
 		size := n.Shape().TotalSize()
-		bytes := int64(size) * int64(dt.Size())
 		st.Outputs++
-		st.Before += bytes
-		end := last[find(i)]
-		k := sizeKey{dt, size}
-		var s *slot
-		for _, cand := range pool[k] {
-			if cand.free < i { // its last reader ran before this op
-				s = cand
-				break
+		st.Before += int64(size) * int64(dt.Size())
+		byType[dt] = append(byType[dt], &item{c: c, shape: []int(n.Shape().Clone()), size: size, start: i, end: last[find(i)]})
+	}
+	const align = 16 // elements: 64-byte aligned for float32
+	for dt, items := range byType {
+		sorted := slices.Clone(items)
+		sort.SliceStable(sorted, func(a, b int) bool { return sorted[a].size > sorted[b].size })
+		var placed []*item // by offset
+		arena := 0
+		for _, it := range sorted {
+			off := 0
+			for _, p := range placed {
+				if p.start > it.end || it.start > p.end {
+					continue // never alive together
+				}
+				if p.off >= off+it.size {
+					break // the gap before p holds it
+				}
+				off = max(off, (p.off+p.size+align-1)/align*align)
 			}
+			it.off = off
+			arena = max(arena, off+it.size)
+			at, _ := slices.BinarySearchFunc(placed, off, func(p *item, o int) int { return p.off - o })
+			placed = slices.Insert(placed, at, it)
 		}
-		if s == nil {
-			s = &slot{}
-			if dt == tensor.Float32 {
-				s.f32 = make([]float32, size)
-			} else {
-				s.f64 = make([]float64, size)
+		st.After += int64(arena) * int64(dt.Size())
+		switch dt {
+		case tensor.Float32:
+			mem := make([]float32, arena)
+			for _, it := range items {
+				it.c.t = tensor.New(tensor.WithBacking(mem[it.off:it.off+it.size:it.off+it.size]), tensor.WithShape(it.shape...))
 			}
-			pool[k] = append(pool[k], s)
-			st.After += bytes
-		}
-		s.free = end
-		if dt == tensor.Float32 {
-			c.t = tensor.New(tensor.WithBacking(s.f32), tensor.WithShape(shape...))
-		} else {
-			c.t = tensor.New(tensor.WithBacking(s.f64), tensor.WithShape(shape...))
+		default:
+			mem := make([]float64, arena)
+			for _, it := range items {
+				it.c.t = tensor.New(tensor.WithBacking(mem[it.off:it.off+it.size:it.off+it.size]), tensor.WithShape(it.shape...))
+			}
 		}
 	}
 	return st, nil

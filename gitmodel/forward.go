@@ -235,8 +235,14 @@ func (f *Forward) Grads(fn func(p *graph.Param, grad []float32)) error {
 	return nil
 }
 
-// Values returns a node's value as float32s (valid until the next Run).
-func Values(n *G.Node) []float32 { return n.Value().Data().([]float32) }
+// Values returns a node's value as float32s (valid until the next Run),
+// without allocating.
+func Values(n *G.Node) []float32 {
+	if d, ok := n.Value().(*tensor.Dense); ok && d.Dtype() == tensor.Float32 {
+		return d.Float32s()
+	}
+	return n.Value().Data().([]float32)
+}
 
 // BatchShape returns the batch size and text length of in: the batch size
 // from the pixel values (Frames images of the configured size per example),

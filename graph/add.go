@@ -33,9 +33,9 @@ func (op addOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, a.Shape()...)
 	switch op.dt {
 	case tensor.Float32:
-		addDo(data[float32](a), data[float32](vals[1]), y.Data().([]float32))
+		addDo(data[float32](a), data[float32](vals[1]), y.Float32s())
 	default:
-		addDo(data[float64](a), data[float64](vals[1]), y.Data().([]float64))
+		addDo(data[float64](a), data[float64](vals[1]), y.Float64s())
 	}
 	return y, nil
 }

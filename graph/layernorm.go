@@ -48,9 +48,9 @@ func (op layerNormOp) Do(vals ...G.Value) (G.Value, error) {
 	op.stats.resize(n)
 	switch op.dt {
 	case tensor.Float32:
-		layerNormForward[float32](op, vals, y.Data().([]float32), n, c)
+		layerNormForward[float32](op, vals, y.Float32s(), n, c)
 	default:
-		layerNormForward[float64](op, vals, y.Data().([]float64), n, c)
+		layerNormForward[float64](op, vals, y.Float64s(), n, c)
 	}
 	return y, nil
 }
@@ -101,9 +101,9 @@ func (op layerNormGradXOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, n, c)
 	switch op.dt {
 	case tensor.Float32:
-		layerNormGradX[float32](op, vals, y.Data().([]float32), n, c)
+		layerNormGradX[float32](op, vals, y.Float32s(), n, c)
 	default:
-		layerNormGradX[float64](op, vals, y.Data().([]float64), n, c)
+		layerNormGradX[float64](op, vals, y.Float64s(), n, c)
 	}
 	return y, nil
 }
@@ -154,9 +154,9 @@ func (op layerNormGradGOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, c)
 	switch op.dt {
 	case tensor.Float32:
-		layerNormGradG[float32](op, vals, y.Data().([]float32), n, c)
+		layerNormGradG[float32](op, vals, y.Float32s(), n, c)
 	default:
-		layerNormGradG[float64](op, vals, y.Data().([]float64), n, c)
+		layerNormGradG[float64](op, vals, y.Float64s(), n, c)
 	}
 	return y, nil
 }

@@ -83,9 +83,9 @@ func (op ceGradOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, n, v)
 	switch op.dt {
 	case tensor.Float32:
-		ceGrad(op.smoothing, data[float32](l), tg, seed, y.Data().([]float32), n, v)
+		ceGrad(op.smoothing, data[float32](l), tg, seed, y.Float32s(), n, v)
 	default:
-		ceGrad(op.smoothing, data[float64](l), tg, seed, y.Data().([]float64), n, v)
+		ceGrad(op.smoothing, data[float64](l), tg, seed, y.Float64s(), n, v)
 	}
 	return y, nil
 }

@@ -63,9 +63,9 @@ func (op maskOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	switch op.dt {
 	case tensor.Float32:
-		prefixCausalMask(y.Data().([]float32), ints(vals[0]), keep, s)
+		prefixCausalMask(y.Float32s(), ints(vals[0]), keep, s)
 	default:
-		prefixCausalMask(y.Data().([]float64), ints(vals[0]), keep, s)
+		prefixCausalMask(y.Float64s(), ints(vals[0]), keep, s)
 	}
 	return y, nil
 }

@@ -87,9 +87,9 @@ func (op dropoutOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, x.Shape()...)
 	switch op.dt {
 	case tensor.Float32:
-		dropoutDo(op, data[float32](x), y.Data().([]float32))
+		dropoutDo(op, data[float32](x), y.Float32s())
 	default:
-		dropoutDo(op, data[float64](x), y.Data().([]float64))
+		dropoutDo(op, data[float64](x), y.Float64s())
 	}
 	return y, nil
 }

@@ -5,6 +5,7 @@ import (
 	"hash"
 	"hash/fnv"
 	"slices"
+	"unsafe"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -104,9 +105,34 @@ func dense(v G.Value) *tensor.Dense {
 	return d
 }
 
-func data[T Float](v G.Value) []T { return dense(v).Data().([]T) }
+// data is a float tensor's memory. Unlike Dense.Data, which boxes a new
+// slice header on every call, it does not allocate (ops call it on every
+// input of every run).
+func data[T Float](v G.Value) []T {
+	d := dense(v)
+	var z T
+	if unsafe.Sizeof(z) == 4 {
+		if d.Dtype() != tensor.Float32 {
+			panic(fmt.Sprintf("graph: expected float32 data, got %v", d.Dtype()))
+		}
+		s := d.Float32s()
+		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+	}
+	if d.Dtype() != tensor.Float64 {
+		panic(fmt.Sprintf("graph: expected float64 data, got %v", d.Dtype()))
+	}
+	s := d.Float64s()
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+}
 
-func ints(v G.Value) []int { return dense(v).Data().([]int) }
+// ints is an int tensor's memory (without allocating, as data).
+func ints(v G.Value) []int {
+	d := dense(v)
+	if d.Dtype() != tensor.Int {
+		panic(fmt.Sprintf("graph: expected int data, got %v", d.Dtype()))
+	}
+	return d.Ints()
+}
 
 // scalarOf reads a scalar gradient seed, which arrives as a 0-d tensor or a
 // gorgonia scalar value.

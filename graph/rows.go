@@ -36,9 +36,9 @@ func (op embedOp) Do(vals ...G.Value) (G.Value, error) {
 	var err error
 	switch op.dt {
 	case tensor.Float32:
-		err = gather(ids, data[float32](w), y.Data().([]float32), c)
+		err = gather(ids, data[float32](w), y.Float32s(), c)
 	default:
-		err = gather(ids, data[float64](w), y.Data().([]float64), c)
+		err = gather(ids, data[float64](w), y.Float64s(), c)
 	}
 	return y, err
 }
@@ -69,9 +69,9 @@ func (op embedGradOp) Do(vals ...G.Value) (G.Value, error) {
 	var err error
 	switch op.dt {
 	case tensor.Float32:
-		err = scatterAdd(ids, data[float32](dy), y.Data().([]float32), c)
+		err = scatterAdd(ids, data[float32](dy), y.Float32s(), c)
 	default:
-		err = scatterAdd(ids, data[float64](dy), y.Data().([]float64), c)
+		err = scatterAdd(ids, data[float64](dy), y.Float64s(), c)
 	}
 	return y, err
 }
@@ -148,9 +148,9 @@ func (op concatSeqOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, op.b*total(op.rows), c)
 	switch op.dt {
 	case tensor.Float32:
-		concatSeqDo(op, vals, y.Data().([]float32), c)
+		concatSeqDo(op, vals, y.Float32s(), c)
 	default:
-		concatSeqDo(op, vals, y.Data().([]float64), c)
+		concatSeqDo(op, vals, y.Float64s(), c)
 	}
 	return y, nil
 }
@@ -195,9 +195,9 @@ func (op seqPartOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, op.b*op.rows[op.part], c)
 	switch op.dt {
 	case tensor.Float32:
-		seqPartDo(op, data[float32](vals[0]), y.Data().([]float32), c)
+		seqPartDo(op, data[float32](vals[0]), y.Float32s(), c)
 	default:
-		seqPartDo(op, data[float64](vals[0]), y.Data().([]float64), c)
+		seqPartDo(op, data[float64](vals[0]), y.Float64s(), c)
 	}
 	return y, nil
 }
@@ -242,9 +242,9 @@ func (op rowsOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, len(op.idx), c)
 	switch op.dt {
 	case tensor.Float32:
-		gatherRows(op.idx, data[float32](vals[0]), y.Data().([]float32), c)
+		gatherRows(op.idx, data[float32](vals[0]), y.Float32s(), c)
 	default:
-		gatherRows(op.idx, data[float64](vals[0]), y.Data().([]float64), c)
+		gatherRows(op.idx, data[float64](vals[0]), y.Float64s(), c)
 	}
 	return y, nil
 }
@@ -272,9 +272,9 @@ func (op scatterRowsOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, op.n, c)
 	switch op.dt {
 	case tensor.Float32:
-		scatterRows(op.idx, data[float32](vals[0]), y.Data().([]float32), c)
+		scatterRows(op.idx, data[float32](vals[0]), y.Float32s(), c)
 	default:
-		scatterRows(op.idx, data[float64](vals[0]), y.Data().([]float64), c)
+		scatterRows(op.idx, data[float64](vals[0]), y.Float64s(), c)
 	}
 	return y, nil
 }
@@ -321,9 +321,9 @@ func (op addRowOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, x.Shape()...)
 	switch op.dt {
 	case tensor.Float32:
-		addRowDo(data[float32](x), data[float32](vals[1]), y.Data().([]float32))
+		addRowDo(data[float32](x), data[float32](vals[1]), y.Float32s())
 	default:
-		addRowDo(data[float64](x), data[float64](vals[1]), y.Data().([]float64))
+		addRowDo(data[float64](x), data[float64](vals[1]), y.Float64s())
 	}
 	return y, nil
 }

@@ -38,7 +38,9 @@ type ForwardOptions struct {
 
 // Forward is a compiled full-sequence graph for batches of B examples of T
 // text tokens: built once, run many times. Its nodes' values are readable
-// after Run until the next Run.
+// after Run until the next Run, except in a training graph, where only the
+// loss and the gradients are (its other outputs share memory: see
+// graph.ShareBuffers).
 type Forward struct {
 	m      *Model
 	B, T   int

@@ -38,9 +38,9 @@ type ForwardOptions struct {
 
 // Forward is a compiled full-sequence graph for batches of B examples of T
 // text tokens: built once, run many times. Its nodes' values are readable
-// after Run until the next Run, except in a training graph, where only the
-// loss and the gradients are (its other outputs share memory: see
-// graph.ShareBuffers).
+// after Run until the next Run. In a training graph these are the nodes in
+// its fields (outputs, hidden states, loss; not the layers' keys and values)
+// and the gradients: its other nodes share memory (graph.ShareBuffers).
 type Forward struct {
 	m      *Model
 	B, T   int
@@ -131,10 +131,11 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 		return nil, fmt.Errorf("building the forward graph: %w", err)
 	}
 	if opts.Train {
-		// Only the loss and the gradients are read after a training run,
-		// so every other output shares memory with outputs that are not
-		// alive at the same time (the activation gradients, above all).
-		if f.Shared, err = graph.ShareBuffers(b.G, append(G.Nodes{f.Loss}, f.grads...)); err != nil {
+		// The outputs (Forward's fields) and the gradients are read
+		// after a training run; every other op output shares memory with
+		// outputs not alive at the same time (activation gradients, above
+		// all).
+		if f.Shared, err = graph.ShareBuffers(b.G, append(f.outputs(), f.grads...)); err != nil {
 			f.rc.close()
 			return nil, fmt.Errorf("planning the training graph's buffers: %w", err)
 		}
@@ -149,6 +150,23 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 func bind(b *graph.Builder, name string, buf []float32, shape ...int) *G.Node {
 	t := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(buf))
 	return G.NewTensor(b.G, tensor.Float32, len(shape), G.WithShape(shape...), G.WithValue(t), G.WithName(name))
+}
+
+// outputs are the nodes in f's fields that stay readable after a training
+// run (the layers' keys and values are not among them).
+func (f *Forward) outputs() G.Nodes {
+	ns := G.Nodes{f.Projected, f.Logits, f.LastLogits, f.Loss, f.Decoder.Last}
+	ns = append(ns, f.Decoder.Hidden...)
+	for _, v := range f.Vision {
+		ns = append(append(ns, v.Last), v.Hidden...)
+	}
+	out := ns[:0]
+	for _, n := range ns {
+		if n != nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Close releases the compiled machine.

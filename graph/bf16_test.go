@@ -1,0 +1,160 @@
+package graph
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+
+	"gorgonia.org/tensor"
+)
+
+func TestBF16FromF32RoundsToNearestEven(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		in   float32
+		want uint16
+	}{
+		{"one", 1, 0x3f80},
+		{"exact bf16", -2.5, 0xc020},
+		{"below half ulp rounds down", math.Float32frombits(0x3f807fff), 0x3f80},
+		{"tie rounds to even (down)", math.Float32frombits(0x3f808000), 0x3f80},
+		{"tie rounds to even (up)", math.Float32frombits(0x3f818000), 0x3f82},
+		{"above half ulp rounds up", math.Float32frombits(0x3f808001), 0x3f81},
+		{"largest float32 overflows to inf", math.MaxFloat32, 0x7f80},
+		{"inf", float32(math.Inf(-1)), 0xff80},
+		{"smallest subnormal rounds to zero", math.Float32frombits(1), 0x0000},
+	} {
+		if got := BF16FromF32(c.in); got != c.want {
+			t.Errorf("%s: BF16FromF32(%v) = %#04x, want %#04x", c.name, c.in, got, c.want)
+		}
+	}
+	if nan := BF16FromF32(float32(math.NaN())); !math.IsNaN(float64(F32FromBF16(nan))) {
+		t.Errorf("NaN narrowed to %#04x, not a NaN", nan)
+	}
+	for _, h := range []uint16{0x0000, 0x3f80, 0xc020, 0x0001, 0x7f7f} { // widening then narrowing is the identity
+		if got := BF16FromF32(F32FromBF16(h)); got != h {
+			t.Errorf("round trip of %#04x gave %#04x", h, got)
+		}
+	}
+}
+
+func randBF16(rng *rand.Rand, n int) []uint16 {
+	w := make([]uint16, n)
+	for i := range w {
+		w[i] = BF16FromF32(float32(rng.NormFloat64()))
+	}
+	return w
+}
+
+func randF32(rng *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+// TestLinearBF16MatchesFloat64Reference checks both paths of linearBF16
+// (the GEMV kernel, AVX-512 or pure Go, one or several workers; widening
+// and sgemm) against the same product computed in float64 from the widened
+// weights. A float32 sum of k products differs from the exact one by at most
+// about k·2⁻²⁴·Σ|wᵢxᵢ| (the standard bound γₖ); the test allows k·2⁻²³.
+func TestLinearBF16MatchesFloat64Reference(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	for _, c := range []struct{ n, in, out int }{
+		{1, 5, 3}, {1, 16, 4}, {1, 37, 30522}, {1, 768, 768}, {3, 768, 3072}, {4, 3072, 769},
+		{8, 37, 32}, {16, 64, 21}, {17, 37, 32}, {40, 768, 100},
+	} {
+		w := randBF16(rng, c.out*c.in)
+		x := randF32(rng, c.n*c.in)
+		b := randF32(rng, c.out)
+		y := make([]float32, c.n*c.out)
+		linearBF16(x, w, b, y, c.n, c.in, c.out, &bf16Scratch{})
+		bad := 0
+		for i := 0; i < c.n; i++ {
+			for j := 0; j < c.out; j++ {
+				ref, mag := float64(b[j]), math.Abs(float64(b[j]))
+				for k := 0; k < c.in; k++ {
+					p := float64(F32FromBF16(w[j*c.in+k])) * float64(x[i*c.in+k])
+					ref += p
+					mag += math.Abs(p)
+				}
+				tol := float64(c.in+1) * math.Ldexp(1, -23) * mag
+				if d := math.Abs(float64(y[i*c.out+j]) - ref); d > tol {
+					if bad++; bad <= 3 {
+						t.Errorf("%+v: y[%d,%d] = %v, float64 reference %v (|diff| %.3g > %.3g)", c, i, j, y[i*c.out+j], ref, d, tol)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestBF16AsmKernelsMatchPureGo(t *testing.T) {
+	if !hasAVX512 {
+		t.Skip("no AVX-512 on this CPU: only the pure-Go kernels run")
+	}
+	rng := rand.New(rand.NewSource(4))
+	for _, k := range []int{16, 32, 768, 3072} {
+		const ldw = 3100
+		w := randBF16(rng, 4*ldw)
+		x := randF32(rng, k)
+		var got [4]float32
+		dot4BF16AVX512(&w[0], ldw, &x[0], k, &got[0])
+		for r := range got {
+			want := dotBF16Go(w[r*ldw:r*ldw+k], x)
+			var mag float64
+			for i, v := range x {
+				mag += math.Abs(float64(F32FromBF16(w[r*ldw+i])) * float64(v))
+			}
+			// Both sum the same exact products in float32, in different orders.
+			if d := math.Abs(float64(got[r] - want)); d > float64(k)*math.Ldexp(1, -22)*mag {
+				t.Errorf("k=%d row %d: asm %v, Go %v", k, r, got[r], want)
+			}
+		}
+	}
+	src := randBF16(rng, 1000)
+	dst := make([]float32, len(src))
+	widenBF16(dst, src)
+	for i, h := range src {
+		if dst[i] != F32FromBF16(h) {
+			t.Fatalf("widen[%d] = %v, want %v (exact)", i, dst[i], F32FromBF16(h))
+		}
+	}
+	x := make([]float32, 64*100+7)
+	for i := range x {
+		x[i] = float32(i % 3) // small integers: every order sums them exactly
+	}
+	var want float64
+	for _, v := range x {
+		want += float64(v)
+	}
+	if got := sumF32(x); float64(got) != want {
+		t.Errorf("sumF32 = %v, want %v", got, want)
+	}
+}
+
+func TestParamToBF16HalvesResidentBytes(t *testing.T) {
+	ps := NewParams(tensor.Float32)
+	w := ps.New("w", 64, 32)
+	b := ps.NewRole("b", RoleBias, 64)
+	for i := range w.W {
+		w.W[i] = float32(i) * 0.37
+	}
+	before := ps.ResidentBytes()
+	w.ToBF16()
+	if !w.IsBF16() || w.W != nil || b.IsBF16() {
+		t.Fatalf("after ToBF16: w bf16 %v (W nil %v), b bf16 %v", w.IsBF16(), w.W == nil, b.IsBF16())
+	}
+	if got, want := ps.ResidentBytes(), before-64*32*2; got != want {
+		t.Errorf("resident bytes %d after narrowing, want %d", got, want)
+	}
+	for i, h := range w.BF16() {
+		if h != BF16FromF32(float32(i)*0.37) {
+			t.Fatalf("element %d = %#04x, want %#04x", i, h, BF16FromF32(float32(i)*0.37))
+		}
+	}
+	if err := Build(func() { NewBuilder(tensor.Float32).Param(w) }); err == nil {
+		t.Error("Builder.Param accepted a bf16 parameter")
+	}
+}

@@ -44,6 +44,29 @@ func (m *Model) ToBF16() {
 	}
 }
 
+// CloneBF16 returns a copy of the model with ToBF16's weights narrowed
+// (the receiver is unchanged).
+func (m *Model) CloneBF16() (*Model, error) {
+	c, err := New(m.Config)
+	if err != nil {
+		return nil, err
+	}
+	c.ToBF16()
+	for _, p := range c.Params.All() {
+		src := m.Params.Get(p.Name)
+		var err error
+		if bits := src.BF16(); bits != nil {
+			err = p.SetBF16Bits(bits)
+		} else {
+			err = p.SetF32(src.F32())
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
 // IsBF16 reports whether the model holds bf16 weights (ToBF16).
 func (m *Model) IsBF16() bool { return m.words.W.IsBF16() }
 

@@ -52,7 +52,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("bench", stderr)
 	model := fs.String("model", "", "checkpoint directory (default: a git-base-shaped model with random weights)")
 	runs := fs.Int("runs", 3, "timed runs per workload (after one warm-up); the median is reported")
-	only := fs.String("only", "vision,caption,beam,train,bf16", "workloads to run: vision, caption, beam, train, bf16 (vision and greedy/beam caption again with bf16 weights, after the others), serve")
+	only := fs.String("only", "vision,caption,beam,train,bf16", "workloads to run: vision, caption, beam, train, bf16 (vision tower and batch-1 greedy/beam caption with bf16 weights, alternating with fp32), serve")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	var sb serveBench // --only serve (bench_serve.go)
 	sb.register(fs.FlagSet)
@@ -198,9 +198,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var bf16 *bf16Summary
 	if want["bf16"] {
-		if bf16, err = benchBF16(ctx, m, pixels[:img], &rows, measure, decode); err != nil {
+		var bfRows []benchRow
+		if bfRows, bf16, err = benchBF16(ctx, m, pixels[:img], *runs, peak, bw); err != nil {
 			return err
 		}
+		rows = append(rows, bfRows...)
 	}
 	var serveRows []serveRow
 	if want["serve"] {
@@ -264,41 +266,58 @@ type bf16Summary struct {
 	Kernels           string  `json:"kernels"`
 }
 
-// benchBF16 narrows the model's weights to bf16 (in place: it runs after
-// the float32 workloads) and measures the vision tower and the batch-1
-// greedy and 4-beam captions again, each with its ratio to the float32 row
-// of this run.
-func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, rows *[]benchRow,
-	measure func(string, float64, float64, string, func() error) error, decode func(int, func() error) error) (*bf16Summary, error) {
-	sum := &bf16Summary{FP32ResidentBytes: float64(m.Params.ResidentBytes()), Kernels: "AVX-512"}
+// benchBF16 measures the vision tower and the batch-1 greedy and 4-beam
+// captions with bf16 weights (a narrowed copy of the model) against the
+// float32 model, alternating the two run by run so that a change in the
+// machine's load falls on both: each bf16 row's RatioToFP32 is the ratio of
+// the two medians of these interleaved runs.
+func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs int, peak, bw float64) ([]benchRow, *bf16Summary, error) {
+	bf, err := m.CloneBF16()
+	if err != nil {
+		return nil, nil, err
+	}
+	sum := &bf16Summary{ResidentBytes: float64(bf.Params.ResidentBytes()), FP32ResidentBytes: float64(m.Params.ResidentBytes()), Kernels: "AVX-512"}
 	if !graph.BF16Fast() {
 		sum.Kernels = "pure Go (no AVX-512 on this CPU)"
 	}
-	m.ToBF16()
-	sum.ResidentBytes = float64(m.Params.ResidentBytes())
 	c := m.Config
-	ratio := func(name string) {
-		r := &(*rows)[len(*rows)-1]
-		for _, f := range *rows {
-			if f.Name == name {
-				r.RatioToFP32 = r.Seconds / f.Seconds
-			}
+	var rows []benchRow
+	pair := func(name string, flops, items float64, unit string, fp, b16 func() error) (*benchRow, float64, error) {
+		fmt.Fprintf(os.Stderr, "bf16 %s (alternating with fp32) ...\n", name)
+		tf, tb, err := pairMedians(ctx, runs, fp, b16)
+		if err != nil {
+			return nil, 0, fmt.Errorf("bf16 %s: %w", name, err)
 		}
+		r := benchRow{Name: "bf16 " + name, Seconds: tb, Throughput: items / tb, Unit: unit, GFLOPS: flops / tb / 1e9, Runs: runs, RatioToFP32: tb / tf}
+		r.PeakShare = r.GFLOPS / peak
+		rows = append(rows, r)
+		return &rows[len(rows)-1], tf, nil
 	}
-	f, err := m.NewForward(1, 1, gitmodel.ForwardOptions{VisionOnly: true})
+	vision := func(m *gitmodel.Model) (func() error, func(), error) {
+		f, err := m.NewForward(1, 1, gitmodel.ForwardOptions{VisionOnly: true})
+		if err != nil {
+			return nil, nil, err
+		}
+		in := gitmodel.Batch{Pixels: pixels, IDs: make([]int, 1)}
+		return func() error { return f.Run(in) }, f.Close, nil
+	}
+	vf, closeF, err := vision(m)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	in := gitmodel.Batch{Pixels: pixels, IDs: make([]int, 1)}
-	err = measure("bf16 vision tower, batch 1", c.VisionFLOPs(), 1, "images/s", func() error { return f.Run(in) })
-	f.Close()
+	defer closeF()
+	vb, closeB, err := vision(bf)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ratio("vision tower, batch 1")
-	g := m.NewGenerator()
-	defer g.Close()
-	caption := func(beams, tokens int) func() error {
+	defer closeB()
+	if _, _, err := pair("vision tower, batch 1", c.VisionFLOPs(), 1, "images/s", vf, vb); err != nil {
+		return nil, nil, err
+	}
+	gf, gb := m.NewGenerator(), bf.NewGenerator()
+	defer gf.Close()
+	defer gb.Close()
+	caption := func(g *gitmodel.Generator, beams, tokens int) func() error {
 		o := gitmodel.GenerateOptions{MaxNewTokens: tokens, MinNewTokens: tokens, NumBeams: beams}
 		return func() error {
 			_, err := g.Generate(ctx, pixels, 1, []int{c.BosTokenID}, o)
@@ -310,15 +329,53 @@ func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, rows *[
 		if beams > 1 {
 			name = fmt.Sprintf("%d-beam caption, %d tokens, batch 1", beams, newTokens)
 		}
-		if err := measure("bf16 "+name, c.CaptionFLOPs(1, beams, 1, newTokens), newTokens, "tokens/s", caption(beams, newTokens)); err != nil {
-			return nil, err
+		r, _, err := pair(name, c.CaptionFLOPs(1, beams, 1, newTokens), newTokens, "tokens/s", caption(gf, beams, newTokens), caption(gb, beams, newTokens))
+		if err != nil {
+			return nil, nil, err
 		}
-		if err := decode(beams, caption(beams, 1)); err != nil {
-			return nil, err
+		med1, err := median(ctx, runs, caption(gb, beams, 1))
+		if err != nil {
+			return nil, nil, err
 		}
-		ratio(name)
+		n0 := c.ImageTokens() + 1
+		for t := 1; t < newTokens; t++ {
+			r.BytesPerStep += bf.DecodeStepBytes(beams, n0+t) / (newTokens - 1)
+		}
+		if r.SecondsPerStep = (r.Seconds - med1) / (newTokens - 1); r.SecondsPerStep > 0 {
+			r.BandwidthShare = r.BytesPerStep / (bw * 1e9) / r.SecondsPerStep
+		}
 	}
-	return sum, nil
+	return rows, sum, nil
+}
+
+// pairMedians runs a and b alternately (one warm-up each, then runs times
+// each) and returns their median seconds.
+func pairMedians(ctx context.Context, runs int, a, b func() error) (float64, float64, error) {
+	if err := a(); err != nil {
+		return 0, 0, err
+	}
+	if err := b(); err != nil {
+		return 0, 0, err
+	}
+	ta, tb := make([]float64, runs), make([]float64, runs)
+	for i := 0; i < runs; i++ {
+		for _, x := range []struct {
+			fn func() error
+			t  []float64
+		}{{a, ta}, {b, tb}} {
+			if err := ctx.Err(); err != nil {
+				return 0, 0, err
+			}
+			start := time.Now()
+			if err := x.fn(); err != nil {
+				return 0, 0, err
+			}
+			x.t[i] = time.Since(start).Seconds()
+		}
+	}
+	sort.Float64s(ta)
+	sort.Float64s(tb)
+	return ta[runs/2], tb[runs/2], nil
 }
 
 // benchTrain sets up one training step (forward with dropout, backward,

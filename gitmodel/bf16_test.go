@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/gitcap/gitcap/data/fixtures"
-	"github.com/gitcap/gitcap/graph"
 )
 
 func loadTinyBF16(t testing.TB) *Model {
@@ -16,22 +15,6 @@ func loadTinyBF16(t testing.TB) *Model {
 	m, err := LoadDtype(fixtures.Path(t, "git-tiny"), BF16)
 	if err != nil {
 		t.Fatal(err)
-	}
-	return m
-}
-
-// roundedFP32 is the float32 fixture model with every weight that ToBF16
-// narrows rounded to bf16 and widened back: the same values as the bf16
-// model, computed by the float32 ops.
-func roundedFP32(t *testing.T, bf *Model) *Model {
-	m := loadTiny(t, "git-tiny")
-	for _, p := range bf.Params.All() {
-		if p.IsBF16() {
-			w := m.Params.Get(p.Name).F32()
-			for i, h := range p.BF16() {
-				w[i] = graph.F32FromBF16(h)
-			}
-		}
 	}
 	return m
 }
@@ -51,26 +34,20 @@ func lastLogits(t *testing.T, m *Model) []float32 {
 	return append([]float32(nil), Values(f.Logits)...)
 }
 
-// TestBF16LogitsMatchRoundedWeightsAndStayCloseToFP32 runs the reference
-// batch of TestForwardMatchesHF three ways. (1) The bf16 model against the
-// float32 model holding the same bf16-rounded weights: the bf16 kernels
-// widen weights exactly and sum float32 products, so only the summation
-// order differs, and the parity tolerance of the float32 model (1e-4)
-// holds. (2) The bf16 model against the float32 checkpoint: the difference
-// is the weights' rounding alone. Rounding to bf16 changes each weight by at
-// most 2⁻⁹ of itself (half a unit in the 8th significant bit), so every
-// matrix product moves by at most 2⁻⁹·Σ|wᵢxᵢ|; through 4 vision and 2
-// decoder layers plus projection and LM head the first-order bound grows to
-// a few percent of the activations' scale. The test allows 2% of the
-// largest |logit| (git-tiny's reach 12.3) and measures 0.32%.
-func TestBF16LogitsMatchRoundedWeightsAndStayCloseToFP32(t *testing.T) {
-	bf := loadTinyBF16(t)
-	got := lastLogits(t, bf)
-	if d := maxAbsDiff(t, "logits vs rounded fp32", got, lastLogits(t, roundedFP32(t, bf))); d > 1e-4 {
-		t.Errorf("bf16 logits differ from the float32 model with the same rounded weights by %.3g > 1e-4", d)
-	} else {
-		t.Logf("bf16 vs float32 with the same rounded weights: max |diff| %.2g", d)
-	}
+// TestBF16LogitsStayCloseToFP32 runs the reference batch of
+// TestForwardMatchesHF with bf16 and float32 weights. The difference is
+// rounding alone: each weight, and in the many-row products (the vision
+// tower, this full-sequence pass) on AVX512_BF16 CPUs each activation
+// entering a matrix product, is rounded to bf16, which changes it by at most
+// 2⁻⁹ of itself, so every matrix product moves by at most 2·2⁻⁹·Σ|wᵢxᵢ|;
+// through 2 vision and 2 decoder layers, the projection and the LM head the
+// first-order bound grows to a few percent of the activations' scale. The
+// test allows 2% of the largest |logit| (git-tiny's reach 12.3) and measures
+// 0.42% (0.32% with float32 activations). That each kernel computes exactly
+// this (exact widening, float32 sums) is graph's
+// TestLinearBF16MatchesFloat64Reference.
+func TestBF16LogitsStayCloseToFP32(t *testing.T) {
+	got := lastLogits(t, loadTinyBF16(t))
 	fp := lastLogits(t, loadTiny(t, "git-tiny"))
 	scale := 0.0
 	for _, v := range fp {

@@ -123,7 +123,11 @@ func (ps *Params) ResidentBytes() int {
 // bf16Scratch is the float32 matrix a graph's many-row LinearBF16 ops widen
 // their weights into, one at a time (a graph runs its ops in turn), so a
 // graph holds one scratch the size of its largest bf16 matrix.
-type bf16Scratch struct{ w []float32 }
+type bf16Scratch struct {
+	w     []float32   // a widened matrix
+	xp    []uint32    // activations packed for VDPBF16PS (bf16gemm.go)
+	tiles [][]float32 // one output tile per worker (bf16gemm.go)
+}
 
 func (s *bf16Scratch) get(n int) []float32 {
 	if cap(s.w) < n {
@@ -213,6 +217,10 @@ var errBF16Grad = errors.New("bf16 weights are for inference only: they have no 
 
 // linearBF16 computes y = x·Wᵀ + b for x (n,in), bf16 W (out,in).
 func linearBF16(x []float32, w []uint16, bias, y []float32, n, in, out int, scratch *bf16Scratch) {
+	if useBF16DP(n, in, out) && scratch != nil {
+		linearBF16DP(x, w, bias, y, n, in, out, scratch)
+		return
+	}
 	if n > gemvRows && scratch != nil {
 		wf := scratch.get(out * in)
 		widenBF16(wf, w)

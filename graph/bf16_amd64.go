@@ -17,3 +17,9 @@ func dot4BF16AVX512(w *uint16, ldw int, x *float32, k int, y *float32)
 
 //go:noescape
 func widenBF16AVX512(dst *float32, src *uint16, n int)
+
+// hasBF16DP reports whether the VDPBF16PS GEMM of bf16gemm_amd64.s can run.
+var hasBF16DP = hasAVX512 && cpu.X86.HasAVX512BF16
+
+//go:noescape
+func dpbf16Tile(xp *uint32, w *uint16, ldw int, kp int, out *float32)

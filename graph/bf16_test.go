@@ -54,19 +54,29 @@ func randF32(rng *rand.Rand, n int) []float32 {
 	return x
 }
 
-// TestLinearBF16MatchesFloat64Reference checks both paths of linearBF16
-// (the GEMV kernel, AVX-512 or pure Go, one or several workers; widening
-// and sgemm) against the same product computed in float64 from the widened
-// weights. A float32 sum of k products differs from the exact one by at most
+// TestLinearBF16MatchesFloat64Reference checks every path of linearBF16
+// (the GEMV kernel, AVX-512 or pure Go, one or several workers; the
+// VDPBF16PS tiles, with partial row blocks and overlapping last tiles;
+// widening and sgemm) against the same product computed in float64 from the
+// widened weights (and, on the VDPBF16PS path, the activations rounded to
+// bf16, as that path multiplies them). A float32 sum of k products differs from the exact one by at most
 // about k·2⁻²⁴·Σ|wᵢxᵢ| (the standard bound γₖ); the test allows k·2⁻²³.
 func TestLinearBF16MatchesFloat64Reference(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
 	for _, c := range []struct{ n, in, out int }{
 		{1, 5, 3}, {1, 16, 4}, {1, 37, 30522}, {1, 768, 768}, {3, 768, 3072}, {4, 3072, 769},
 		{8, 37, 32}, {16, 64, 21}, {17, 37, 32}, {40, 768, 100},
+		{17, 2, 12}, {33, 64, 13}, {64, 32, 25}, {197, 768, 3072}, {20, 37, 40}, {18, 64, 11},
 	} {
 		w := randBF16(rng, c.out*c.in)
 		x := randF32(rng, c.n*c.in)
+		xr := x // what the kernel multiplies: x, or x rounded to bf16 on the VDPBF16PS path
+		if useBF16DP(c.n, c.in, c.out) {
+			xr = make([]float32, len(x))
+			for i, v := range x {
+				xr[i] = F32FromBF16(BF16FromF32(v))
+			}
+		}
 		b := randF32(rng, c.out)
 		y := make([]float32, c.n*c.out)
 		linearBF16(x, w, b, y, c.n, c.in, c.out, &bf16Scratch{})
@@ -75,7 +85,7 @@ func TestLinearBF16MatchesFloat64Reference(t *testing.T) {
 			for j := 0; j < c.out; j++ {
 				ref, mag := float64(b[j]), math.Abs(float64(b[j]))
 				for k := 0; k < c.in; k++ {
-					p := float64(F32FromBF16(w[j*c.in+k])) * float64(x[i*c.in+k])
+					p := float64(F32FromBF16(w[j*c.in+k])) * float64(xr[i*c.in+k])
 					ref += p
 					mag += math.Abs(p)
 				}
@@ -156,5 +166,35 @@ func TestParamToBF16HalvesResidentBytes(t *testing.T) {
 	}
 	if err := Build(func() { NewBuilder(tensor.Float32).Param(w) }); err == nil {
 		t.Error("Builder.Param accepted a bf16 parameter")
+	}
+}
+
+// BenchmarkLinearVisionMLP times the vision tower's fc1 shape (197 tokens,
+// 768→3072) in float32 (sgemm) and with bf16 weights (the path linearBF16
+// takes on this CPU, and widening + sgemm).
+func BenchmarkLinearVisionMLP(b *testing.B) {
+	const n, in, out = 197, 768, 3072
+	rng := rand.New(rand.NewSource(5))
+	x, wf, bias := randF32(rng, n*in), randF32(rng, out*in), randF32(rng, out)
+	w := make([]uint16, len(wf))
+	for i, v := range wf {
+		w[i] = BF16FromF32(v)
+	}
+	y := make([]float32, n*out)
+	s := &bf16Scratch{}
+	for _, c := range []struct {
+		name string
+		fn   func()
+	}{
+		{"fp32", func() { linearFwd(x, wf, bias, y, n, in, out) }},
+		{"bf16", func() { linearBF16(x, w, bias, y, n, in, out, s) }},
+		{"bf16-widen", func() { widenBF16(s.get(out*in), w); linearFwd(x, s.get(out*in), bias, y, n, in, out) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				c.fn()
+			}
+			b.ReportMetric(2*n*in*out*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }

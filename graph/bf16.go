@@ -47,6 +47,17 @@ func F32FromBF16(h uint16) float32 { return math.Float32frombits(uint32(h) << 16
 // them the bf16 ops run a pure-Go kernel (correct, but slower than float32).
 func BF16Fast() bool { return hasAVX512 }
 
+// BF16Kernels names the kernels the bf16 ops run on this CPU.
+func BF16Kernels() string {
+	switch {
+	case hasBF16DP:
+		return "AVX-512 GEMV for few rows, VDPBF16PS GEMM for many"
+	case hasAVX512:
+		return "AVX-512 GEMV for few rows, widen + sgemm for many (no AVX512_BF16)"
+	}
+	return "pure Go (no AVX-512)"
+}
+
 // IsBF16 reports whether p holds bfloat16 weights (see ToBF16).
 func (p *Param) IsBF16() bool { return p.Value != nil && p.Value.Dtype() == tensor.Uint16 }
 

@@ -43,6 +43,8 @@ type benchRow struct {
 	// RatioToFP32 is a bf16 workload's median over the float32 one of the
 	// same name measured in this run.
 	RatioToFP32 float64 `json:"ratio_to_fp32,omitempty"`
+	// StepRatioToFP32 is the same for the time per decode step.
+	StepRatioToFP32 float64 `json:"step_ratio_to_fp32,omitempty"`
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -199,7 +201,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var bf16 *bf16Summary
 	if want["bf16"] {
 		var bfRows []benchRow
-		if bfRows, bf16, err = benchBF16(ctx, m, pixels[:img], *runs, peak, bw); err != nil {
+		if bfRows, bf16, err = benchBF16(ctx, m, pixels[:img], *runs, peak, bw, stderr); err != nil {
 			return err
 		}
 		rows = append(rows, bfRows...)
@@ -224,6 +226,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		if r.RatioToFP32 > 0 {
 			fmt.Fprintf(stdout, "  %.2f× fp32", r.RatioToFP32)
+		}
+		if r.StepRatioToFP32 > 0 {
+			fmt.Fprintf(stdout, " (per step %.2f×)", r.StepRatioToFP32)
 		}
 		fmt.Fprintln(stdout)
 	}
@@ -271,27 +276,27 @@ type bf16Summary struct {
 // float32 model, alternating the two run by run so that a change in the
 // machine's load falls on both: each bf16 row's RatioToFP32 is the ratio of
 // the two medians of these interleaved runs.
-func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs int, peak, bw float64) ([]benchRow, *bf16Summary, error) {
+func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs int, peak, bw float64, stderr io.Writer) ([]benchRow, *bf16Summary, error) {
 	bf, err := m.CloneBF16()
 	if err != nil {
 		return nil, nil, err
 	}
-	sum := &bf16Summary{ResidentBytes: float64(bf.Params.ResidentBytes()), FP32ResidentBytes: float64(m.Params.ResidentBytes()), Kernels: "AVX-512"}
-	if !graph.BF16Fast() {
-		sum.Kernels = "pure Go (no AVX-512 on this CPU)"
-	}
+	sum := &bf16Summary{ResidentBytes: float64(bf.Params.ResidentBytes()), FP32ResidentBytes: float64(m.Params.ResidentBytes()), Kernels: graph.BF16Kernels()}
 	c := m.Config
 	var rows []benchRow
-	pair := func(name string, flops, items float64, unit string, fp, b16 func() error) (*benchRow, float64, error) {
-		fmt.Fprintf(os.Stderr, "bf16 %s (alternating with fp32) ...\n", name)
-		tf, tb, err := pairMedians(ctx, runs, fp, b16)
+	// pair measures fp and b16 (and the extra functions, whose medians it
+	// returns) in turn, run by run, and adds the bf16 row.
+	pair := func(name string, flops, items float64, unit string, fp, b16 func() error, extra ...func() error) (*benchRow, []float64, error) {
+		fmt.Fprintf(stderr, "bf16 %s (alternating with fp32) ...\n", name)
+		t, err := interleavedMedians(ctx, runs, append([]func() error{fp, b16}, extra...)...)
 		if err != nil {
-			return nil, 0, fmt.Errorf("bf16 %s: %w", name, err)
+			return nil, nil, fmt.Errorf("bf16 %s: %w", name, err)
 		}
+		tf, tb := t[0], t[1]
 		r := benchRow{Name: "bf16 " + name, Seconds: tb, Throughput: items / tb, Unit: unit, GFLOPS: flops / tb / 1e9, Runs: runs, RatioToFP32: tb / tf}
 		r.PeakShare = r.GFLOPS / peak
 		rows = append(rows, r)
-		return &rows[len(rows)-1], tf, nil
+		return &rows[len(rows)-1], t[2:], nil
 	}
 	vision := func(m *gitmodel.Model) (func() error, func(), error) {
 		f, err := m.NewForward(1, 1, gitmodel.ForwardOptions{VisionOnly: true})
@@ -329,11 +334,8 @@ func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs in
 		if beams > 1 {
 			name = fmt.Sprintf("%d-beam caption, %d tokens, batch 1", beams, newTokens)
 		}
-		r, _, err := pair(name, c.CaptionFLOPs(1, beams, 1, newTokens), newTokens, "tokens/s", caption(gf, beams, newTokens), caption(gb, beams, newTokens))
-		if err != nil {
-			return nil, nil, err
-		}
-		med1, err := median(ctx, runs, caption(gb, beams, 1))
+		r, t1, err := pair(name, c.CaptionFLOPs(1, beams, 1, newTokens), newTokens, "tokens/s",
+			caption(gf, beams, newTokens), caption(gb, beams, newTokens), caption(gf, beams, 1), caption(gb, beams, 1))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -341,41 +343,44 @@ func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs in
 		for t := 1; t < newTokens; t++ {
 			r.BytesPerStep += bf.DecodeStepBytes(beams, n0+t) / (newTokens - 1)
 		}
-		if r.SecondsPerStep = (r.Seconds - med1) / (newTokens - 1); r.SecondsPerStep > 0 {
+		fpStep := (r.Seconds/r.RatioToFP32 - t1[0]) / (newTokens - 1)
+		if r.SecondsPerStep = (r.Seconds - t1[1]) / (newTokens - 1); r.SecondsPerStep > 0 {
 			r.BandwidthShare = r.BytesPerStep / (bw * 1e9) / r.SecondsPerStep
+			if fpStep > 0 {
+				r.StepRatioToFP32 = r.SecondsPerStep / fpStep
+			}
 		}
 	}
 	return rows, sum, nil
 }
 
-// pairMedians runs a and b alternately (one warm-up each, then runs times
-// each) and returns their median seconds.
-func pairMedians(ctx context.Context, runs int, a, b func() error) (float64, float64, error) {
-	if err := a(); err != nil {
-		return 0, 0, err
-	}
-	if err := b(); err != nil {
-		return 0, 0, err
-	}
-	ta, tb := make([]float64, runs), make([]float64, runs)
-	for i := 0; i < runs; i++ {
-		for _, x := range []struct {
-			fn func() error
-			t  []float64
-		}{{a, ta}, {b, tb}} {
-			if err := ctx.Err(); err != nil {
-				return 0, 0, err
-			}
-			start := time.Now()
-			if err := x.fn(); err != nil {
-				return 0, 0, err
-			}
-			x.t[i] = time.Since(start).Seconds()
+// interleavedMedians runs each function once (warm-up), then all of them
+// in turn, runs times, and returns their median seconds.
+func interleavedMedians(ctx context.Context, runs int, fns ...func() error) ([]float64, error) {
+	for _, fn := range fns {
+		if err := fn(); err != nil {
+			return nil, err
 		}
 	}
-	sort.Float64s(ta)
-	sort.Float64s(tb)
-	return ta[runs/2], tb[runs/2], nil
+	times := make([][]float64, len(fns))
+	for i := 0; i < runs; i++ {
+		for f, fn := range fns {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			start := time.Now()
+			if err := fn(); err != nil {
+				return nil, err
+			}
+			times[f] = append(times[f], time.Since(start).Seconds())
+		}
+	}
+	med := make([]float64, len(fns))
+	for f, t := range times {
+		sort.Float64s(t)
+		med[f] = t[runs/2]
+	}
+	return med, nil
 }
 
 // benchTrain sets up one training step (forward with dropout, backward,

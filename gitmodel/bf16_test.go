@@ -2,9 +2,11 @@ package gitmodel
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gitcap/gitcap/data/fixtures"
@@ -145,4 +147,47 @@ func TestParseWeightDtype(t *testing.T) {
 	if _, err := ParseWeightDtype("fp16"); err == nil || !strings.Contains(err.Error(), `"fp16"`) || !strings.Contains(err.Error(), "bf16") {
 		t.Errorf("ParseWeightDtype(fp16): error %v, want one naming the value and the choices", err)
 	}
+}
+
+// TestBF16BatcherMatchesGenerator: with bf16 weights the serving path (a
+// Batcher too small to hold every call, so calls join and leave mid-way)
+// gives the ids of the bf16 Generator alone, greedy and 3-beam.
+func TestBF16BatcherMatchesGenerator(t *testing.T) {
+	m := loadTinyBF16(t)
+	ref := loadGenRef(t)
+	g := m.NewGenerator()
+	defer g.Close()
+	ctx := context.Background()
+	var cases []batchCase
+	for _, c := range ref.PerImage {
+		for _, beams := range []int{1, 3} {
+			o := GenerateOptions{MaxLength: ref.Settings.MaxLength, NumBeams: beams}
+			alone, err := g.Generate(ctx, refPixels(t, c.Image), 1, []int{101}, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cases = append(cases, batchCase{fmt.Sprintf("%s/beams%d", c.Image, beams), c.Image, []int{101}, o, alone[0]})
+		}
+	}
+	b, err := m.NewBatcher(BatcherOptions{Rows: 3, MaxText: 24, MaxEncode: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var wg sync.WaitGroup
+	for _, c := range cases {
+		px := refPixels(t, c.image)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := b.Generate(ctx, px, c.prompt, c.opts)
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+				return
+			}
+			checkSeqs(t, c.name, got, c.want)
+		}()
+	}
+	wg.Wait()
+	waitIdle(t, b)
 }

@@ -5,7 +5,8 @@ import (
 	"testing"
 )
 
-func BenchmarkDPTile(b *testing.B) {
+// BenchmarkBF16DPTile times the VDPBF16PS tile kernel alone (operands in cache).
+func BenchmarkBF16DPTile(b *testing.B) {
 	if !hasBF16DP {
 		b.Skip("no AVX512_BF16")
 	}

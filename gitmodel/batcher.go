@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -492,33 +491,19 @@ func (b *Batcher) decode() {
 			break
 		}
 	}
-	// Free rows attend to their own token only and are not kept.
-	negInf := float32(math.Inf(-1))
+	// Free rows (length 0) write into and attend to their own first slot;
+	// their results are not kept.
 	for r := range st.ids {
-		st.ids[r], st.pos[r] = c.PadTokenID, 0
+		st.ids[r], st.pos[r], st.at[r] = c.PadTokenID, 0, 0
 	}
+	busy := 0
 	for _, m := range b.members {
 		for j, r := range m.rows {
 			st.ids[r] = m.tokens[j]
 			st.pos[r] = b.length[r] - c.ImageTokens()
+			st.at[r] = b.length[r]
 		}
-	}
-	busy := 0
-	for r := range st.ids {
-		row := st.mask[r*(tmax+1) : (r+1)*(tmax+1)]
-		ln := 0
-		if b.rowBusy(r) {
-			ln = b.length[r]
-			busy++
-		}
-		for j := 0; j < tmax; j++ {
-			if j < ln {
-				row[j] = 0
-			} else {
-				row[j] = negInf
-			}
-		}
-		row[tmax] = 0
+		busy += len(m.rows)
 	}
 	st.vm.Reset()
 	if err := st.vm.RunAll(); err != nil {
@@ -529,16 +514,6 @@ func (b *Batcher) decode() {
 	}
 	vocab := c.VocabSize
 	logits := Values(st.logits)
-	for l := range b.kc {
-		k, v := Values(st.k[l]), Values(st.v[l])
-		for _, m := range b.members {
-			for _, r := range m.rows {
-				at := (r*tmax + b.length[r]) * d
-				copy(b.kc[l][at:at+d], k[r*d:(r+1)*d])
-				copy(b.vc[l][at:at+d], v[r*d:(r+1)*d])
-			}
-		}
-	}
 	for _, m := range b.members {
 		for j, r := range m.rows {
 			b.length[r]++
@@ -555,12 +530,6 @@ func (b *Batcher) decode() {
 func (b *Batcher) release(rows []int) {
 	b.free = append(b.free, rows...)
 	slices.SortFunc(b.free, func(x, y int) int { return y - x })
-}
-
-// rowBusy reports whether row r belongs to a member (the free list is
-// short: at most Rows entries).
-func (b *Batcher) rowBusy(r int) bool {
-	return !slices.Contains(b.free, r)
 }
 
 // reorder makes each of m's rows continue the history of the row its src

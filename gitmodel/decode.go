@@ -7,7 +7,6 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/gitcap/gitcap/graph"
-	"github.com/gitcap/gitcap/layers"
 )
 
 // stepper produces next-token logits for R rows of generation. The cached
@@ -28,15 +27,15 @@ type stepper interface {
 }
 
 // decodeStep is the compiled one-token graph over R rows and a KV cache of
-// capacity Tmax positions per row.
+// capacity Tmax positions per row. The graph writes each row's new keys
+// and values into the cache and builds its mask; the host only sets each
+// row's token, text position and length (at) before a run.
 type decodeStep struct {
-	rows, tmax int
-	vm         G.VM
-	ids, pos   []int
-	mask       []float32 // (R, 1, Tmax+1)
-	kc, vc     [][]float32
-	logits     *G.Node
-	k, v       []*G.Node
+	rows, tmax   int
+	vm           G.VM
+	ids, pos, at []int
+	kc, vc       [][]float32
+	logits       *G.Node
 }
 
 func (m *Model) newDecodeStep(rows, tmax int) (*decodeStep, error) {
@@ -49,14 +48,11 @@ func (m *Model) newDecodeStep(rows, tmax int) (*decodeStep, error) {
 func (m *Model) newDecodeStepOn(rows, tmax int, kcs, vcs [][]float32) (*decodeStep, error) {
 	c := m.Config
 	d := c.HiddenSize
-	s := &decodeStep{rows: rows, tmax: tmax}
+	s := &decodeStep{rows: rows, tmax: tmax, ids: make([]int, rows), pos: make([]int, rows), at: make([]int, rows)}
 	b := graph.NewBuilder(tensor.Float32)
 	err := graph.Build(func() {
-		s.ids = make([]int, rows)
-		s.pos = make([]int, rows)
-		s.mask = make([]float32, rows*(tmax+1))
-		cache := make([]layers.KV, c.NumHiddenLayers)
-		for l := range cache {
+		in := stepInputs{ids: b.Const("ids", s.ids), pos: b.Const("pos", s.pos), at: b.Const("at", s.at), rows: rows, slots: tmax}
+		for l := 0; l < c.NumHiddenLayers; l++ {
 			var kc, vc []float32
 			if kcs != nil {
 				kc, vc = kcs[l][:rows*tmax*d], vcs[l][:rows*tmax*d]
@@ -64,10 +60,10 @@ func (m *Model) newDecodeStepOn(rows, tmax int, kcs, vcs [][]float32) (*decodeSt
 				kc, vc = make([]float32, rows*tmax*d), make([]float32, rows*tmax*d)
 			}
 			s.kc, s.vc = append(s.kc, kc), append(s.vc, vc)
-			cache[l] = layers.KV{K: bind(b, fmt.Sprintf("kcache%d", l), kc, rows*tmax, d), V: bind(b, fmt.Sprintf("vcache%d", l), vc, rows*tmax, d)}
+			in.k = append(in.k, bind(b, fmt.Sprintf("kcache%d", l), kc, rows*tmax, d))
+			in.v = append(in.v, bind(b, fmt.Sprintf("vcache%d", l), vc, rows*tmax, d))
 		}
-		mask := bind(b, "mask", s.mask, rows, 1, tmax+1)
-		s.logits, s.k, s.v = m.decodeStep(b, b.Const("ids", s.ids), b.Const("pos", s.pos), mask, cache, rows, tmax)
+		s.logits = m.decodeStep(b, in)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building the decode-step graph: %w", err)
@@ -144,16 +140,11 @@ func (s *cachedStepper) step(tokens []int) ([]float32, error) {
 		}
 		st.ids[r] = tok
 		st.pos[r] = s.length[r] - nImg // text position of the new token
-		fillStepMask(st.mask[r*(st.tmax+1):(r+1)*(st.tmax+1)], s.length[r])
+		st.at[r] = s.length[r]         // its cache slot
 	}
 	st.vm.Reset()
 	if err := st.vm.RunAll(); err != nil {
 		return nil, err
-	}
-	d := c.HiddenSize
-	for l := range st.kc {
-		writeKV(st.kc[l], Values(st.k[l]), s.length[:len(tokens)], st.tmax, d)
-		writeKV(st.vc[l], Values(st.v[l]), s.length[:len(tokens)], st.tmax, d)
 	}
 	for r := range s.length {
 		s.length[r]++

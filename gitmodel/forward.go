@@ -47,7 +47,7 @@ type Forward struct {
 	// Inputs, bound once; Run writes into their memory.
 	patches          [][]float32
 	ids, pos, target []int
-	mask             []float32
+	keep             []int // the attention mask (all ones without one)
 
 	Vision     []VisionOut // per frame
 	Projected  *G.Node     // (B·ImageTokens, hidden)
@@ -88,10 +88,10 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 		}
 		f.ids = make([]int, batch*textLen)
 		f.pos = repeatRange(batch, textLen)
-		f.mask = make([]float32, batch*f.N*f.N)
+		f.keep = make([]int, batch*textLen)
 		in.ids = b.Const("input_ids", f.ids)
 		in.pos = b.Const("position_ids", f.pos)
-		in.mask = bind(b, "mask", f.mask, batch, f.N, f.N)
+		in.keep = b.Const("attention_mask", f.keep)
 		if !opts.VisionOnly && (opts.Loss || opts.Train) {
 			f.target = make([]int, batch*(textLen-1))
 			in.targets = b.Const("targets", f.target)
@@ -161,7 +161,13 @@ func (f *Forward) Run(in Batch) error {
 		}
 	}
 	copy(f.ids, in.IDs)
-	FillMask(f.mask, f.B, c.ImageTokens(), f.T, in.AttentionMask)
+	if in.AttentionMask != nil {
+		copy(f.keep, in.AttentionMask)
+	} else {
+		for i := range f.keep {
+			f.keep[i] = 1
+		}
+	}
 	if f.Loss != nil {
 		shiftLabels(f.target, in.Labels, f.B, f.T)
 	}

@@ -2,7 +2,6 @@ package gitmodel
 
 import (
 	"fmt"
-	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -121,22 +120,24 @@ type Shape struct{ Batch, Image, Text int }
 // Seq is the decoder's sequence length per example.
 func (s Shape) Seq() int { return s.Image + s.Text }
 
+// Decoder is the decoder's layout: Batch sequences of Seq tokens.
+func (s Shape) Decoder() layers.Seq { return layers.Seq{Batch: s.Batch, Len: s.Seq()} }
+
 // fullInputs are the bound input nodes of a full-sequence graph.
 type fullInputs struct {
 	frames   []*G.Node // per frame: patches (Batch·Patches, channels·patch²)
 	ids, pos *G.Node   // (Batch·Text) ints
-	mask     *G.Node   // (Batch, Seq, Seq) additive, filled by FillMask
+	keep     *G.Node   // (Batch·Text) ints: the attention mask, 0 for padding
 	targets  *G.Node   // (Batch·(Text-1)) ints, filled by shiftLabels; nil without a loss
 }
 
 // forward is GIT's full-sequence pass, top-down as in the paper's figure:
 // image tokens (CLIP tower and projection) followed by the text embedding,
-// one decoder over both under GIT's mask (FillMask: image↔image full,
-// text→image full, text→text causal, padding hidden), the LM head, and the
-// shifted loss (the logit at each text position predicts the next label).
-// opts says which outputs to build; they are stored in f.
+// one decoder over both under GIT's mask, the LM head, and the shifted loss
+// (the logit at each text position predicts the next label). opts says
+// which outputs to build; they are stored in f.
 func (m *Model) forward(b *graph.Builder, in fullInputs, s Shape, opts ForwardOptions, f *Forward) {
-	img, vision := m.EncodeImages(b, in.frames, s.Batch)
+	img, vision := m.EncodeImages(b, in.frames, s)
 	f.Vision, f.Projected = vision, img
 	if opts.VisionOnly {
 		return
@@ -144,7 +145,11 @@ func (m *Model) forward(b *graph.Builder, in fullInputs, s Shape, opts ForwardOp
 	text := m.EmbedText(b, in.ids, in.pos)
 	x := graph.ConcatSeq(s.Batch, img, text)
 	n := s.Seq()
-	f.Decoder = m.Decode(b, x, in.mask, nil, graph.AttentionShape{B: s.Batch, Tq: n, Tk: n})
+	// The GIT mask: image↔image full, text→image full, text→text causal,
+	// padded text hidden. Every query sits at its own position.
+	qpos := b.Const("query_positions", repeatRange(s.Batch, n))
+	mask := graph.PrefixCausalMask(b.Dtype, qpos, in.keep, graph.MaskShape{B: s.Batch, Tq: n, Tk: n, Prefix: s.Image})
+	f.Decoder = m.Decode(b, x, mask, nil, s.Decoder())
 	if opts.AllLogits {
 		f.Logits = m.Logits(b, f.Decoder.Last)
 	}
@@ -156,7 +161,7 @@ func (m *Model) forward(b *graph.Builder, in fullInputs, s Shape, opts ForwardOp
 		f.LastLogits = m.Logits(b, graph.Rows(f.Decoder.Last, last))
 	}
 	if in.targets != nil {
-		rows := lossRows(s.Batch, s.Image, s.Text)
+		rows := lossRows(s)
 		var logits *G.Node
 		if f.Logits != nil {
 			logits = graph.Rows(f.Logits, rows)
@@ -168,14 +173,13 @@ func (m *Model) forward(b *graph.Builder, in fullInputs, s Shape, opts ForwardOp
 }
 
 // lossRows are the decoder rows whose logits enter the loss:
-// logits[:, nImg:-1] predict labels[:, 1:] (rows of a (batch, nImg+t)
-// sequence).
-func lossRows(batch, nImg, t int) []int {
-	n := nImg + t
-	rows := make([]int, 0, batch*(t-1))
-	for i := 0; i < batch; i++ {
-		for j := 0; j < t-1; j++ {
-			rows = append(rows, i*n+nImg+j)
+// logits[:, Image:-1] predict labels[:, 1:].
+func lossRows(s Shape) []int {
+	n := s.Seq()
+	rows := make([]int, 0, s.Batch*(s.Text-1))
+	for i := 0; i < s.Batch; i++ {
+		for j := 0; j < s.Text-1; j++ {
+			rows = append(rows, i*n+s.Image+j)
 		}
 	}
 	return rows
@@ -193,69 +197,32 @@ func shiftLabels(dst, labels []int, batch, t int) {
 	}
 }
 
-// FillMask writes GIT's attention mask (the GIT mask of the paper) as an
-// additive mask (B, N, N), N = nImg + T:
-// image queries see every image key and no text key; text queries see every
-// image key and the text keys up to their own position, minus padded keys
-// (attention 0). attn (B,T) may be nil (no padding).
-func FillMask(dst []float32, batch, nImg, t int, attn []int) {
-	n := nImg + t
-	negInf := float32(math.Inf(-1)) // exp() of it is 0
-	for b := 0; b < batch; b++ {
-		for q := 0; q < n; q++ {
-			row := dst[(b*n+q)*n : (b*n+q+1)*n]
-			for k := range row {
-				switch {
-				case k < nImg:
-					row[k] = 0
-				case q < nImg || k > q:
-					row[k] = negInf
-				case attn != nil && attn[b*t+k-nImg] == 0:
-					row[k] = negInf
-				default:
-					row[k] = 0
-				}
-			}
-		}
-	}
+// stepInputs are the bound inputs of a decode step over Rows independent
+// generations, each with a KV cache of Slots positions.
+type stepInputs struct {
+	ids, pos *G.Node   // (Rows) ints: each row's new token and its text position
+	at       *G.Node   // (Rows) ints: each row's length so far, the cache slot of its new token
+	k, v     []*G.Node // per decoder layer, the cache (Rows·Slots, hidden)
+	rows     int
+	slots    int
 }
 
-// fillStepMask writes one decode-step row's additive mask over its Tmax
-// cache slots and the new token: the first length slots (image prefix,
-// prompt and earlier tokens of this row) and the token itself are visible,
-// later slots (empty or stale) are not. Rows are independent: each has its
-// own length, so rows can join or leave between tokens.
-func fillStepMask(row []float32, length int) {
-	tmax := len(row) - 1
-	negInf := float32(math.Inf(-1))
-	for j := 0; j < tmax; j++ {
-		if j < length {
-			row[j] = 0
-		} else {
-			row[j] = negInf
-		}
+// decodeStep is GIT's one-token pass: each row's token is embedded at its
+// own text position, its keys and values are written into its own KV
+// cache at its own length, and it attends to its cache under the GIT
+// mask's text row: the image prefix, the prompt and its earlier tokens,
+// up to and including itself (later slots, empty or stale, are hidden).
+// Rows are independent, so rows can join or leave between tokens. It
+// returns the next-token logits (Rows, vocab).
+func (m *Model) decodeStep(b *graph.Builder, in stepInputs) *G.Node {
+	x := m.EmbedText(b, in.ids, in.pos)
+	mask := graph.PrefixCausalMask(b.Dtype, in.at, nil, graph.MaskShape{B: in.rows, Tq: 1, Tk: in.slots, Prefix: m.Config.ImageTokens()})
+	cache := make([]layers.KVCache, len(in.k))
+	for l := range cache {
+		cache[l] = layers.KVCache{K: in.k[l], V: in.v[l], At: in.at, Slots: in.slots}
 	}
-	row[tmax] = 0 // the token itself
-}
-
-// decodeStep is GIT's one-token pass over rows independent generations:
-// each row's token is embedded at its own text position, attends to its
-// own KV cache (masked by fillStepMask) and yields its next-token logits
-// and this token's keys and values (written back by writeKV).
-func (m *Model) decodeStep(b *graph.Builder, ids, pos, mask *G.Node, cache []layers.KV, rows, tmax int) (logits *G.Node, k, v []*G.Node) {
-	x := m.EmbedText(b, ids, pos)
-	out := m.Decode(b, x, mask, cache, graph.AttentionShape{B: rows, Tq: 1, Tk: 1, Cached: tmax})
-	return m.Logits(b, out.Last), out.K, out.V
-}
-
-// writeKV stores a decode step's keys or values (one d-wide row per
-// generation row) into each row's cache slot length[r] (caches of tmax
-// slots per row).
-func writeKV(cache, kv []float32, length []int, tmax, d int) {
-	for r, n := range length {
-		at := (r*tmax + n) * d
-		copy(cache[at:at+d], kv[r*d:(r+1)*d])
-	}
+	out := m.Decode(b, x, mask, cache, layers.Seq{Batch: in.rows, Len: 1})
+	return m.Logits(b, out.Last)
 }
 
 // VisionOut is what the vision tower produces for one frame.
@@ -264,18 +231,19 @@ type VisionOut struct {
 	Last   *G.Node   // post_layernorm of every token: (B·Tokens, vision hidden)
 }
 
-// EncodeFrame runs the CLIP vision tower on patches (B·Patches,
-// channels·patch²) cut from B images (see layers.Patchify).
-func (m *Model) EncodeFrame(b *graph.Builder, patches *G.Node, batch int) VisionOut {
+// EncodeFrame runs the CLIP vision tower on patches (s.Batch·Patches,
+// channels·patch²) cut from s.Batch images (see layers.Patchify).
+func (m *Model) EncodeFrame(b *graph.Builder, patches *G.Node, s Shape) VisionOut {
 	v := m.Config.Vision
+	seq := layers.Seq{Batch: s.Batch, Len: v.Tokens()} // class token + patches
 	x := m.patch.Forward(b, patches)
-	cls := graph.Embed(b.Param(m.class, 1, v.HiddenSize), b.Const("zeros", make([]int, batch)))
-	x = graph.ConcatSeq(batch, cls, x)
-	x = layers.Add(x, m.visionPos.Forward(b, b.Const("vision_positions", repeatRange(batch, v.Tokens()))))
+	cls := graph.Embed(b.Param(m.class, 1, v.HiddenSize), b.Const("zeros", make([]int, s.Batch)))
+	x = graph.ConcatSeq(s.Batch, cls, x)
+	x = layers.Add(x, m.visionPos.Forward(b, b.Const("vision_positions", repeatRange(s.Batch, seq.Len))))
 	x = m.preLN.Forward(b, x)
 	out := VisionOut{Hidden: []*G.Node{x}}
 	for _, l := range m.vision {
-		x = l.Forward(b, x, batch, v.Tokens())
+		x = l.Forward(b, x, seq)
 		out.Hidden = append(out.Hidden, x)
 	}
 	out.Last = m.postLN.Forward(b, x)
@@ -284,11 +252,12 @@ func (m *Model) EncodeFrame(b *graph.Builder, patches *G.Node, batch int) Vision
 
 // EncodeImages runs the vision tower on each frame, adds each frame's
 // temporal embedding (video checkpoints), joins the frames along the
-// sequence and projects them to the decoder width: (B·ImageTokens, hidden).
-func (m *Model) EncodeImages(b *graph.Builder, frames []*G.Node, batch int) (img *G.Node, vision []VisionOut) {
+// sequence and projects them to the decoder width: (s.Batch·s.Image,
+// hidden).
+func (m *Model) EncodeImages(b *graph.Builder, frames []*G.Node, s Shape) (img *G.Node, vision []VisionOut) {
 	parts := make([]*G.Node, len(frames))
 	for f, patches := range frames {
-		vo := m.EncodeFrame(b, patches, batch)
+		vo := m.EncodeFrame(b, patches, s)
 		vision = append(vision, vo)
 		parts[f] = vo.Last
 		if m.temporal != nil {
@@ -297,7 +266,7 @@ func (m *Model) EncodeImages(b *graph.Builder, frames []*G.Node, batch int) (img
 	}
 	x := parts[0]
 	if len(parts) > 1 {
-		x = graph.ConcatSeq(batch, parts...)
+		x = graph.ConcatSeq(s.Batch, parts...)
 	}
 	return m.projLN.Forward(b, m.proj.Forward(b, x)), vision
 }
@@ -312,22 +281,23 @@ func (m *Model) EmbedText(b *graph.Builder, ids, positions *G.Node) *G.Node {
 // DecoderOut is what the decoder stack produces.
 type DecoderOut struct {
 	Hidden []*G.Node // the input sequence, then the output of each layer
-	K, V   []*G.Node // each layer's keys and values of this call's tokens
+	K, V   []*G.Node // each layer's keys and values of this call's tokens (a prefix fills a KV cache with them)
 	Last   *G.Node
 }
 
-// Decode runs the decoder layers over x (B·T rows) with an additive mask
-// (B,T,Cached+T). With a KV cache (one per layer, Cached rows per example)
-// it is a decode step; otherwise cache is nil and Cached is 0.
-func (m *Model) Decode(b *graph.Builder, x, mask *G.Node, cache []layers.KV, shape graph.AttentionShape) DecoderOut {
+// Decode runs the decoder layers over x (s.Rows() rows) with an additive
+// mask (Batch, Len, Len or Slots). With a KV cache (one per layer) it is a
+// decode step: each layer writes this call's keys and values into its
+// cache and attends to the cache; otherwise cache is nil.
+func (m *Model) Decode(b *graph.Builder, x, mask *G.Node, cache []layers.KVCache, s layers.Seq) DecoderOut {
 	out := DecoderOut{Hidden: []*G.Node{x}}
 	for i, l := range m.decoder {
-		var kv *layers.KV
+		var kv *layers.KVCache
 		if cache != nil {
 			kv = &cache[i]
 		}
 		var k, v *G.Node
-		x, k, v = l.Forward(b, x, mask, kv, shape)
+		x, k, v = l.Forward(b, x, mask, kv, s)
 		out.Hidden = append(out.Hidden, x)
 		out.K, out.V = append(out.K, k), append(out.V, v)
 	}

@@ -2,10 +2,8 @@ package graph
 
 import (
 	"fmt"
-	"hash"
 	"math"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -35,87 +33,106 @@ func ParseActivation(name string) (Activation, error) {
 
 // Act applies an activation elementwise.
 func Act(x *G.Node, a Activation) *G.Node {
-	return apply(actOp{baseOp: cached(), dt: dtypeOf(x), act: a, dims: x.Dims()}, x)
+	dt, t := dtypeOf(x), tt(x.Dims(), dtypeOf(x))
+	return apply(actOp{newBase(fmt.Sprintf("Act{%v,%s,dims=%d}", dt, a, x.Dims()), t, t), dt, a}, x)
 }
 
+// actOp is f(x) from (x).
 type actOp struct {
 	baseOp
-	dt   tensor.Dtype
-	act  Activation
-	dims int
-	grad bool // (x, dy) -> dy·f'(x)
-	// inPlace (gradient ops only) writes dy·f'(x) over dy. It is set only
-	// when dy is a Linear's private input gradient (a matMulOp node that
-	// cannot be merged with any other), so nothing else reads it; that saves one
+	dt  tensor.Dtype
+	act Activation
+}
+
+func (op actOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return shapeOf(in[0]).Clone(), nil
+}
+
+func (op actOp) Do(vals ...G.Value) (G.Value, error) {
+	x := dense(vals[0])
+	y := op.out(op.dt, x.Shape()...)
+	switch op.dt {
+	case tensor.Float32:
+		actDo(op.act, false, vals, y.Data().([]float32))
+	default:
+		actDo(op.act, false, vals, y.Data().([]float64))
+	}
+	return y, nil
+}
+
+func (op actOp) DiffWRT(n int) []bool { return []bool{true} }
+func (op actOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	// An input gradient that nothing else reads may be overwritten.
+	mm, ok := grad.Op().(matMulOp)
+	inPlace := ok && mm.private
+	x := inputs[0]
+	t := tt(x.Dims(), op.dt)
+	g := actGradOp{newBase(fmt.Sprintf("ActGrad{%v,%s,dims=%d,inPlace=%v}", op.dt, op.act, x.Dims(), inPlace), t, t, t), op.dt, op.act, inPlace}
+	return G.Nodes{apply(g, x, grad)}, nil
+}
+
+// actGradOp is dy·f'(x) from (x, dy).
+type actGradOp struct {
+	baseOp
+	dt  tensor.Dtype
+	act Activation
+	// inPlace writes dy·f'(x) over dy. It is set only when dy is a Linear's
+	// private input gradient (a matMulOp node that cannot be merged with
+	// any other), so nothing else reads it; that saves one
 	// activation-sized buffer per MLP in training graphs. A gradient that
 	// may be shared (e.g. through a residual Add) is never overwritten.
 	inPlace bool
 }
 
-func (op actOp) String() string {
-	return fmt.Sprintf("Act{%v,%s,dims=%d,grad=%v,inPlace=%v}", op.dt, op.act, op.dims, op.grad, op.inPlace)
-}
-func (op actOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op actOp) Hashcode() uint32      { return hashcode(op) }
-func (op actOp) Arity() int {
-	if op.grad {
-		return 2
-	}
-	return 1
-}
-func (op actOp) Type() hm.Type {
-	t := tt(op.dims, op.dt)
-	if op.grad {
-		return fnType(t, t, t)
-	}
-	return fnType(t, t)
-}
-func (op actOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+func (op actGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return shapeOf(in[0]).Clone(), nil
 }
 
 // ReturnsPtr reports the in-place gradient, which returns dy's memory.
-func (op actOp) ReturnsPtr() bool { return op.inPlace }
+func (op actGradOp) ReturnsPtr() bool { return op.inPlace }
 
-func (op actOp) Do(vals ...G.Value) (G.Value, error) {
-	x := dense(vals[0])
+func (op actGradOp) Do(vals ...G.Value) (G.Value, error) {
 	var y *tensor.Dense
 	if op.inPlace {
 		y = dense(vals[1]) // over dy: element-wise, so safe
 	} else {
-		y = op.out(op.dt, x.Shape()...)
+		y = op.out(op.dt, dense(vals[0]).Shape()...)
 	}
 	switch op.dt {
 	case tensor.Float32:
-		actDo(op, vals, y.Data().([]float32))
+		actDo(op.act, true, vals, y.Data().([]float32))
 	default:
-		actDo(op, vals, y.Data().([]float64))
+		actDo(op.act, true, vals, y.Data().([]float64))
 	}
 	return y, nil
 }
 
+func (op actGradOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) { return noGrad(op) }
+
 const sqrt2 = math.Sqrt2
 const invSqrt2Pi = 0.3989422804014327
 
-func actDo[T Float](op actOp, vals []G.Value, y []T) {
-	if y32, ok := any(y).([]float32); ok && op.act == QuickGELU {
-		quickGELU32(op.grad, vals, y32)
+// actDo writes f(x) (grad false, vals (x)) or dy·f'(x) (grad true, vals
+// (x, dy)) into y.
+func actDo[T Float](act Activation, grad bool, vals []G.Value, y []T) {
+	if y32, ok := any(y).([]float32); ok && act == QuickGELU {
+		quickGELU32(grad, vals, y32)
 		return
 	}
 	x := data[T](vals[0])
 	var dy []T
-	if op.grad {
+	if grad {
 		dy = data[T](vals[1])
 	}
 	parallelFor(len(x), 4096, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			v := float64(x[i])
 			var f, df float64
-			switch op.act {
+			switch act {
 			case GELU:
 				cdf := 0.5 * (1 + math.Erf(v/sqrt2))
 				f = v * cdf
-				if op.grad {
+				if grad {
 					df = cdf + v*invSqrt2Pi*math.Exp(-0.5*v*v)
 				}
 			case QuickGELU:
@@ -132,27 +149,13 @@ func actDo[T Float](op actOp, vals []G.Value, y []T) {
 					f, df = v, 1
 				}
 			}
-			if op.grad {
+			if grad {
 				y[i] = T(df * float64(dy[i]))
 			} else {
 				y[i] = T(f)
 			}
 		}
 	})
-}
-
-func (op actOp) DiffWRT(n int) []bool { return []bool{true} }
-func (op actOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if op.grad {
-		return nil, fmt.Errorf("%v: second derivatives are not supported", op)
-	}
-	g := op
-	g.baseOp = cached()
-	g.grad = true
-	if mm, ok := grad.Op().(matMulOp); ok && mm.private {
-		g.inPlace = true
-	}
-	return G.Nodes{apply(g, inputs[0], grad)}, nil
 }
 
 // quickGELU32 is the float32 fast path of x·σ(1.702x) and its derivative.

@@ -2,9 +2,7 @@ package graph
 
 import (
 	"fmt"
-	"hash"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -13,23 +11,16 @@ import (
 // into an input, so every intermediate value stays readable after a run
 // (hidden states are model outputs too).
 func Add(a, c *G.Node) *G.Node {
-	return apply(addOp{baseOp: cached(), dt: dtypeOf(a), dims: a.Dims()}, a, c)
+	dt, t := dtypeOf(a), tt(a.Dims(), dtypeOf(a))
+	return apply(addOp{newBase(fmt.Sprintf("Add{%v,%d}", dt, a.Dims()), t, t, t), dt}, a, c)
 }
 
+// addOp is a + c from (a, c).
 type addOp struct {
 	baseOp
-	dt   tensor.Dtype
-	dims int
+	dt tensor.Dtype
 }
 
-func (op addOp) String() string        { return fmt.Sprintf("Add{%v,%d}", op.dt, op.dims) }
-func (op addOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op addOp) Hashcode() uint32      { return hashcode(op) }
-func (op addOp) Arity() int            { return 2 }
-func (op addOp) Type() hm.Type {
-	t := tt(op.dims, op.dt)
-	return fnType(t, t, t)
-}
 func (op addOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	a, c := shapeOf(in[0]), shapeOf(in[1])
 	if !a.Eq(c) {

@@ -3,44 +3,41 @@ package graph
 import (
 	"math"
 	"math/rand"
+	"strings"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-// refAttention is softmax(q·kᵀ/√d + mask)·v per example and head, written
-// out directly in float64, over keys/values given per example as the cached
-// rows followed by the new rows.
-func refAttention(q, k, v, kc, vc, mask []float64, s AttentionShape) []float64 {
-	c := s.Heads * s.HeadDim
-	nk := s.Cached + s.Tk
-	out := make([]float64, s.B*s.Tq*c)
-	key := func(b, j int) ([]float64, []float64) {
-		if j < s.Cached {
-			r := (b*s.Cached + j) * c
-			return kc[r : r+c], vc[r : r+c]
+// refCachedAttention is softmax(q·kᵀ/√d)·v per example and head, written
+// out directly in float64, where example b's keys and values are its first
+// at[b] cache rows followed by its Tq new rows, the new ones seen causally.
+func refCachedAttention(q, k, v, kc, vc []float64, at []int, tq, slots, heads, hd int) []float64 {
+	c := heads * hd
+	out := make([]float64, len(at)*tq*c)
+	for b, n := range at {
+		key := func(j int) ([]float64, []float64) {
+			if j < n {
+				r := (b*slots + j) * c
+				return kc[r : r+c], vc[r : r+c]
+			}
+			r := (b*tq + j - n) * c
+			return k[r : r+c], v[r : r+c]
 		}
-		r := (b*s.Tk + j - s.Cached) * c
-		return k[r : r+c], v[r : r+c]
-	}
-	for b := 0; b < s.B; b++ {
-		for h := 0; h < s.Heads; h++ {
-			lo, hi := h*s.HeadDim, (h+1)*s.HeadDim
-			for i := 0; i < s.Tq; i++ {
-				qi := q[(b*s.Tq+i)*c:][lo:hi]
-				scores := make([]float64, nk)
+		for h := 0; h < heads; h++ {
+			lo, hi := h*hd, (h+1)*hd
+			for i := 0; i < tq; i++ {
+				qi := q[(b*tq+i)*c:][lo:hi]
+				scores := make([]float64, n+i+1) // the cache, then new tokens up to i
 				top := math.Inf(-1)
 				for j := range scores {
-					kj, _ := key(b, j)
+					kj, _ := key(j)
 					var dot float64
 					for d := range qi {
 						dot += qi[d] * kj[lo+d]
 					}
-					scores[j] = dot / math.Sqrt(float64(s.HeadDim))
-					if mask != nil {
-						scores[j] += mask[(b*s.Tq+i)*nk+j]
-					}
+					scores[j] = dot / math.Sqrt(float64(hd))
 					top = math.Max(top, scores[j])
 				}
 				var z float64
@@ -48,9 +45,9 @@ func refAttention(q, k, v, kc, vc, mask []float64, s AttentionShape) []float64 {
 					scores[j] = math.Exp(scores[j] - top)
 					z += scores[j]
 				}
-				o := out[(b*s.Tq+i)*c:][lo:hi]
+				o := out[(b*tq+i)*c:][lo:hi]
 				for j, p := range scores {
-					_, vj := key(b, j)
+					_, vj := key(j)
 					for d := range o {
 						o[d] += p / z * vj[lo+d]
 					}
@@ -61,70 +58,144 @@ func refAttention(q, k, v, kc, vc, mask []float64, s AttentionShape) []float64 {
 	return out
 }
 
-// TestAttentionWithCacheMatchesReference runs the attention op as a decode
-// step does, with a non-empty KV cache in front of the new keys, a mask
-// that hides different cache slots per example, and several new tokens
-// (Tq = Tk > 1), against the direct float64 computation.
+// TestAttentionWithCacheMatchesReference runs attention as a decode step
+// does, inside the graph: the new keys and values are written into a
+// non-empty KV cache at each example's own length (CacheWrite), the mask
+// comes from those lengths (PrefixCausalMask), and the queries attend to
+// the cache; stale values past each example's length must not count. It
+// is compared with the direct float64 computation, for one and for
+// several new tokens per example.
 func TestAttentionWithCacheMatchesReference(t *testing.T) {
 	cases := []struct {
-		name string
-		s    AttentionShape
-		mask bool
+		name                 string
+		at                   []int // filled cache slots per example
+		tq, slots, heads, hd int
+		prefix               int
 	}{
-		{"one token, masked cache", AttentionShape{B: 3, Tq: 1, Tk: 1, Cached: 5, Heads: 2, HeadDim: 4}, true},
-		{"three tokens, masked cache", AttentionShape{B: 2, Tq: 3, Tk: 3, Cached: 4, Heads: 3, HeadDim: 2}, true},
-		{"no mask", AttentionShape{B: 2, Tq: 1, Tk: 1, Cached: 3, Heads: 1, HeadDim: 8}, false},
+		{"one token, lengths differ", []int{5, 3, 6}, 1, 8, 2, 4, 2},
+		{"three tokens, lengths differ", []int{4, 2}, 3, 9, 3, 2, 2},
+		{"one token, full prefix", []int{3, 3}, 1, 4, 1, 8, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := tc.s
-			c := s.Heads * s.HeadDim
+			b, c := len(tc.at), tc.heads*tc.hd
 			rng := rand.New(rand.NewSource(7))
-			dense := []*tensor.Dense{randDense(rng, s.B*s.Tq, c), randDense(rng, s.B*s.Tk, c), randDense(rng, s.B*s.Tk, c),
-				randDense(rng, s.B*s.Cached, c), randDense(rng, s.B*s.Cached, c)}
-			var maskT *tensor.Dense
-			var mask []float64
-			if tc.mask {
-				// Example b sees the first Cached-b cache slots (the rest
-				// are empty or stale) and the new tokens causally.
-				nk := s.Cached + s.Tk
-				maskT = tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(s.B, s.Tq, nk))
-				mask = maskT.Data().([]float64)
-				for b := 0; b < s.B; b++ {
-					for i := 0; i < s.Tq; i++ {
-						for j := 0; j < nk; j++ {
-							if (j < s.Cached && j >= s.Cached-b) || (j >= s.Cached && j-s.Cached > i) {
-								mask[(b*s.Tq+i)*nk+j] = math.Inf(-1)
-							}
-						}
-					}
+			q, k, v := randDense(rng, b*tc.tq, c), randDense(rng, b*tc.tq, c), randDense(rng, b*tc.tq, c)
+			kc, vc := randDense(rng, b*tc.slots, c), randDense(rng, b*tc.slots, c) // stale past at[b]
+			wantCache := func(cache, x []float64) []float64 {
+				w := append([]float64(nil), cache...)
+				for e, n := range tc.at {
+					copy(w[(e*tc.slots+n)*c:], x[e*tc.tq*c:(e+1)*tc.tq*c])
+				}
+				return w
+			}
+			f := func(d *tensor.Dense) []float64 { return d.Data().([]float64) }
+			want := refCachedAttention(f(q), f(k), f(v), f(kc), f(vc), tc.at, tc.tq, tc.slots, tc.heads, tc.hd)
+			wantK, wantV := wantCache(f(kc), f(k)), wantCache(f(vc), f(v))
+
+			g := G.NewGraph()
+			node := func(name string, d *tensor.Dense) *G.Node {
+				return G.NewTensor(g, d.Dtype(), d.Dims(), G.WithShape(d.Shape()...), G.WithValue(d), G.WithName(name))
+			}
+			qpos := make([]int, b*tc.tq)
+			for e, n := range tc.at {
+				for i := 0; i < tc.tq; i++ {
+					qpos[e*tc.tq+i] = n + i
 				}
 			}
-			g := G.NewGraph()
-			var nodes []*G.Node
-			for i, d := range dense {
-				nodes = append(nodes, G.NewTensor(g, tensor.Float64, 2, G.WithShape(d.Shape()...), G.WithValue(d), G.WithName(string(rune('a'+i)))))
-			}
-			var mn *G.Node
-			if maskT != nil {
-				mn = G.NewTensor(g, tensor.Float64, 3, G.WithShape(maskT.Shape()...), G.WithValue(maskT), G.WithName("mask"))
-			}
-			out := Attention(nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], mn, s, 0, nil)
+			at := node("at", intDense(tc.at...))
+			kw := CacheWrite(node("kc", kc), node("k", k), at, tc.slots)
+			vw := CacheWrite(node("vc", vc), node("v", v), at, tc.slots)
+			mask := PrefixCausalMask(tensor.Float64, node("qpos", intDense(qpos...)), nil, MaskShape{B: b, Tq: tc.tq, Tk: tc.slots, Prefix: tc.prefix})
+			out := Attention(node("q", q), kw, vw, mask, AttentionShape{B: b, Tq: tc.tq, Tk: tc.slots, Heads: tc.heads, HeadDim: tc.hd}, 0, nil)
 			vm := G.NewTapeMachine(g)
 			defer vm.Close()
 			if err := vm.RunAll(); err != nil {
 				t.Fatal(err)
 			}
-			f := func(i int) []float64 { return dense[i].Data().([]float64) }
-			want := refAttention(f(0), f(1), f(2), f(3), f(4), mask, s)
-			got := out.Value().Data().([]float64)
-			worst := 0.0
-			for i := range want {
-				worst = math.Max(worst, math.Abs(got[i]-want[i]))
+			worst := func(got, want []float64) float64 {
+				w := 0.0
+				for i := range want {
+					w = math.Max(w, math.Abs(got[i]-want[i]))
+				}
+				return w
 			}
-			if worst > 1e-12 {
-				t.Errorf("largest difference from the reference %.3g, want <= 1e-12", worst)
+			if d := worst(out.Value().Data().([]float64), want); d > 1e-12 {
+				t.Errorf("largest difference from the reference %.3g, want <= 1e-12", d)
+			}
+			if d := worst(f(kc), wantK) + worst(f(vc), wantV); d != 0 {
+				t.Errorf("the cache does not hold the new keys/values at each example's length (difference %g)", d)
 			}
 		})
+	}
+}
+
+// TestPrefixCausalMaskIsGITsMask spells GIT's mask out for two examples of
+// two image tokens and three text tokens, the second with its last token
+// padded: image↔image full, text→image full, text→text causal, padded keys
+// hidden. x is visible, . hidden.
+func TestPrefixCausalMaskIsGITsMask(t *testing.T) {
+	want := [2][]string{{
+		"xx...",
+		"xx...",
+		"xxx..",
+		"xxxx.",
+		"xxxxx",
+	}, {
+		"xx...",
+		"xx...",
+		"xxx..",
+		"xxxx.",
+		"xxxx.", // its own key is padding
+	}}
+	g := G.NewGraph()
+	qpos := []int{0, 1, 2, 3, 4, 0, 1, 2, 3, 4}
+	keep := []int{1, 1, 1, 1, 1, 0}
+	in := func(name string, v []int) *G.Node {
+		d := intDense(v...)
+		return G.NewTensor(g, tensor.Int, 1, G.WithShape(len(v)), G.WithValue(d), G.WithName(name))
+	}
+	m := PrefixCausalMask(tensor.Float32, in("qpos", qpos), in("keep", keep), MaskShape{B: 2, Tq: 5, Tk: 5, Prefix: 2})
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	got := m.Value().Data().([]float32)
+	for b := range want {
+		for i, row := range want[b] {
+			var s strings.Builder
+			for j := 0; j < 5; j++ {
+				switch v := got[(b*5+i)*5+j]; {
+				case v == 0:
+					s.WriteByte('x')
+				case math.IsInf(float64(v), -1):
+					s.WriteByte('.')
+				default:
+					s.WriteByte('?')
+				}
+			}
+			if s.String() != row {
+				t.Errorf("example %d query %d: %s, want %s", b, i, s.String(), row)
+			}
+		}
+	}
+}
+
+// TestCacheWritePastTheEndIsAnError checks that a write beyond the last
+// slot fails the run with an error instead of panicking or wrapping into
+// the next example's cache.
+func TestCacheWritePastTheEndIsAnError(t *testing.T) {
+	g := G.NewGraph()
+	rng := rand.New(rand.NewSource(1))
+	kc, k := randDense(rng, 2*3, 4), randDense(rng, 2, 4)
+	node := func(name string, d *tensor.Dense) *G.Node {
+		return G.NewTensor(g, d.Dtype(), d.Dims(), G.WithShape(d.Shape()...), G.WithValue(d), G.WithName(name))
+	}
+	CacheWrite(node("kc", kc), node("k", k), node("at", intDense(1, 3)), 3)
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	if err := vm.RunAll(); err == nil || !strings.Contains(err.Error(), "KV cache") {
+		t.Fatalf("got %v, want a KV cache error", err)
 	}
 }

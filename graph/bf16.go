@@ -3,12 +3,10 @@ package graph
 import (
 	"errors"
 	"fmt"
-	"hash"
 	"math"
 	"runtime"
 	"sync"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -164,10 +162,15 @@ func LinearBF16(b *Builder, x *G.Node, w *Param, bias *G.Node) *G.Node {
 	if b.bf16 == nil {
 		b.bf16 = &bf16Scratch{}
 	}
-	op := linearBF16Op{baseOp: cached(), w: w, nOut: out, nIn: sh.TotalSize() / out, bias: bias != nil, scratch: b.bf16}
+	in := sh.TotalSize() / out
+	f32 := tensor.Float32
+	sig := fmt.Sprintf("LinearBF16{%s,%p,%dx%d,bias=%v}", w.Name, w, out, in, bias != nil)
+	op := linearBF16Op{w: w, nOut: out, nIn: in, bias: bias != nil, scratch: b.bf16}
 	if bias != nil {
+		op.baseOp = newBase(sig, tt(2, f32), tt(2, f32), tt(1, f32))
 		return apply(op, x, bias)
 	}
+	op.baseOp = newBase(sig, tt(2, f32), tt(2, f32))
 	return apply(op, x)
 }
 
@@ -179,23 +182,6 @@ type linearBF16Op struct {
 	scratch   *bf16Scratch
 }
 
-func (op linearBF16Op) String() string {
-	return fmt.Sprintf("LinearBF16{%s,%p,%dx%d,bias=%v}", op.w.Name, op.w, op.nOut, op.nIn, op.bias)
-}
-func (op linearBF16Op) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op linearBF16Op) Hashcode() uint32      { return hashcode(op) }
-func (op linearBF16Op) Arity() int {
-	if op.bias {
-		return 2
-	}
-	return 1
-}
-func (op linearBF16Op) Type() hm.Type {
-	if op.bias {
-		return fnType(tt(2, tensor.Float32), tt(1, tensor.Float32), tt(2, tensor.Float32))
-	}
-	return fnType(tt(2, tensor.Float32), tt(2, tensor.Float32))
-}
 func (op linearBF16Op) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	x := shapeOf(in[0])
 	if len(x) != 2 || x[1] != op.nIn {
@@ -349,7 +335,9 @@ func EmbedBF16(w *Param, ids *G.Node) *G.Node {
 		panic(buildError{fmt.Errorf("EmbedBF16: parameter %s holds float32 weights", w.Name)})
 	}
 	sh := w.Value.Shape()
-	return apply(embedBF16Op{baseOp: cached(), w: w, v: sh[0], c: sh.TotalSize() / sh[0]}, ids)
+	v, c := sh[0], sh.TotalSize()/sh[0]
+	base := newBase(fmt.Sprintf("EmbedBF16{%s,%p,%dx%d}", w.Name, w, v, c), tt(2, tensor.Float32), tt(1, tensor.Int))
+	return apply(embedBF16Op{baseOp: base, w: w, v: v, c: c}, ids)
 }
 
 type embedBF16Op struct {
@@ -358,13 +346,6 @@ type embedBF16Op struct {
 	v, c int
 }
 
-func (op embedBF16Op) String() string {
-	return fmt.Sprintf("EmbedBF16{%s,%p,%dx%d}", op.w.Name, op.w, op.v, op.c)
-}
-func (op embedBF16Op) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op embedBF16Op) Hashcode() uint32      { return hashcode(op) }
-func (op embedBF16Op) Arity() int            { return 1 }
-func (op embedBF16Op) Type() hm.Type         { return fnType(tt(1, tensor.Int), tt(2, tensor.Float32)) }
 func (op embedBF16Op) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{shapeOf(in[0]).TotalSize(), op.c}, nil
 }

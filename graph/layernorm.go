@@ -2,10 +2,8 @@ package graph
 
 import (
 	"fmt"
-	"hash"
 	"math"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -17,7 +15,9 @@ import (
 // mean and 1/std, and its backward ops (dx, dg) read them instead of
 // recomputing them.
 func LayerNorm(x, g, b *G.Node, eps float64) *G.Node {
-	return apply(layerNormOp{baseOp: cached(), dt: dtypeOf(x), eps: eps, stats: &lnStats{}}, x, g, b)
+	dt := dtypeOf(x)
+	sig := fmt.Sprintf("LayerNorm{%v,eps=%g}", dt, eps)
+	return apply(layerNormOp{newBase(sig, tt(2, dt), tt(2, dt), tt(1, dt), tt(1, dt)), dt, eps, &lnStats{}}, x, g, b)
 }
 
 // lnStats are the per-row statistics of one LayerNorm's last forward run,
@@ -40,13 +40,6 @@ type layerNormOp struct {
 	stats *lnStats
 }
 
-func (op layerNormOp) String() string        { return fmt.Sprintf("LayerNorm{%v,eps=%g}", op.dt, op.eps) }
-func (op layerNormOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op layerNormOp) Hashcode() uint32      { return hashcode(op) }
-func (op layerNormOp) Arity() int            { return 3 }
-func (op layerNormOp) Type() hm.Type {
-	return fnType(tt(2, op.dt), tt(1, op.dt), tt(1, op.dt), tt(2, op.dt))
-}
 func (op layerNormOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) { return lnShape(in, false) }
 func (op layerNormOp) Do(vals ...G.Value) (G.Value, error) {
 	x := dense(vals[0])
@@ -65,8 +58,11 @@ func (op layerNormOp) Do(vals ...G.Value) (G.Value, error) {
 func (op layerNormOp) DiffWRT(n int) []bool { return []bool{true, true, true} }
 func (op layerNormOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	x, g := inputs[0], inputs[1]
-	dx := apply(layerNormGradXOp{baseOp: cached(), dt: op.dt, eps: op.eps, stats: op.stats}, x, g, grad)
-	dg := apply(layerNormGradGOp{baseOp: cached(), dt: op.dt, eps: op.eps, stats: op.stats}, x, grad)
+	dt := op.dt
+	gx := newBase(fmt.Sprintf("LayerNormGradX{%v,eps=%g}", dt, op.eps), tt(2, dt), tt(2, dt), tt(1, dt), tt(2, dt))
+	gg := newBase(fmt.Sprintf("LayerNormGradG{%v,eps=%g}", dt, op.eps), tt(1, dt), tt(2, dt), tt(2, dt))
+	dx := apply(layerNormGradXOp{gx, dt, op.eps, op.stats}, x, g, grad)
+	dg := apply(layerNormGradGOp{gg, dt, op.eps, op.stats}, x, grad)
 	return G.Nodes{dx, dg, ColSum(grad)}, nil
 }
 
@@ -93,15 +89,6 @@ type layerNormGradXOp struct {
 	stats *lnStats
 }
 
-func (op layerNormGradXOp) String() string {
-	return fmt.Sprintf("LayerNormGradX{%v,eps=%g}", op.dt, op.eps)
-}
-func (op layerNormGradXOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op layerNormGradXOp) Hashcode() uint32      { return hashcode(op) }
-func (op layerNormGradXOp) Arity() int            { return 3 }
-func (op layerNormGradXOp) Type() hm.Type {
-	return fnType(tt(2, op.dt), tt(1, op.dt), tt(2, op.dt), tt(2, op.dt))
-}
 func (op layerNormGradXOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return lnShape(in, false)
 }
@@ -120,10 +107,7 @@ func (op layerNormGradXOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	return y, nil
 }
-func (op layerNormGradXOp) DiffWRT(n int) []bool { return make([]bool, n) }
-func (op layerNormGradXOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, fmt.Errorf("%v: second derivatives are not supported", op)
-}
+func (op layerNormGradXOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) { return noGrad(op) }
 
 func layerNormGradX[T Float](op layerNormGradXOp, vals []G.Value, y []T, n, c int) {
 	x, g, dy := data[T](vals[0]), data[T](vals[1]), data[T](vals[2])
@@ -158,13 +142,6 @@ type layerNormGradGOp struct {
 	stats *lnStats
 }
 
-func (op layerNormGradGOp) String() string {
-	return fmt.Sprintf("LayerNormGradG{%v,eps=%g}", op.dt, op.eps)
-}
-func (op layerNormGradGOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op layerNormGradGOp) Hashcode() uint32      { return hashcode(op) }
-func (op layerNormGradGOp) Arity() int            { return 2 }
-func (op layerNormGradGOp) Type() hm.Type         { return fnType(tt(2, op.dt), tt(2, op.dt), tt(1, op.dt)) }
 func (op layerNormGradGOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return lnShape(in, true)
 }
@@ -183,10 +160,7 @@ func (op layerNormGradGOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	return y, nil
 }
-func (op layerNormGradGOp) DiffWRT(n int) []bool { return make([]bool, n) }
-func (op layerNormGradGOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, fmt.Errorf("%v: second derivatives are not supported", op)
-}
+func (op layerNormGradGOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) { return noGrad(op) }
 
 func layerNormGradG[T Float](op layerNormGradGOp, vals []G.Value, y []T, n, c int) {
 	x, dy := data[T](vals[0]), data[T](vals[1])

@@ -2,9 +2,7 @@ package graph
 
 import (
 	"fmt"
-	"hash"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -13,34 +11,20 @@ import (
 // and b (out) or nil. It calls BLAS directly with W transposed in place, so
 // the weight keeps the checkpoint's layout and is never copied.
 func Linear(x, w, b *G.Node) *G.Node {
-	op := linearOp{baseOp: cached(), dt: dtypeOf(x), bias: b != nil}
+	dt := dtypeOf(x)
 	if b != nil {
-		return apply(op, x, w, b)
+		return apply(linearOp{newBase(fmt.Sprintf("Linear{%v,bias}", dt), tt(2, dt), tt(2, dt), tt(2, dt), tt(1, dt)), dt, true}, x, w, b)
 	}
-	return apply(op, x, w)
+	return apply(linearOp{newBase(fmt.Sprintf("Linear{%v}", dt), tt(2, dt), tt(2, dt), tt(2, dt)), dt, false}, x, w)
 }
 
+// linearOp is x·Wᵀ (+ b) from (x, W[, b]).
 type linearOp struct {
 	baseOp
 	dt   tensor.Dtype
 	bias bool
 }
 
-func (op linearOp) String() string        { return fmt.Sprintf("Linear{%v,bias=%v}", op.dt, op.bias) }
-func (op linearOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op linearOp) Hashcode() uint32      { return hashcode(op) }
-func (op linearOp) Arity() int {
-	if op.bias {
-		return 3
-	}
-	return 2
-}
-func (op linearOp) Type() hm.Type {
-	if op.bias {
-		return fnType(tt(2, op.dt), tt(2, op.dt), tt(1, op.dt), tt(2, op.dt))
-	}
-	return fnType(tt(2, op.dt), tt(2, op.dt), tt(2, op.dt))
-}
 func (op linearOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	x, w := shapeOf(in[0]), shapeOf(in[1])
 	if len(x) != 2 || len(w) != 2 || x[1] != w[1] {
@@ -89,8 +73,8 @@ func (op linearOp) DiffWRT(n int) []bool { return allTrue(n) }
 
 func (op linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	x, w := inputs[0], inputs[1]
-	dx := apply(matMulOp{baseOp: cached(), dt: op.dt, private: true}, grad, w) // (N,out)·(out,in)
-	dw := apply(matMulOp{baseOp: cached(), dt: op.dt, transA: true}, grad, x)  // (out,N)·(N,in)
+	dx := apply(newMatMul(op.dt, false, false, true), grad, w) // (N,out)·(out,in)
+	dw := apply(newMatMul(op.dt, true, false, false), grad, x) // (out,N)·(N,in)
 	if !op.bias {
 		return G.Nodes{dx, dw}, nil
 	}
@@ -99,30 +83,31 @@ func (op linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 
 // MatMul returns op(a)·op(b) for 2-D a and b, transposing in BLAS.
 func MatMul(a, b *G.Node, transA, transB bool) *G.Node {
-	return apply(matMulOp{baseOp: cached(), dt: dtypeOf(a), transA: transA, transB: transB}, a, b)
+	return apply(newMatMul(dtypeOf(a), transA, transB, false), a, b)
 }
 
+// matMulOp is op(a)·op(b) from (a, b).
 type matMulOp struct {
 	baseOp
 	dt             tensor.Dtype
 	transA, transB bool
-	// private marks a Linear's input gradient: its hash includes the op's
-	// own buffer address, so gorgonia never merges it with an identical
-	// product elsewhere, and an activation gradient may overwrite it in
-	// place (see actOp.inPlace).
+	// private marks a Linear's input gradient: its signature includes the
+	// op's own buffer address, so gorgonia never merges it with an
+	// identical product elsewhere, and an activation gradient may overwrite
+	// it in place (see actGradOp.inPlace).
 	private bool
 }
 
-func (op matMulOp) String() string {
-	if op.private {
-		return fmt.Sprintf("MatMul{%v,tA=%v,tB=%v,private=%p}", op.dt, op.transA, op.transB, op.cache)
+func newMatMul(dt tensor.Dtype, transA, transB, private bool) matMulOp {
+	op := matMulOp{baseOp: newBase("", tt(2, dt), tt(2, dt), tt(2, dt)), dt: dt, transA: transA, transB: transB, private: private}
+	sig := fmt.Sprintf("MatMul{%v,tA=%v,tB=%v}", dt, transA, transB)
+	if private {
+		sig = fmt.Sprintf("MatMul{%v,tA=%v,tB=%v,private=%p}", dt, transA, transB, op.cache)
 	}
-	return fmt.Sprintf("MatMul{%v,tA=%v,tB=%v}", op.dt, op.transA, op.transB)
+	op.baseOp = op.baseOp.named(sig)
+	return op
 }
-func (op matMulOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op matMulOp) Hashcode() uint32      { return hashcode(op) }
-func (op matMulOp) Arity() int            { return 2 }
-func (op matMulOp) Type() hm.Type         { return fnType(tt(2, op.dt), tt(2, op.dt), tt(2, op.dt)) }
+
 func (op matMulOp) dims(a, b tensor.Shape) (m, n, k, k2 int) {
 	m, k = a[0], a[1]
 	if op.transA {
@@ -176,18 +161,18 @@ func (op matMulOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 }
 
 // ColSum sums a 2-D tensor over its rows: (N,C) -> (C).
-func ColSum(x *G.Node) *G.Node { return apply(colSumOp{baseOp: cached(), dt: dtypeOf(x)}, x) }
+func ColSum(x *G.Node) *G.Node {
+	dt := dtypeOf(x)
+	return apply(colSumOp{newBase(fmt.Sprintf("ColSum{%v}", dt), tt(1, dt), tt(2, dt)), dt}, x)
+}
 
+// colSumOp is Σ_rows x from (x); it is only ever a gradient (of a bias or
+// a gain), so it has none itself.
 type colSumOp struct {
 	baseOp
 	dt tensor.Dtype
 }
 
-func (op colSumOp) String() string        { return fmt.Sprintf("ColSum{%v}", op.dt) }
-func (op colSumOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op colSumOp) Hashcode() uint32      { return hashcode(op) }
-func (op colSumOp) Arity() int            { return 1 }
-func (op colSumOp) Type() hm.Type         { return fnType(tt(2, op.dt), tt(1, op.dt)) }
 func (op colSumOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s := shapeOf(in[0])
 	if len(s) != 2 {

@@ -2,10 +2,8 @@ package graph
 
 import (
 	"fmt"
-	"hash"
 	"math"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -19,40 +17,21 @@ const IgnoreIndex = -100
 // is one fused op: no one-hot matrix and no (N,V) temporaries beyond the
 // gradient itself. If every target is ignored the loss is NaN, as in PyTorch.
 func CrossEntropy(logits, targets *G.Node, smoothing float64) *G.Node {
-	return apply(ceOp{baseOp: cached(), dt: dtypeOf(logits), smoothing: smoothing}, logits, targets)
+	dt := dtypeOf(logits)
+	sig := fmt.Sprintf("CrossEntropy{%v,smoothing=%g}", dt, smoothing)
+	return apply(ceOp{newBase(sig, dt, tt(2, dt), tt(1, tensor.Int)), dt, smoothing}, logits, targets)
 }
 
+// ceOp is the mean loss from (logits, targets).
 type ceOp struct {
 	baseOp
 	dt        tensor.Dtype
 	smoothing float64
-	grad      bool // (logits, targets, seed) -> dlogits
 }
 
-func (op ceOp) String() string {
-	return fmt.Sprintf("CrossEntropy{%v,smoothing=%g,grad=%v}", op.dt, op.smoothing, op.grad)
-}
-func (op ceOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op ceOp) Hashcode() uint32      { return hashcode(op) }
-func (op ceOp) Arity() int {
-	if op.grad {
-		return 3
-	}
-	return 2
-}
-func (op ceOp) Type() hm.Type {
-	if op.grad {
-		return fnType(tt(2, op.dt), tt(1, tensor.Int), op.dt, tt(2, op.dt))
-	}
-	return fnType(tt(2, op.dt), tt(1, tensor.Int), op.dt)
-}
 func (op ceOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	l, t := shapeOf(in[0]), shapeOf(in[1])
-	if len(l) != 2 || t.TotalSize() != l[0] {
-		return nil, fmt.Errorf("CrossEntropy: logits %v and targets %v do not fit", l, t)
-	}
-	if op.grad {
-		return l.Clone(), nil
+	if err := ceShape(in); err != nil {
+		return nil, err
 	}
 	return tensor.ScalarShape(), nil
 }
@@ -61,31 +40,73 @@ func (op ceOp) Do(vals ...G.Value) (G.Value, error) {
 	l := dense(vals[0])
 	n, v := l.Shape()[0], l.Shape()[1]
 	tg := ints(vals[1])
-	for _, t := range tg {
-		if t != IgnoreIndex && (t < 0 || t >= v) {
-			return nil, fmt.Errorf("CrossEntropy: target %d out of range [0,%d)", t, v)
-		}
+	if err := checkTargets(tg, v); err != nil {
+		return nil, err
 	}
-	if op.grad {
-		seed := scalarOf(vals[2])
-		y := op.out(op.dt, n, v)
-		switch op.dt {
-		case tensor.Float32:
-			ceGrad(op.smoothing, data[float32](l), tg, seed, y.Data().([]float32), n, v)
-		default:
-			ceGrad(op.smoothing, data[float64](l), tg, seed, y.Data().([]float64), n, v)
-		}
-		return y, nil
-	}
-	var loss float64
 	switch op.dt {
 	case tensor.Float32:
-		loss = ceLoss(op.smoothing, data[float32](l), tg, n, v)
-		return G.NewF32(float32(loss)), nil
+		return G.NewF32(float32(ceLoss(op.smoothing, data[float32](l), tg, n, v))), nil
 	default:
-		loss = ceLoss(op.smoothing, data[float64](l), tg, n, v)
-		return G.NewF64(loss), nil
+		return G.NewF64(ceLoss(op.smoothing, data[float64](l), tg, n, v)), nil
 	}
+}
+
+func (op ceOp) DiffWRT(n int) []bool { return []bool{true, false} }
+func (op ceOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	sig := fmt.Sprintf("CrossEntropyGrad{%v,smoothing=%g}", op.dt, op.smoothing)
+	g := ceGradOp{newBase(sig, tt(2, op.dt), tt(2, op.dt), tt(1, tensor.Int), op.dt), op.dt, op.smoothing}
+	return G.Nodes{apply(g, inputs[0], inputs[1], grad), nil}, nil
+}
+
+// ceGradOp is dlogits from (logits, targets, dloss).
+type ceGradOp struct {
+	baseOp
+	dt        tensor.Dtype
+	smoothing float64
+}
+
+func (op ceGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	if err := ceShape(in); err != nil {
+		return nil, err
+	}
+	return shapeOf(in[0]).Clone(), nil
+}
+
+func (op ceGradOp) Do(vals ...G.Value) (G.Value, error) {
+	l := dense(vals[0])
+	n, v := l.Shape()[0], l.Shape()[1]
+	tg := ints(vals[1])
+	if err := checkTargets(tg, v); err != nil {
+		return nil, err
+	}
+	seed := scalarOf(vals[2])
+	y := op.out(op.dt, n, v)
+	switch op.dt {
+	case tensor.Float32:
+		ceGrad(op.smoothing, data[float32](l), tg, seed, y.Data().([]float32), n, v)
+	default:
+		ceGrad(op.smoothing, data[float64](l), tg, seed, y.Data().([]float64), n, v)
+	}
+	return y, nil
+}
+
+func (op ceGradOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) { return noGrad(op) }
+
+func ceShape(in []G.DimSizer) error {
+	l, t := shapeOf(in[0]), shapeOf(in[1])
+	if len(l) != 2 || t.TotalSize() != l[0] {
+		return fmt.Errorf("CrossEntropy: logits %v and targets %v do not fit", l, t)
+	}
+	return nil
+}
+
+func checkTargets(tg []int, v int) error {
+	for _, t := range tg {
+		if t != IgnoreIndex && (t < 0 || t >= v) {
+			return fmt.Errorf("CrossEntropy: target %d out of range [0,%d)", t, v)
+		}
+	}
+	return nil
 }
 
 // rowLogSumExp returns max and log Σ exp(x - max) of a row.
@@ -161,12 +182,4 @@ func ceGrad[T Float](eps float64, l []T, tg []int, seed float64, y []T, n, v int
 			yr[tg[i]] -= T((1 - eps) * scale)
 		}
 	})
-}
-
-func (op ceOp) DiffWRT(n int) []bool { return []bool{true, false} }
-func (op ceOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	g := op
-	g.baseOp = cached()
-	g.grad = true
-	return G.Nodes{apply(g, inputs[0], inputs[1], grad), nil}, nil
 }

@@ -2,9 +2,7 @@ package graph
 
 import (
 	"fmt"
-	"hash"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -62,9 +60,11 @@ func Dropout(x *G.Node, p float64, noise *Noise) *G.Node {
 	if p <= 0 {
 		return x
 	}
-	return apply(dropoutOp{baseOp: cached(), dt: dtypeOf(x), dims: x.Dims(), p: p, noise: noise, id: noise.nextID()}, x)
+	return apply(newDropout(dtypeOf(x), x.Dims(), p, noise, noise.nextID()), x)
 }
 
+// dropoutOp is x·mask/(1-p) from (x). It is its own derivative: the same
+// mask (same id) applied to the gradient.
 type dropoutOp struct {
 	baseOp
 	dt    tensor.Dtype
@@ -74,13 +74,11 @@ type dropoutOp struct {
 	id    uint64
 }
 
-func (op dropoutOp) String() string {
-	return fmt.Sprintf("Dropout{%v,dims=%d,p=%g,id=%d}", op.dt, op.dims, op.p, op.id)
+func newDropout(dt tensor.Dtype, dims int, p float64, noise *Noise, id uint64) dropoutOp {
+	t := tt(dims, dt)
+	return dropoutOp{newBase(fmt.Sprintf("Dropout{%v,dims=%d,p=%g,id=%d}", dt, dims, p, id), t, t), dt, dims, p, noise, id}
 }
-func (op dropoutOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op dropoutOp) Hashcode() uint32      { return hashcode(op) }
-func (op dropoutOp) Arity() int            { return 1 }
-func (op dropoutOp) Type() hm.Type         { return fnType(tt(op.dims, op.dt), tt(op.dims, op.dt)) }
+
 func (op dropoutOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return shapeOf(in[0]).Clone(), nil
 }
@@ -106,9 +104,7 @@ func dropoutDo[T Float](op dropoutOp, x, y []T) {
 
 func (op dropoutOp) DiffWRT(n int) []bool { return []bool{true} }
 func (op dropoutOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	// The same mask applied to the gradient: the op is its own derivative
-	// (same id, so the same mask), with its own output buffer.
-	g := op
-	g.baseOp = cached()
-	return G.Nodes{apply(g, grad)}, nil
+	// The same mask applied to the gradient (same id, so the same mask),
+	// with its own output buffer.
+	return G.Nodes{apply(newDropout(op.dt, op.dims, op.p, op.noise, op.id), grad)}, nil
 }

@@ -11,21 +11,54 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// The custom ops below share this plumbing. Each op's String() spells out
-// every parameter, and WriteHash writes String(): gorgonia hash-conses nodes,
-// so an op whose hash omitted a parameter would be silently merged with a
-// different one (the bug of the built-in SoftMax/Dropout).
+// The custom ops share this plumbing. An op is a struct embedding baseOp,
+// made by newBase with its signature (the op's name and every parameter,
+// which is its String and its hash) and its type (input types, result
+// type, which give Arity and Type). What is left in an op's file is its
+// shape check (InferShape), its kernel (Do) and its backward (SymDiff, which
+// applies separate gradient op types: no op changes arity or type by a mode
+// flag). gorgonia hash-conses nodes, so a signature that omitted a
+// parameter would silently merge two different ops (the bug of the
+// built-in SoftMax/Dropout).
 
-// baseOp holds an op's output buffer, reused from run to run so that a
-// compiled graph allocates nothing in steady state. Every op node needs its
-// own (ops copied in SymDiff get a fresh one via cached()): an output value
-// is valid until the same op runs again, which callers must respect (copy
-// what you keep across runs).
-type baseOp struct{ cache *outCache }
+// baseOp holds an op's signature, its type and its output buffer, reused
+// from run to run so that a compiled graph allocates nothing in steady
+// state. Every op node needs its own (newBase makes a fresh one): an output
+// value is valid until the same op runs again, which callers must respect
+// (copy what you keep across runs).
+type baseOp struct {
+	sig   string
+	hash  uint32
+	ins   []hm.Type
+	ret   hm.Type
+	cache *outCache
+}
 
 type outCache struct{ t *tensor.Dense }
 
-func cached() baseOp { return baseOp{cache: &outCache{}} }
+// newBase makes an op's plumbing: its signature, the types of its inputs
+// and its result, and a fresh output buffer.
+func newBase(sig string, ret hm.Type, ins ...hm.Type) baseOp {
+	return baseOp{cache: &outCache{}, ins: ins, ret: ret}.named(sig)
+}
+
+// named sets the signature (for an op whose signature names its own buffer).
+func (b baseOp) named(sig string) baseOp {
+	h := fnv.New32a()
+	h.Write([]byte(sig))
+	b.sig, b.hash = sig, h.Sum32()
+	return b
+}
+
+func (b baseOp) String() string        { return b.sig }
+func (b baseOp) WriteHash(h hash.Hash) { h.Write([]byte(b.sig)) }
+func (b baseOp) Hashcode() uint32      { return b.hash }
+func (b baseOp) Arity() int            { return len(b.ins) }
+func (b baseOp) Type() hm.Type         { return hm.NewFnType(append(slices.Clip(b.ins), b.ret)...) }
+func (baseOp) ReturnsPtr() bool        { return false }
+func (baseOp) CallsExtern() bool       { return false }
+func (baseOp) OverwritesInput() int    { return -1 }
+func (b baseOp) DiffWRT(n int) []bool  { return make([]bool, n) }
 
 // out returns the op's output tensor of the given shape: last run's if it
 // fits, else a fresh one (which it keeps).
@@ -40,16 +73,10 @@ func (b baseOp) out(dt tensor.Dtype, shape ...int) *tensor.Dense {
 	return t
 }
 
-func (baseOp) ReturnsPtr() bool     { return false }
-func (baseOp) CallsExtern() bool    { return false }
-func (baseOp) OverwritesInput() int { return -1 }
-
-func writeHash(h hash.Hash, s fmt.Stringer) { fmt.Fprint(h, s.String()) }
-
-func hashcode(s fmt.Stringer) uint32 {
-	h := fnv.New32a()
-	fmt.Fprint(h, s.String())
-	return h.Sum32()
+// noGrad is the SymDiff of an op that has none (gradient ops, masks, cache
+// writes): asking for one is a programming error.
+func noGrad(op fmt.Stringer) (G.Nodes, error) {
+	return nil, fmt.Errorf("%v: no gradient (second derivatives and cache writes are not supported)", op)
 }
 
 // tt is a tensor type of the given rank; rank 0 is the scalar dtype itself.
@@ -60,7 +87,14 @@ func tt(dims int, dt tensor.Dtype) hm.Type {
 	return G.TensorType{Dims: dims, Of: dt}
 }
 
-func fnType(ts ...hm.Type) hm.Type { return hm.NewFnType(ts...) }
+// repeatT is n copies of t (the input types of an op with n like inputs).
+func repeatT(n int, t hm.Type) []hm.Type {
+	ts := make([]hm.Type, n)
+	for i := range ts {
+		ts[i] = t
+	}
+	return ts
+}
 
 func dense(v G.Value) *tensor.Dense {
 	d, ok := v.(*tensor.Dense)

@@ -65,16 +65,21 @@ func TestOpsGradientsMatchFiniteDifferences(t *testing.T) {
 			func(b *Builder, in []*G.Node) *G.Node { return Act(in[0], GELUTanh) }},
 		{"Attention", []*tensor.Dense{randDense(rng, 6, 6), randDense(rng, 6, 6), randDense(rng, 6, 6), maskDense(2, 3, 3)},
 			func(b *Builder, in []*G.Node) *G.Node {
-				return Attention(in[0], in[1], in[2], nil, nil, in[3], attn, 0, nil)
+				return Attention(in[0], in[1], in[2], in[3], attn, 0, nil)
+			}},
+		{"AttentionPrefixCausalMask", []*tensor.Dense{randDense(rng, 6, 6), randDense(rng, 6, 6), randDense(rng, 6, 6), intDense(0, 1, 2, 0, 1, 2), intDense(1, 1, 1, 0)},
+			func(b *Builder, in []*G.Node) *G.Node {
+				mask := PrefixCausalMask(tensor.Float64, in[3], in[4], MaskShape{B: 2, Tq: 3, Tk: 3, Prefix: 1})
+				return Attention(in[0], in[1], in[2], mask, attn, 0, nil)
 			}},
 		{"AttentionNoMask", []*tensor.Dense{randDense(rng, 6, 6), randDense(rng, 6, 6), randDense(rng, 6, 6)},
 			func(b *Builder, in []*G.Node) *G.Node {
-				return Attention(in[0], in[1], in[2], nil, nil, nil, attn, 0, nil)
+				return Attention(in[0], in[1], in[2], nil, attn, 0, nil)
 			}},
 		{"AttentionDropout", []*tensor.Dense{randDense(rng, 6, 6), randDense(rng, 6, 6), randDense(rng, 6, 6)},
 			func(b *Builder, in []*G.Node) *G.Node {
 				b.Noise.SetSeed(7)
-				return Attention(in[0], in[1], in[2], nil, nil, nil, attn, 0.3, b.Noise)
+				return Attention(in[0], in[1], in[2], nil, attn, 0.3, b.Noise)
 			}},
 		{"Dropout", []*tensor.Dense{randDense(rng, 4, 5)},
 			func(b *Builder, in []*G.Node) *G.Node { b.Noise.SetSeed(3); return Dropout(in[0], 0.4, b.Noise) }},

@@ -2,9 +2,7 @@ package graph
 
 import (
 	"fmt"
-	"hash"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -13,30 +11,17 @@ import (
 // Its gradient scatter-adds into a dense (V,C) tensor; ids out of range are
 // an error at run time, not a panic.
 func Embed(w, ids *G.Node) *G.Node {
-	return apply(embedOp{baseOp: cached(), dt: dtypeOf(w)}, w, ids)
+	dt := dtypeOf(w)
+	return apply(embedOp{newBase(fmt.Sprintf("Embed{%v}", dt), tt(2, dt), tt(2, dt), tt(1, tensor.Int)), dt}, w, ids)
 }
 
+// embedOp is w[ids] from (w, ids).
 type embedOp struct {
 	baseOp
-	dt   tensor.Dtype
-	grad bool // (ids, dy, w-shape) -> dW
-	v    int  // table rows (grad only)
+	dt tensor.Dtype
 }
 
-func (op embedOp) String() string        { return fmt.Sprintf("Embed{%v,grad=%v,v=%d}", op.dt, op.grad, op.v) }
-func (op embedOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op embedOp) Hashcode() uint32      { return hashcode(op) }
-func (op embedOp) Arity() int            { return 2 }
-func (op embedOp) Type() hm.Type {
-	if op.grad {
-		return fnType(tt(1, tensor.Int), tt(2, op.dt), tt(2, op.dt))
-	}
-	return fnType(tt(2, op.dt), tt(1, tensor.Int), tt(2, op.dt))
-}
 func (op embedOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	if op.grad {
-		return tensor.Shape{op.v, shapeOf(in[1])[1]}, nil
-	}
 	w, ids := shapeOf(in[0]), shapeOf(in[1])
 	if len(w) != 2 {
 		return nil, fmt.Errorf("Embed: want a (V,C) table, got %v", w)
@@ -44,20 +29,6 @@ func (op embedOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{ids.TotalSize(), w[1]}, nil
 }
 func (op embedOp) Do(vals ...G.Value) (G.Value, error) {
-	if op.grad {
-		ids := ints(vals[0])
-		dy := dense(vals[1])
-		c := dy.Shape()[1]
-		y := op.out(op.dt, op.v, c)
-		var err error
-		switch op.dt {
-		case tensor.Float32:
-			err = scatterAdd(ids, data[float32](dy), y.Data().([]float32), c)
-		default:
-			err = scatterAdd(ids, data[float64](dy), y.Data().([]float64), c)
-		}
-		return y, err
-	}
 	w := dense(vals[0])
 	ids := ints(vals[1])
 	c := w.Shape()[1]
@@ -71,6 +42,40 @@ func (op embedOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	return y, err
 }
+
+func (op embedOp) DiffWRT(n int) []bool { return []bool{true, false} }
+func (op embedOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	w, ids := inputs[0], inputs[1]
+	v := w.Shape()[0]
+	g := embedGradOp{newBase(fmt.Sprintf("EmbedGrad{%v,v=%d}", op.dt, v), tt(2, op.dt), tt(1, tensor.Int), tt(2, op.dt)), op.dt, v}
+	return G.Nodes{apply(g, ids, grad), nil}, nil
+}
+
+// embedGradOp is dW (V,C) from (ids, dy): dy's rows scatter-added.
+type embedGradOp struct {
+	baseOp
+	dt tensor.Dtype
+	v  int // table rows
+}
+
+func (op embedGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{op.v, shapeOf(in[1])[1]}, nil
+}
+func (op embedGradOp) Do(vals ...G.Value) (G.Value, error) {
+	ids := ints(vals[0])
+	dy := dense(vals[1])
+	c := dy.Shape()[1]
+	y := op.out(op.dt, op.v, c)
+	var err error
+	switch op.dt {
+	case tensor.Float32:
+		err = scatterAdd(ids, data[float32](dy), y.Data().([]float32), c)
+	default:
+		err = scatterAdd(ids, data[float64](dy), y.Data().([]float64), c)
+	}
+	return y, err
+}
+func (op embedGradOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) { return noGrad(op) }
 
 func gather[T Float](ids []int, w, y []T, c int) error {
 	v := len(w) / c
@@ -98,13 +103,6 @@ func scatterAdd[T Float](ids []int, dy, dw []T, c int) error {
 	return nil
 }
 
-func (op embedOp) DiffWRT(n int) []bool { return []bool{true, false} }
-func (op embedOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	w, ids := inputs[0], inputs[1]
-	dw := apply(embedOp{baseOp: cached(), dt: op.dt, grad: true, v: w.Shape()[0]}, ids, grad)
-	return G.Nodes{dw, nil}, nil
-}
-
 // ConcatSeq joins per-example sequences: input i is (B·rows_i, C), holding
 // rows_i consecutive rows for each of B examples; the result is
 // (B·Σrows_i, C) with each example's pieces adjacent, in input order. It is
@@ -115,85 +113,50 @@ func ConcatSeq(b int, xs ...*G.Node) *G.Node {
 	for i, x := range xs {
 		rows[i] = x.Shape()[0] / b
 	}
-	return apply(concatSeqOp{baseOp: cached(), dt: dtypeOf(xs[0]), b: b, rows: rows, part: -1}, xs...)
+	dt := dtypeOf(xs[0])
+	sig := fmt.Sprintf("ConcatSeq{%v,b=%d,rows=%v}", dt, b, rows)
+	return apply(concatSeqOp{newBase(sig, tt(2, dt), repeatT(len(xs), tt(2, dt))...), dt, b, rows}, xs...)
 }
 
+// concatSeqOp is the per-example concatenation of its inputs.
 type concatSeqOp struct {
 	baseOp
 	dt   tensor.Dtype
 	b    int
 	rows []int
-	part int // >= 0: the gradient op extracting input part from dy
 }
 
-func (op concatSeqOp) String() string {
-	return fmt.Sprintf("ConcatSeq{%v,b=%d,rows=%v,part=%d}", op.dt, op.b, op.rows, op.part)
-}
-func (op concatSeqOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op concatSeqOp) Hashcode() uint32      { return hashcode(op) }
-func (op concatSeqOp) Arity() int {
-	if op.part >= 0 {
-		return 1
-	}
-	return len(op.rows)
-}
-func (op concatSeqOp) Type() hm.Type {
-	ts := make([]hm.Type, op.Arity()+1)
-	for i := range ts {
-		ts[i] = tt(2, op.dt)
-	}
-	return fnType(ts...)
-}
-func (op concatSeqOp) total() int {
+func total(rows []int) int {
 	t := 0
-	for _, r := range op.rows {
+	for _, r := range rows {
 		t += r
 	}
 	return t
 }
+
 func (op concatSeqOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	c := shapeOf(in[0])[1]
-	if op.part >= 0 {
-		return tensor.Shape{op.b * op.rows[op.part], c}, nil
-	}
 	for i, r := range op.rows {
 		if s := shapeOf(in[i]); len(s) != 2 || s[0] != op.b*r || s[1] != c {
 			return nil, fmt.Errorf("%v: input %d has shape %v", op, i, s)
 		}
 	}
-	return tensor.Shape{op.b * op.total(), c}, nil
+	return tensor.Shape{op.b * total(op.rows), c}, nil
 }
 func (op concatSeqOp) Do(vals ...G.Value) (G.Value, error) {
 	c := dense(vals[0]).Shape()[1]
-	var y *tensor.Dense
-	if op.part >= 0 {
-		y = op.out(op.dt, op.b*op.rows[op.part], c)
-	} else {
-		y = op.out(op.dt, op.b*op.total(), c)
-	}
+	y := op.out(op.dt, op.b*total(op.rows), c)
 	switch op.dt {
 	case tensor.Float32:
-		concatSeqDo[float32](op, vals, y.Data().([]float32), c)
+		concatSeqDo(op, vals, y.Data().([]float32), c)
 	default:
-		concatSeqDo[float64](op, vals, y.Data().([]float64), c)
+		concatSeqDo(op, vals, y.Data().([]float64), c)
 	}
 	return y, nil
 }
 
 func concatSeqDo[T Float](op concatSeqOp, vals []G.Value, y []T, c int) {
-	tot := op.total()
-	if op.part >= 0 {
-		src := data[T](vals[0])
-		off := 0
-		for _, r := range op.rows[:op.part] {
-			off += r
-		}
-		r := op.rows[op.part]
-		for b := 0; b < op.b; b++ {
-			copy(y[b*r*c:(b+1)*r*c], src[(b*tot+off)*c:(b*tot+off+r)*c])
-		}
-		return
-	}
+	tot := total(op.rows)
 	off := 0
 	for i, r := range op.rows {
 		src := data[T](vals[i])
@@ -208,41 +171,65 @@ func (op concatSeqOp) DiffWRT(n int) []bool { return allTrue(n) }
 func (op concatSeqOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	out := make(G.Nodes, len(inputs))
 	for i := range inputs {
-		g := op
-		g.baseOp = cached()
-		g.part = i
-		out[i] = apply(g, grad)
+		sig := fmt.Sprintf("SeqPart{%v,b=%d,rows=%v,part=%d}", op.dt, op.b, op.rows, i)
+		out[i] = apply(seqPartOp{newBase(sig, tt(2, op.dt), tt(2, op.dt)), op.dt, op.b, op.rows, i}, grad)
 	}
 	return out, nil
+}
+
+// seqPartOp is ConcatSeq's gradient for one input: the part'th piece of
+// every example of dy.
+type seqPartOp struct {
+	baseOp
+	dt   tensor.Dtype
+	b    int
+	rows []int
+	part int
+}
+
+func (op seqPartOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{op.b * op.rows[op.part], shapeOf(in[0])[1]}, nil
+}
+func (op seqPartOp) Do(vals ...G.Value) (G.Value, error) {
+	c := dense(vals[0]).Shape()[1]
+	y := op.out(op.dt, op.b*op.rows[op.part], c)
+	switch op.dt {
+	case tensor.Float32:
+		seqPartDo(op, data[float32](vals[0]), y.Data().([]float32), c)
+	default:
+		seqPartDo(op, data[float64](vals[0]), y.Data().([]float64), c)
+	}
+	return y, nil
+}
+func (op seqPartOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) { return noGrad(op) }
+
+func seqPartDo[T Float](op seqPartOp, src, y []T, c int) {
+	tot, off := total(op.rows), total(op.rows[:op.part])
+	r := op.rows[op.part]
+	for b := 0; b < op.b; b++ {
+		copy(y[b*r*c:(b+1)*r*c], src[(b*tot+off)*c:(b*tot+off+r)*c])
+	}
 }
 
 // Rows gathers the given rows of x (N,C). Its gradient scatters back. The
 // LM head runs on Rows of the decoder output: text positions when training,
 // the last position when generating.
 func Rows(x *G.Node, idx []int) *G.Node {
-	return apply(rowsOp{baseOp: cached(), dt: dtypeOf(x), idx: idx, n: x.Shape()[0]}, x)
+	dt := dtypeOf(x)
+	sig := fmt.Sprintf("Rows{%v,n=%d,idx=%v}", dt, x.Shape()[0], idx)
+	return apply(rowsOp{newBase(sig, tt(2, dt), tt(2, dt)), dt, idx, x.Shape()[0]}, x)
 }
 
+// rowsOp is x[idx] from (x).
 type rowsOp struct {
 	baseOp
-	dt      tensor.Dtype
-	idx     []int
-	n       int
-	scatter bool
+	dt  tensor.Dtype
+	idx []int
+	n   int
 }
 
-func (op rowsOp) String() string {
-	return fmt.Sprintf("Rows{%v,n=%d,scatter=%v,idx=%v}", op.dt, op.n, op.scatter, op.idx)
-}
-func (op rowsOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op rowsOp) Hashcode() uint32      { return hashcode(op) }
-func (op rowsOp) Arity() int            { return 1 }
-func (op rowsOp) Type() hm.Type         { return fnType(tt(2, op.dt), tt(2, op.dt)) }
 func (op rowsOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s := shapeOf(in[0])
-	if op.scatter {
-		return tensor.Shape{op.n, s[1]}, nil
-	}
 	for _, i := range op.idx {
 		if i < 0 || i >= s[0] {
 			return nil, fmt.Errorf("Rows: index %d out of range for %v", i, s)
@@ -252,59 +239,76 @@ func (op rowsOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 func (op rowsOp) Do(vals ...G.Value) (G.Value, error) {
 	c := dense(vals[0]).Shape()[1]
-	var y *tensor.Dense
-	if op.scatter {
-		y = op.out(op.dt, op.n, c)
-	} else {
-		y = op.out(op.dt, len(op.idx), c)
-	}
+	y := op.out(op.dt, len(op.idx), c)
 	switch op.dt {
 	case tensor.Float32:
-		rowsDo(op, data[float32](vals[0]), y.Data().([]float32), c)
+		gatherRows(op.idx, data[float32](vals[0]), y.Data().([]float32), c)
 	default:
-		rowsDo(op, data[float64](vals[0]), y.Data().([]float64), c)
+		gatherRows(op.idx, data[float64](vals[0]), y.Data().([]float64), c)
 	}
 	return y, nil
 }
 
-func rowsDo[T Float](op rowsOp, x, y []T, c int) {
-	if op.scatter {
-		clear(y) // the buffer is reused from the last run
+func (op rowsOp) DiffWRT(n int) []bool { return []bool{true} }
+func (op rowsOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	sig := fmt.Sprintf("ScatterRows{%v,n=%d,idx=%v}", op.dt, op.n, op.idx)
+	return G.Nodes{apply(scatterRowsOp{newBase(sig, tt(2, op.dt), tt(2, op.dt)), op.dt, op.idx, op.n}, grad)}, nil
+}
+
+// scatterRowsOp is Rows' gradient: dx (n,C) with dy's row k added at row
+// idx[k], from (dy).
+type scatterRowsOp struct {
+	baseOp
+	dt  tensor.Dtype
+	idx []int
+	n   int
+}
+
+func (op scatterRowsOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{op.n, shapeOf(in[0])[1]}, nil
+}
+func (op scatterRowsOp) Do(vals ...G.Value) (G.Value, error) {
+	c := dense(vals[0]).Shape()[1]
+	y := op.out(op.dt, op.n, c)
+	switch op.dt {
+	case tensor.Float32:
+		scatterRows(op.idx, data[float32](vals[0]), y.Data().([]float32), c)
+	default:
+		scatterRows(op.idx, data[float64](vals[0]), y.Data().([]float64), c)
 	}
-	for k, i := range op.idx {
-		if op.scatter {
-			dst, src := y[i*c:(i+1)*c], x[k*c:(k+1)*c]
-			for j, v := range src {
-				dst[j] += v
-			}
-		} else {
-			copy(y[k*c:(k+1)*c], x[i*c:(i+1)*c])
+	return y, nil
+}
+func (op scatterRowsOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) { return noGrad(op) }
+
+func gatherRows[T Float](idx []int, x, y []T, c int) {
+	for k, i := range idx {
+		copy(y[k*c:(k+1)*c], x[i*c:(i+1)*c])
+	}
+}
+
+func scatterRows[T Float](idx []int, dy, y []T, c int) {
+	clear(y) // the buffer is reused from the last run
+	for k, i := range idx {
+		dst, src := y[i*c:(i+1)*c], dy[k*c:(k+1)*c]
+		for j, v := range src {
+			dst[j] += v
 		}
 	}
 }
 
-func (op rowsOp) DiffWRT(n int) []bool { return []bool{true} }
-func (op rowsOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	g := op
-	g.baseOp = cached()
-	g.scatter = true
-	return G.Nodes{apply(g, grad)}, nil
-}
-
 // AddRow adds the vector r (C) to every row of x (N,C) without
 // materialising a broadcast copy.
-func AddRow(x, r *G.Node) *G.Node { return apply(addRowOp{baseOp: cached(), dt: dtypeOf(x)}, x, r) }
+func AddRow(x, r *G.Node) *G.Node {
+	dt := dtypeOf(x)
+	return apply(addRowOp{newBase(fmt.Sprintf("AddRow{%v}", dt), tt(2, dt), tt(2, dt), tt(1, dt)), dt}, x, r)
+}
 
+// addRowOp is x + r (broadcast over rows) from (x, r).
 type addRowOp struct {
 	baseOp
 	dt tensor.Dtype
 }
 
-func (op addRowOp) String() string        { return fmt.Sprintf("AddRow{%v}", op.dt) }
-func (op addRowOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op addRowOp) Hashcode() uint32      { return hashcode(op) }
-func (op addRowOp) Arity() int            { return 2 }
-func (op addRowOp) Type() hm.Type         { return fnType(tt(2, op.dt), tt(1, op.dt), tt(2, op.dt)) }
 func (op addRowOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	x, r := shapeOf(in[0]), shapeOf(in[1])
 	if len(x) != 2 || r.TotalSize() != x[1] {

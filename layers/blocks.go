@@ -29,9 +29,10 @@ func NewCLIPBlock(ps *graph.Params, prefix string, dim, inter, heads int, act gr
 	}
 }
 
-// Forward applies the layer to x (B·T, dim) with full (unmasked) attention.
-func (l *CLIPBlock) Forward(b *graph.Builder, x *G.Node, batch, t int) *G.Node {
-	a, _, _ := l.Attn.Forward(b, l.LN1.Forward(b, x), nil, nil, graph.AttentionShape{B: batch, Tq: t, Tk: t})
+// Forward applies the layer to x (s.Rows(), dim) with full (unmasked)
+// attention.
+func (l *CLIPBlock) Forward(b *graph.Builder, x *G.Node, s Seq) *G.Node {
+	a, _, _ := l.Attn.Forward(b, l.LN1.Forward(b, x), nil, nil, s)
 	x = Add(x, a)
 	return Add(x, l.MLP.Forward(b, l.LN2.Forward(b, x)))
 }
@@ -62,11 +63,11 @@ func NewBERTBlock(ps *graph.Params, prefix string, dim, inter, heads int, act gr
 	}
 }
 
-// Forward applies the layer to x (B·T rows). mask is additive
-// (B,T,Cached+T); cache holds earlier keys/values for a decode step, or is
+// Forward applies the layer to x (s.Rows() rows). mask is additive
+// (Batch, Len, Len or cache.Slots); cache is a decode step's KV cache, or
 // nil. It returns the output and this call's keys and values.
-func (l *BERTBlock) Forward(b *graph.Builder, x, mask *G.Node, cache *KV, shape graph.AttentionShape) (out, k, v *G.Node) {
-	a, k, v := l.Attn.Forward(b, x, mask, cache, shape)
+func (l *BERTBlock) Forward(b *graph.Builder, x, mask *G.Node, cache *KVCache, s Seq) (out, k, v *G.Node) {
+	a, k, v := l.Attn.Forward(b, x, mask, cache, s)
 	x = l.AttnLN.Forward(b, Add(x, b.Dropout(a, l.Dropout)))
 	h := l.Out.Forward(b, graph.Act(l.Inter.Forward(b, x), l.Act))
 	return l.OutLN.Forward(b, Add(x, b.Dropout(h, l.Dropout))), k, v

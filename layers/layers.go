@@ -112,25 +112,40 @@ func NewSelfAttention(ps *graph.Params, n AttentionNames, dim, heads int, dropou
 	}
 }
 
-// KV holds a decode step's cached keys and values (B·Cached rows each).
-type KV struct{ K, V *G.Node }
+// Seq is the layout of a layer's 2-D activations: Batch sequences of Len
+// rows each, B·Len rows in all, each sequence's rows adjacent.
+type Seq struct{ Batch, Len int }
 
-// Forward attends x (B·T rows) to itself, plus to the cached keys/values
-// when cache is non-nil (shape.Cached rows per example). mask is additive,
-// (B,T,Cached+T), or nil. It returns the output projection and this call's
-// keys and values (for filling a KV cache).
-func (a *SelfAttention) Forward(b *graph.Builder, x *G.Node, mask *G.Node, cache *KV, shape graph.AttentionShape) (out, k, v *G.Node) {
+// Rows is the number of activation rows, Batch·Len.
+func (s Seq) Rows() int { return s.Batch * s.Len }
+
+// KVCache is one attention layer's KV cache in a decode step: K and V are
+// (Batch·Slots, dim) inputs, At (Batch ints) says where each sequence's new
+// keys and values go (its length so far). The layer writes them there in
+// the graph (graph.CacheWrite) and attends to the whole cache, so the
+// mask must hide each sequence's slots past its new tokens.
+type KVCache struct {
+	K, V, At *G.Node
+	Slots    int
+}
+
+// Forward attends x (s.Rows() rows) to itself, or, with a cache, writes
+// this call's keys and values into the cache and attends to the cache.
+// mask is additive, (Batch, Len, Len or Slots), or nil. It returns the
+// output projection and this call's keys and values (for filling a KV
+// cache from a full-sequence pass).
+func (a *SelfAttention) Forward(b *graph.Builder, x, mask *G.Node, cache *KVCache, s Seq) (out, k, v *G.Node) {
 	q := a.Q.Forward(b, x)
 	k = a.K.Forward(b, x)
 	v = a.V.Forward(b, x)
-	shape.Heads = a.Heads
-	shape.HeadDim = x.Shape()[1] / a.Heads
-	drop := b.DropoutRate(a.Dropout)
-	var kc, vc *G.Node
+	shape := graph.AttentionShape{B: s.Batch, Tq: s.Len, Tk: s.Len, Heads: a.Heads, HeadDim: x.Shape()[1] / a.Heads}
+	keys, values := k, v
 	if cache != nil {
-		kc, vc = cache.K, cache.V
+		keys = graph.CacheWrite(cache.K, k, cache.At, cache.Slots)
+		values = graph.CacheWrite(cache.V, v, cache.At, cache.Slots)
+		shape.Tk = cache.Slots
 	}
-	ctx := graph.Attention(q, k, v, kc, vc, mask, shape, drop, b.Noise)
+	ctx := graph.Attention(q, keys, values, mask, shape, b.DropoutRate(a.Dropout), b.Noise)
 	return a.O.Forward(b, ctx), k, v
 }
 

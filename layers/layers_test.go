@@ -62,18 +62,18 @@ func TestLayersGradientsMatchFiniteDifferences(t *testing.T) {
 		{"SelfAttentionMasked", func(ps *graph.Params) func(*graph.Builder, []*G.Node) *G.Node {
 			a := NewSelfAttention(ps, AttentionNames{"q", "k", "v", "o"}, dim, heads, "attn")
 			return func(b *graph.Builder, in []*G.Node) *G.Node {
-				out, _, _ := a.Forward(b, in[0], in[1], nil, graph.AttentionShape{B: 2, Tq: 3, Tk: 3})
+				out, _, _ := a.Forward(b, in[0], in[1], nil, Seq{Batch: 2, Len: 3})
 				return out
 			}
 		}, []*tensor.Dense{randT(rand.New(rand.NewSource(4)), 6, dim), causal}, []int{1}},
 		{"CLIPBlock", func(ps *graph.Params) func(*graph.Builder, []*G.Node) *G.Node {
 			l := NewCLIPBlock(ps, "clip", dim, inter, heads, graph.QuickGELU, 1e-5, "attn")
-			return func(b *graph.Builder, in []*G.Node) *G.Node { return l.Forward(b, in[0], 2, 3) }
+			return func(b *graph.Builder, in []*G.Node) *G.Node { return l.Forward(b, in[0], Seq{Batch: 2, Len: 3}) }
 		}, []*tensor.Dense{randT(rand.New(rand.NewSource(5)), 6, dim)}, nil},
 		{"BERTBlock", func(ps *graph.Params) func(*graph.Builder, []*G.Node) *G.Node {
 			l := NewBERTBlock(ps, "bert", dim, inter, heads, graph.GELU, 1e-12, "hidden", "attn")
 			return func(b *graph.Builder, in []*G.Node) *G.Node {
-				out, _, _ := l.Forward(b, in[0], in[1], nil, graph.AttentionShape{B: 2, Tq: 3, Tk: 3})
+				out, _, _ := l.Forward(b, in[0], in[1], nil, Seq{Batch: 2, Len: 3})
 				return out
 			}
 		}, []*tensor.Dense{randT(rand.New(rand.NewSource(6)), 6, dim), causal}, []int{1}},
@@ -146,7 +146,7 @@ func TestBERTBlockGradientWithDropout(t *testing.T) {
 	l := NewBERTBlock(ps, "bert", dim, inter, heads, graph.GELU, 1e-12, "hidden", "attn")
 	randomize(ps, rand.New(rand.NewSource(7)))
 	build := func(b *graph.Builder, in []*G.Node) *G.Node {
-		out, _, _ := l.Forward(b, in[0], nil, nil, graph.AttentionShape{B: 2, Tq: 3, Tk: 3})
+		out, _, _ := l.Forward(b, in[0], nil, nil, Seq{Batch: 2, Len: 3})
 		return out
 	}
 	worst, err := graph.GradCheckTrain(graph.DropoutRates{"hidden": 0.3, "attn": 0.3}, build, []*tensor.Dense{randT(rand.New(rand.NewSource(9)), 6, dim)}, nil, 60, rand.New(rand.NewSource(8)))

@@ -221,8 +221,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "%-45s %9s %14s %9s %7s %9s %9s %9s %8s\n", "workload", "median s", "throughput", "GFLOP/s", "of peak", "peak RSS", "MB/step", "ms/step", "of BW")
 	for _, r := range rows {
 		fmt.Fprintf(stdout, "%-45s %9.3f %8.2f %-5s %9.1f %6.0f%% %6.2f GiB", r.Name, r.Seconds, r.Throughput, strings.TrimSuffix(r.Unit, "/s")+"/s", r.GFLOPS, 100*r.PeakShare, r.PeakRSSGiB)
-		if r.BytesPerStep > 0 {
+		switch {
+		case r.BytesPerStep > 0 && r.SecondsPerStep > 0:
 			fmt.Fprintf(stdout, " %9.1f %9.2f %7.0f%%", r.BytesPerStep/1e6, 1e3*r.SecondsPerStep, 100*r.BandwidthShare)
+		case r.BytesPerStep > 0: // the 1-token run took longer than the 20-token one: a load spike
+			fmt.Fprintf(stdout, " %9.1f %9s %8s", r.BytesPerStep/1e6, "n/a", "n/a")
 		}
 		if r.RatioToFP32 > 0 {
 			fmt.Fprintf(stdout, "  %.2f× fp32", r.RatioToFP32)
@@ -288,12 +291,14 @@ func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs in
 	// returns) in turn, run by run, and adds the bf16 row.
 	pair := func(name string, flops, items float64, unit string, fp, b16 func() error, extra ...func() error) (*benchRow, []float64, error) {
 		fmt.Fprintf(stderr, "bf16 %s (alternating with fp32) ...\n", name)
+		resetPeakRSS()
 		t, err := interleavedMedians(ctx, runs, append([]func() error{fp, b16}, extra...)...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("bf16 %s: %w", name, err)
 		}
 		tf, tb := t[0], t[1]
-		r := benchRow{Name: "bf16 " + name, Seconds: tb, Throughput: items / tb, Unit: unit, GFLOPS: flops / tb / 1e9, Runs: runs, RatioToFP32: tb / tf}
+		r := benchRow{Name: "bf16 " + name, Seconds: tb, Throughput: items / tb, Unit: unit, GFLOPS: flops / tb / 1e9, Runs: runs, RatioToFP32: tb / tf,
+			PeakRSSGiB: peakRSSGiB()} // both models' graphs run in this window
 		r.PeakShare = r.GFLOPS / peak
 		rows = append(rows, r)
 		return &rows[len(rows)-1], t[2:], nil

@@ -14,6 +14,10 @@ type WeightDtype string
 const (
 	FP32 WeightDtype = "fp32" // float32: the reference, and the only dtype that trains
 	BF16 WeightDtype = "bf16" // bfloat16: half the memory and half the bytes a decode step reads
+	// BF16Full is BF16 whose many-row matrix products (vision tower,
+	// prefix) also round their activations to bf16 and run the VDPBF16PS
+	// GEMM (AVX512_BF16 CPUs): a faster vision tower, a second rounding.
+	BF16Full WeightDtype = "bf16-full"
 )
 
 // ParseWeightDtype reads a --dtype value ("" is fp32).
@@ -23,8 +27,10 @@ func ParseWeightDtype(s string) (WeightDtype, error) {
 		return FP32, nil
 	case BF16, "bfloat16":
 		return BF16, nil
+	case BF16Full:
+		return BF16Full, nil
 	}
-	return "", fmt.Errorf("unknown weight dtype %q (want fp32 or bf16)", s)
+	return "", fmt.Errorf("unknown weight dtype %q (want fp32, bf16 or bf16-full)", s)
 }
 
 // ToBF16 narrows the model's weight matrices (every Linear, the patch
@@ -78,8 +84,8 @@ func LoadDtype(dir string, dt WeightDtype) (*Model, error) {
 	if dt == FP32 || dt == "" {
 		return Load(dir)
 	}
-	if dt != BF16 {
-		return nil, fmt.Errorf("unknown weight dtype %q (want fp32 or bf16)", dt)
+	if dt != BF16 && dt != BF16Full {
+		return nil, fmt.Errorf("unknown weight dtype %q (want fp32, bf16 or bf16-full)", dt)
 	}
 	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
@@ -97,7 +103,20 @@ func LoadDtype(dir string, dt WeightDtype) (*Model, error) {
 	if err := m.LoadWeights(files...); err != nil {
 		return nil, explainFit(dir, cfg, err)
 	}
+	m.SetBF16Activations(dt == BF16Full)
 	return m, nil
+}
+
+// SetBF16Activations chooses whether graphs built from now on let their
+// many-row bf16 products round activations to bf16 (graph.WithBF16Activations;
+// BF16Full).
+func (m *Model) SetBF16Activations(on bool) { m.bf16Act = on }
+
+func (m *Model) bf16Options() []graph.BuilderOption {
+	if !m.bf16Act {
+		return nil
+	}
+	return []graph.BuilderOption{graph.WithBF16Activations(true)}
 }
 
 // DecodeStepBytes is the memory one decode step over `rows` sequences reads

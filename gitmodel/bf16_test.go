@@ -12,9 +12,13 @@ import (
 	"github.com/gitcap/gitcap/data/fixtures"
 )
 
-func loadTinyBF16(t testing.TB) *Model {
+func loadTinyBF16(t testing.TB, dt ...WeightDtype) *Model {
 	t.Helper()
-	m, err := LoadDtype(fixtures.Path(t, "git-tiny"), BF16)
+	d := BF16
+	if len(dt) > 0 {
+		d = dt[0]
+	}
+	m, err := LoadDtype(fixtures.Path(t, "git-tiny"), d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +53,13 @@ func lastLogits(t *testing.T, m *Model) []float32 {
 // this (exact widening, float32 sums) is graph's
 // TestLinearBF16MatchesFloat64Reference.
 func TestBF16LogitsStayCloseToFP32(t *testing.T) {
-	got := lastLogits(t, loadTinyBF16(t))
 	fp := lastLogits(t, loadTiny(t, "git-tiny"))
+	for _, dt := range []WeightDtype{BF16, BF16Full} {
+		t.Run(string(dt), func(t *testing.T) { checkLogitsClose(t, lastLogits(t, loadTinyBF16(t, dt)), fp) })
+	}
+}
+
+func checkLogitsClose(t *testing.T, got, fp []float32) {
 	scale := 0.0
 	for _, v := range fp {
 		scale = math.Max(scale, math.Abs(float64(v)))
@@ -66,8 +75,14 @@ func TestBF16LogitsStayCloseToFP32(t *testing.T) {
 // both models (one at a time and all in one batch) and requires the same
 // ids on at least 95% of the images (12 images: all of them).
 func TestBF16GreedyIDsAgreeWithFP32(t *testing.T) {
+	for _, dt := range []WeightDtype{BF16, BF16Full} {
+		t.Run(string(dt), func(t *testing.T) { checkGreedyAgreement(t, dt) })
+	}
+}
+
+func checkGreedyAgreement(t *testing.T, dt WeightDtype) {
 	ref := loadGenRef(t)
-	fp, bf := loadTiny(t, "git-tiny").NewGenerator(), loadTinyBF16(t).NewGenerator()
+	fp, bf := loadTiny(t, "git-tiny").NewGenerator(), loadTinyBF16(t, dt).NewGenerator()
 	defer fp.Close()
 	defer bf.Close()
 	ctx := context.Background()
@@ -139,7 +154,7 @@ func TestBF16ModelRefusesTraining(t *testing.T) {
 }
 
 func TestParseWeightDtype(t *testing.T) {
-	for in, want := range map[string]WeightDtype{"": FP32, "fp32": FP32, "float32": FP32, "bf16": BF16, "bfloat16": BF16} {
+	for in, want := range map[string]WeightDtype{"": FP32, "fp32": FP32, "float32": FP32, "bf16": BF16, "bfloat16": BF16, "bf16-full": BF16Full} {
 		if got, err := ParseWeightDtype(in); err != nil || got != want {
 			t.Errorf("ParseWeightDtype(%q) = %q, %v; want %q", in, got, err, want)
 		}

@@ -70,29 +70,31 @@ func TestLinearBF16MatchesFloat64Reference(t *testing.T) {
 	} {
 		w := randBF16(rng, c.out*c.in)
 		x := randF32(rng, c.n*c.in)
-		xr := x // what the kernel multiplies: x, or x rounded to bf16 on the VDPBF16PS path
-		if useBF16DP(c.n, c.in, c.out) {
-			xr = make([]float32, len(x))
-			for i, v := range x {
-				xr[i] = F32FromBF16(BF16FromF32(v))
-			}
-		}
-		b := randF32(rng, c.out)
-		y := make([]float32, c.n*c.out)
-		linearBF16(x, w, b, y, c.n, c.in, c.out, &bf16Scratch{})
-		bad := 0
-		for i := 0; i < c.n; i++ {
-			for j := 0; j < c.out; j++ {
-				ref, mag := float64(b[j]), math.Abs(float64(b[j]))
-				for k := 0; k < c.in; k++ {
-					p := float64(F32FromBF16(w[j*c.in+k])) * float64(xr[i*c.in+k])
-					ref += p
-					mag += math.Abs(p)
+		for _, roundX := range []bool{false, true} {
+			xr := x // what the kernel multiplies: x, or x rounded to bf16 on the VDPBF16PS path
+			if roundX && useBF16DP(c.n, c.in, c.out) {
+				xr = make([]float32, len(x))
+				for i, v := range x {
+					xr[i] = F32FromBF16(BF16FromF32(v))
 				}
-				tol := float64(c.in+1) * math.Ldexp(1, -23) * mag
-				if d := math.Abs(float64(y[i*c.out+j]) - ref); d > tol {
-					if bad++; bad <= 3 {
-						t.Errorf("%+v: y[%d,%d] = %v, float64 reference %v (|diff| %.3g > %.3g)", c, i, j, y[i*c.out+j], ref, d, tol)
+			}
+			b := randF32(rng, c.out)
+			y := make([]float32, c.n*c.out)
+			linearBF16(x, w, b, y, c.n, c.in, c.out, &bf16Scratch{roundX: roundX})
+			bad := 0
+			for i := 0; i < c.n; i++ {
+				for j := 0; j < c.out; j++ {
+					ref, mag := float64(b[j]), math.Abs(float64(b[j]))
+					for k := 0; k < c.in; k++ {
+						p := float64(F32FromBF16(w[j*c.in+k])) * float64(xr[i*c.in+k])
+						ref += p
+						mag += math.Abs(p)
+					}
+					tol := float64(c.in+1) * math.Ldexp(1, -23) * mag
+					if d := math.Abs(float64(y[i*c.out+j]) - ref); d > tol {
+						if bad++; bad <= 3 {
+							t.Errorf("%+v roundX=%v: y[%d,%d] = %v, float64 reference %v (|diff| %.3g > %.3g)", c, roundX, i, j, y[i*c.out+j], ref, d, tol)
+						}
 					}
 				}
 			}
@@ -181,7 +183,7 @@ func BenchmarkLinearVisionMLP(b *testing.B) {
 		w[i] = BF16FromF32(v)
 	}
 	y := make([]float32, n*out)
-	s := &bf16Scratch{}
+	s := &bf16Scratch{roundX: true}
 	for _, c := range []struct {
 		name string
 		fn   func()

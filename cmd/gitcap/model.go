@@ -21,7 +21,7 @@ func loadPipeline(ctx context.Context, model string, stderr io.Writer) (*caption
 // loadPipelineDtype is loadPipeline with the weights held in dt (--dtype).
 // Without AVX-512 the bf16 kernels run in pure Go: it says so and goes on.
 func loadPipelineDtype(ctx context.Context, model string, dt gitmodel.WeightDtype, stderr io.Writer) (*caption.Pipeline, error) {
-	if dt == gitmodel.BF16 && !graph.BF16Fast() {
+	if dt != gitmodel.FP32 && !graph.BF16Fast() {
 		fmt.Fprintln(stderr, "gitcap: --dtype bf16: this CPU lacks AVX-512 (F and BW), so the bf16 kernels run in pure Go and are slower than fp32; the weights still take half the memory")
 	}
 	opts := hub.OptionsFromEnv()

@@ -12,7 +12,16 @@ import (
 // the graphs, KV cache and op outputs are reused, and nothing grows with
 // the sequence.
 func TestDecodeStepAllocationDoesNotGrow(t *testing.T) {
-	m := loadTiny(t, "git-tiny")
+	checkDecodeStepAllocation(t, loadTiny(t, "git-tiny"))
+}
+
+// TestBF16DecodeStepAllocationDoesNotGrow is the same check with bf16
+// weights (LinearBF16's GEMV kernel and EmbedBF16).
+func TestBF16DecodeStepAllocationDoesNotGrow(t *testing.T) {
+	checkDecodeStepAllocation(t, loadTinyBF16(t))
+}
+
+func checkDecodeStepAllocation(t *testing.T, m *Model) {
 	g := m.NewGenerator()
 	defer g.Close()
 	g.maxText = 40

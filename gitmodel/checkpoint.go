@@ -108,6 +108,22 @@ func (m *Model) LoadWeights(files ...string) error {
 				misshaped = append(misshaped, fmt.Sprintf("%s (file %v, model %v)", name, shape, p.Shape()))
 				continue
 			}
+			if p.IsBF16() { // a BF16 tensor is kept as it is (bf16.go)
+				bits, ok, err := f.BF16Bits(name)
+				if err != nil {
+					return err
+				}
+				if ok {
+					if err := checkFiniteBF16(path, name, bits); err != nil {
+						return err
+					}
+					if err := p.SetBF16Bits(bits); err != nil {
+						return fmt.Errorf("%s: %w", path, err)
+					}
+					loaded[name] = true
+					continue
+				}
+			}
 			vals, _, err := f.F32(name)
 			if err != nil {
 				return err
@@ -115,7 +131,9 @@ func (m *Model) LoadWeights(files ...string) error {
 			if err := checkFinite(path, name, vals); err != nil {
 				return err
 			}
-			copy(p.F32(), vals)
+			if err := p.SetF32(vals); err != nil { // a bf16 parameter narrows float32 values
+				return fmt.Errorf("%s: %w", path, err)
+			}
 			loaded[name] = true
 		}
 	}

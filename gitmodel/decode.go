@@ -49,7 +49,7 @@ func (m *Model) newDecodeStepOn(rows, tmax int, kcs, vcs [][]float32) (*decodeSt
 	c := m.Config
 	d := c.HiddenSize
 	s := &decodeStep{rows: rows, tmax: tmax, ids: make([]int, rows), pos: make([]int, rows), at: make([]int, rows)}
-	b := graph.NewBuilder(tensor.Float32)
+	b := graph.NewBuilder(tensor.Float32, m.bf16Options()...)
 	err := graph.Build(func() {
 		in := stepInputs{ids: b.Const("ids", s.ids), pos: b.Const("pos", s.pos), at: b.Const("at", s.at), rows: rows, slots: tmax}
 		for l := 0; l < c.NumHiddenLayers; l++ {

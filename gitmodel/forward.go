@@ -89,7 +89,7 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 	if opts.Dropout {
 		bo = append(bo, graph.WithDropout(c.DropoutRates()))
 	}
-	b := graph.NewBuilder(tensor.Float32, bo...)
+	b := graph.NewBuilder(tensor.Float32, append(bo, m.bf16Options()...)...)
 	f.b = b
 	if opts.GradientCheckpointing {
 		if !opts.Train {

@@ -16,6 +16,8 @@ import (
 type Model struct {
 	Config Config
 	Params *graph.Params
+	// bf16Act: graphs round many-row products' activations to bf16 (BF16Full, bf16.go).
+	bf16Act bool
 
 	// CLIP ViT image encoder (git.image_encoder.vision_model).
 	patch     *layers.PatchEmbedding

@@ -20,6 +20,7 @@ type Builder struct {
 	dropout DropoutRates
 	nodes   map[nodeKey]*G.Node
 	order   []nodeKey
+	bf16    *bf16Scratch // shared by this graph's LinearBF16 ops (bf16.go)
 }
 
 // DropoutSite names a kind of place where a layer applies dropout (for
@@ -66,6 +67,9 @@ func (b *Builder) DropoutRate(site DropoutSite) float64 { return b.dropout[site]
 func (b *Builder) Param(p *Param, shape ...int) *G.Node {
 	if len(shape) == 0 {
 		shape = p.Shape()
+	}
+	if p.IsBF16() {
+		panic(buildError{fmt.Errorf("parameter %s holds bf16 weights, which only inference layers read (train and save in float32)", p.Name)})
 	}
 	key := nodeKey{p, fmt.Sprint(shape)}
 	if n, ok := b.nodes[key]; ok {

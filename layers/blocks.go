@@ -90,6 +90,9 @@ func NewPatchEmbedding(ps *graph.Params, name string, channels, patch, dim int) 
 
 // Forward maps patches (N, channels·patch·patch) to (N, dim).
 func (p *PatchEmbedding) Forward(b *graph.Builder, patches *G.Node) *G.Node {
+	if p.W.IsBF16() {
+		return graph.LinearBF16(b, patches, p.W, nil)
+	}
 	w := b.Param(p.W, p.Dim, p.Channels*p.Patch*p.Patch)
 	return graph.Linear(patches, w, nil)
 }

@@ -24,11 +24,15 @@ func NewLinear(ps *graph.Params, name string, in, out int, bias bool) *Linear {
 	return l
 }
 
-// Forward applies the layer to x (N,in).
+// Forward applies the layer to x (N,in); a weight narrowed to bf16
+// (graph.Param.ToBF16) runs graph.LinearBF16.
 func (l *Linear) Forward(b *graph.Builder, x *G.Node) *G.Node {
 	var bias *G.Node
 	if l.B != nil {
 		bias = b.Param(l.B)
+	}
+	if l.W.IsBF16() {
+		return graph.LinearBF16(b, x, l.W, bias)
 	}
 	return graph.Linear(x, b.Param(l.W), bias)
 }
@@ -67,8 +71,12 @@ func (e *Embedding) SetPadding(idx int) *Embedding {
 	return e
 }
 
-// Forward looks up ids (N, tensor.Int): (N,C).
+// Forward looks up ids (N, tensor.Int): (N,C); a bf16 table
+// (graph.Param.ToBF16) runs graph.EmbedBF16.
 func (e *Embedding) Forward(b *graph.Builder, ids *G.Node) *G.Node {
+	if e.W.IsBF16() {
+		return graph.EmbedBF16(e.W, ids)
+	}
 	return graph.Embed(b.Param(e.W), ids)
 }
 

@@ -50,6 +50,9 @@ var badInputCases = []struct {
 	{"caption zero repetition penalty", "caption --model $MODEL --repetition-penalty 0 $IMG", 2, []string{"--repetition-penalty", "positive"}, ""},
 	{"caption negative max-new-tokens", "caption --model $MODEL --max-new-tokens -3 $IMG", 2, []string{"--max-new-tokens", "negative"}, ""},
 	{"caption zero batch size", "caption --model $MODEL --batch-size 0 $IMG", 2, []string{"--batch-size", "at least 1"}, ""},
+	{"caption unknown dtype", "caption --model $MODEL --dtype fp16 $IMG", 2, []string{"--dtype", `"fp16"`, "fp32, bf16 or bf16-full"}, ""},
+	{"eval unknown dtype", "eval --model $MODEL --annotations $T/ann.json --dtype int4", 2, []string{"--dtype", `"int4"`, "fp32, bf16 or bf16-full"}, ""},
+	{"serve unknown dtype", "serve --model $MODEL --dtype f32x", 2, []string{"--dtype", `"f32x"`, "fp32, bf16 or bf16-full"}, ""},
 	// caption: model
 	{"caption bare model name", "caption --model nosuchdir $IMG", 1, []string{"nosuchdir", "no such checkpoint directory", "owner/name"}, ""},
 	{"caption model is a file", "caption --model $T/bad.json $IMG", 1, []string{"bad.json", "is a file"}, ""},

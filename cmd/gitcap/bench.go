@@ -32,6 +32,19 @@ type benchRow struct {
 	PeakShare  float64 `json:"fraction_of_sgemm_peak"`
 	PeakRSSGiB float64 `json:"peak_rss_gib"` // process peak during this workload (Linux)
 	Runs       int     `json:"runs"`
+	// Decode workloads: the bytes one decode step reads at least (decoder
+	// and LM-head weights, KV cache; gitmodel.DecodeStepBytes, averaged over
+	// the steps), the measured time per step ((t(N tokens) − t(1 token)) /
+	// (N−1)) and the bandwidth limit's share of it: (bytes ÷ read
+	// bandwidth) ÷ time per step.
+	BytesPerStep   float64 `json:"bytes_per_step,omitempty"`
+	SecondsPerStep float64 `json:"seconds_per_step,omitempty"`
+	BandwidthShare float64 `json:"fraction_of_bandwidth_limit,omitempty"`
+	// RatioToFP32 is a bf16 workload's median over the float32 one of the
+	// same name measured in this run.
+	RatioToFP32 float64 `json:"ratio_to_fp32,omitempty"`
+	// StepRatioToFP32 is the same for the time per decode step.
+	StepRatioToFP32 float64 `json:"step_ratio_to_fp32,omitempty"`
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -41,7 +54,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("bench", stderr)
 	model := fs.String("model", "", "checkpoint directory (default: a git-base-shaped model with random weights)")
 	runs := fs.Int("runs", 3, "timed runs per workload (after one warm-up); the median is reported")
-	only := fs.String("only", "vision,caption,beam,train", "workloads to run: vision, caption, beam, train, serve")
+	only := fs.String("only", "vision,caption,beam,train,bf16", "workloads to run: vision, caption, beam, train, bf16 (vision tower and batch-1 greedy/beam caption with bf16 weights, alternating with fp32), serve")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	var sb serveBench // --only serve (bench_serve.go)
 	sb.register(fs.FlagSet)
@@ -54,7 +67,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	want := map[string]bool{}
 	for _, w := range strings.Split(*only, ",") {
 		switch w = strings.TrimSpace(w); w {
-		case "vision", "caption", "beam", "train", "serve":
+		case "vision", "caption", "beam", "train", "bf16", "serve":
 			want[w] = true
 		default:
 			return usageError{fmt.Errorf("--only: unknown workload %q", w)}
@@ -79,6 +92,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stderr, "model: %d parameters; %s; GOMAXPROCS %d\n", m.Params.Count(), graph.BLAS(), runtime.GOMAXPROCS(0))
 	peak := graph.SgemmGFLOPS(1024, 1)
 	fmt.Fprintf(stderr, "sgemm peak (1024³): %.1f GFLOP/s\n", peak)
+	bw := graph.ReadBandwidthGBs(256<<20, 0.5)
+	fmt.Fprintf(stderr, "memory read bandwidth (256 MiB, %d threads): %.1f GB/s\n", runtime.GOMAXPROCS(0), bw)
 
 	var rows []benchRow
 	measure := func(name string, flops float64, items float64, unit string, fn func() error) error {
@@ -105,6 +120,24 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		rows = append(rows, r)
 		return nil
 	}
+	// decode adds the bandwidth figures to the row just measured: fn1 is the
+	// same caption with one token (vision tower and prefix, no decode step).
+	decode := func(rowsPerStep int, fn1 func() error) error {
+		r := &rows[len(rows)-1]
+		med1, err := median(ctx, *runs, fn1)
+		if err != nil {
+			return fmt.Errorf("%s (1 token): %w", r.Name, err)
+		}
+		n0 := c.ImageTokens() + 1 // the prompt is [CLS]
+		for t := 1; t < newTokens; t++ {
+			r.BytesPerStep += m.DecodeStepBytes(rowsPerStep, n0+t) / (newTokens - 1)
+		}
+		r.SecondsPerStep = (r.Seconds - med1) / (newTokens - 1)
+		if r.SecondsPerStep > 0 {
+			r.BandwidthShare = r.BytesPerStep / (bw * 1e9) / r.SecondsPerStep
+		}
+		return nil
+	}
 	rng := rand.New(rand.NewSource(1))
 	img := c.Frames() * c.Vision.NumChannels * c.Vision.ImageSize * c.Vision.ImageSize
 	pixels := make([]float32, 8*img)
@@ -127,9 +160,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	g := m.NewGenerator()
 	defer g.Close()
-	const newTokens = 20
-	caption := func(b, beams int) func() error {
-		o := gitmodel.GenerateOptions{MaxNewTokens: newTokens, MinNewTokens: newTokens, NumBeams: beams}
+	caption := func(b, beams int, tokens ...int) func() error {
+		n := newTokens
+		if len(tokens) > 0 {
+			n = tokens[0]
+		}
+		o := gitmodel.GenerateOptions{MaxNewTokens: n, MinNewTokens: n, NumBeams: beams}
 		return func() error {
 			_, err := g.Generate(ctx, pixels[:b*img], b, []int{c.BosTokenID}, o)
 			return err
@@ -140,10 +176,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if err := measure(fmt.Sprintf("greedy caption, %d tokens, batch %d", newTokens, b), c.CaptionFLOPs(b, b, 1, newTokens), float64(b*newTokens), "tokens/s", caption(b, 1)); err != nil {
 				return err
 			}
+			if err := decode(b, caption(b, 1, 1)); err != nil {
+				return err
+			}
 		}
 	}
 	if want["beam"] {
 		if err := measure(fmt.Sprintf("4-beam caption, %d tokens, batch 1", newTokens), c.CaptionFLOPs(1, 4, 1, newTokens), newTokens, "tokens/s", caption(1, 4)); err != nil {
+			return err
+		}
+		if err := decode(4, caption(1, 4, 1)); err != nil {
 			return err
 		}
 	}
@@ -162,6 +204,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 	}
+	var bf16 *bf16Summary
+	if want["bf16"] {
+		var bfRows []benchRow
+		if bfRows, bf16, err = benchBF16(ctx, m, pixels[:img], *runs, peak, bw, stderr); err != nil {
+			return err
+		}
+		rows = append(rows, bfRows...)
+	}
 	var serveRows []serveRow
 	if want["serve"] {
 		if serveRows, err = benchServe(ctx, m, pipe, &sb, stderr); err != nil {
@@ -171,15 +221,178 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"sgemm_peak_gflops": peak, "parameters": m.Params.Count(), "blas": graph.BLAS().Name, "version": currentVersion(), "results": rows, "serve": serveRows})
+		return enc.Encode(map[string]any{"sgemm_peak_gflops": peak, "read_bandwidth_gbs": bw, "bf16": bf16, "parameters": m.Params.Count(), "blas": graph.BLAS().Name, "version": currentVersion(), "results": rows, "serve": serveRows})
 	}
 	defer printServeRows(stdout, serveRows)
-	fmt.Fprintf(stdout, "%-40s %9s %14s %9s %7s %9s\n", "workload", "median s", "throughput", "GFLOP/s", "of peak", "peak RSS")
+	fmt.Fprintf(stdout, "%-45s %9s %14s %9s %7s %9s %9s %9s %8s\n", "workload", "median s", "throughput", "GFLOP/s", "of peak", "peak RSS", "MB/step", "ms/step", "of BW")
 	for _, r := range rows {
-		fmt.Fprintf(stdout, "%-40s %9.3f %8.2f %-5s %9.1f %6.0f%% %6.2f GiB\n", r.Name, r.Seconds, r.Throughput, strings.TrimSuffix(r.Unit, "/s")+"/s", r.GFLOPS, 100*r.PeakShare, r.PeakRSSGiB)
+		fmt.Fprintf(stdout, "%-45s %9.3f %8.2f %-5s %9.1f %6.0f%% %6.2f GiB", r.Name, r.Seconds, r.Throughput, strings.TrimSuffix(r.Unit, "/s")+"/s", r.GFLOPS, 100*r.PeakShare, r.PeakRSSGiB)
+		switch {
+		case r.BytesPerStep > 0 && r.SecondsPerStep > 0:
+			fmt.Fprintf(stdout, " %9.1f %9.2f %7.0f%%", r.BytesPerStep/1e6, 1e3*r.SecondsPerStep, 100*r.BandwidthShare)
+		case r.BytesPerStep > 0: // the 1-token run took longer than the 20-token one: a load spike
+			fmt.Fprintf(stdout, " %9.1f %9s %8s", r.BytesPerStep/1e6, "n/a", "n/a")
+		}
+		if r.RatioToFP32 > 0 {
+			fmt.Fprintf(stdout, "  %.2f× fp32", r.RatioToFP32)
+		}
+		if r.StepRatioToFP32 > 0 {
+			fmt.Fprintf(stdout, " (per step %.2f×)", r.StepRatioToFP32)
+		}
+		fmt.Fprintln(stdout)
 	}
-	fmt.Fprintf(stdout, "sgemm peak %.1f GFLOP/s (1024³, measured in this run); medians of %d runs after a warm-up\n", peak, *runs)
+	fmt.Fprintf(stdout, "sgemm peak %.1f GFLOP/s (1024³), memory read bandwidth %.1f GB/s (%d threads), both measured in this run; medians of %d runs after a warm-up\n", peak, bw, runtime.GOMAXPROCS(0), *runs)
+	fmt.Fprintln(stdout, "decode rows: MB/step = bytes a decode step reads at least (weights + KV cache), ms/step = (t(20 tokens) − t(1 token))/19, of BW = the bandwidth limit (MB/step ÷ bandwidth) as a share of ms/step")
+	if bf16 != nil {
+		fmt.Fprintf(stdout, "bf16 weights: %.0f MB resident vs %.0f MB fp32 (%.3f×); kernels: %s\n", bf16.ResidentBytes/1e6, bf16.FP32ResidentBytes/1e6, bf16.ResidentBytes/bf16.FP32ResidentBytes, bf16.Kernels)
+	}
 	return nil
+}
+
+// newTokens is the length of the benchmark captions.
+const newTokens = 20
+
+// median runs fn once (warm-up) and then runs times, returning the median
+// seconds.
+func median(ctx context.Context, runs int, fn func() error) (float64, error) {
+	if err := fn(); err != nil {
+		return 0, err
+	}
+	times := make([]float64, runs)
+	for i := range times {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		if err := fn(); err != nil {
+			return 0, err
+		}
+		times[i] = time.Since(start).Seconds()
+	}
+	sort.Float64s(times)
+	return times[len(times)/2], nil
+}
+
+// bf16Summary is what the bf16 workloads report besides their rows.
+type bf16Summary struct {
+	ResidentBytes     float64 `json:"resident_bytes"`
+	FP32ResidentBytes float64 `json:"fp32_resident_bytes"`
+	Kernels           string  `json:"kernels"`
+}
+
+// benchBF16 measures the vision tower and the batch-1 greedy and 4-beam
+// captions with bf16 weights (a narrowed copy of the model) against the
+// float32 model, alternating the two run by run so that a change in the
+// machine's load falls on both: each bf16 row's RatioToFP32 is the ratio of
+// the two medians of these interleaved runs.
+func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs int, peak, bw float64, stderr io.Writer) ([]benchRow, *bf16Summary, error) {
+	bf, err := m.CloneBF16()
+	if err != nil {
+		return nil, nil, err
+	}
+	bf.SetBF16Activations(true) // --dtype bf16-full: the VDPBF16PS GEMM for many rows
+	sum := &bf16Summary{ResidentBytes: float64(bf.Params.ResidentBytes()), FP32ResidentBytes: float64(m.Params.ResidentBytes()), Kernels: graph.BF16Kernels()}
+	c := m.Config
+	var rows []benchRow
+	// pair measures fp and b16 (and the extra functions, whose medians it
+	// returns) in turn, run by run, and adds the bf16 row.
+	pair := func(name string, flops, items float64, unit string, fp, b16 func() error, extra ...func() error) (*benchRow, []float64, error) {
+		fmt.Fprintf(stderr, "bf16 %s (alternating with fp32) ...\n", name)
+		resetPeakRSS()
+		t, err := interleavedMedians(ctx, runs, append([]func() error{fp, b16}, extra...)...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("bf16 %s: %w", name, err)
+		}
+		tf, tb := t[0], t[1]
+		r := benchRow{Name: "bf16-full " + name, Seconds: tb, Throughput: items / tb, Unit: unit, GFLOPS: flops / tb / 1e9, Runs: runs, RatioToFP32: tb / tf,
+			PeakRSSGiB: peakRSSGiB()} // both models' graphs run in this window
+		r.PeakShare = r.GFLOPS / peak
+		rows = append(rows, r)
+		return &rows[len(rows)-1], t[2:], nil
+	}
+	vision := func(m *gitmodel.Model) (func() error, func(), error) {
+		f, err := m.NewForward(1, 1, gitmodel.ForwardOptions{VisionOnly: true})
+		if err != nil {
+			return nil, nil, err
+		}
+		in := gitmodel.Batch{Pixels: pixels, IDs: make([]int, 1)}
+		return func() error { return f.Run(in) }, f.Close, nil
+	}
+	vf, closeF, err := vision(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer closeF()
+	vb, closeB, err := vision(bf)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer closeB()
+	if _, _, err := pair("vision tower, batch 1", c.VisionFLOPs(), 1, "images/s", vf, vb); err != nil {
+		return nil, nil, err
+	}
+	gf, gb := m.NewGenerator(), bf.NewGenerator()
+	defer gf.Close()
+	defer gb.Close()
+	caption := func(g *gitmodel.Generator, beams, tokens int) func() error {
+		o := gitmodel.GenerateOptions{MaxNewTokens: tokens, MinNewTokens: tokens, NumBeams: beams}
+		return func() error {
+			_, err := g.Generate(ctx, pixels, 1, []int{c.BosTokenID}, o)
+			return err
+		}
+	}
+	for _, beams := range []int{1, 4} {
+		name := fmt.Sprintf("greedy caption, %d tokens, batch 1", newTokens)
+		if beams > 1 {
+			name = fmt.Sprintf("%d-beam caption, %d tokens, batch 1", beams, newTokens)
+		}
+		r, t1, err := pair(name, c.CaptionFLOPs(1, beams, 1, newTokens), newTokens, "tokens/s",
+			caption(gf, beams, newTokens), caption(gb, beams, newTokens), caption(gf, beams, 1), caption(gb, beams, 1))
+		if err != nil {
+			return nil, nil, err
+		}
+		n0 := c.ImageTokens() + 1
+		for t := 1; t < newTokens; t++ {
+			r.BytesPerStep += bf.DecodeStepBytes(beams, n0+t) / (newTokens - 1)
+		}
+		fpStep := (r.Seconds/r.RatioToFP32 - t1[0]) / (newTokens - 1)
+		if r.SecondsPerStep = (r.Seconds - t1[1]) / (newTokens - 1); r.SecondsPerStep > 0 {
+			r.BandwidthShare = r.BytesPerStep / (bw * 1e9) / r.SecondsPerStep
+			if fpStep > 0 {
+				r.StepRatioToFP32 = r.SecondsPerStep / fpStep
+			}
+		}
+	}
+	return rows, sum, nil
+}
+
+// interleavedMedians runs each function once (warm-up), then all of them
+// in turn, runs times, and returns their median seconds.
+func interleavedMedians(ctx context.Context, runs int, fns ...func() error) ([]float64, error) {
+	for _, fn := range fns {
+		if err := fn(); err != nil {
+			return nil, err
+		}
+	}
+	times := make([][]float64, len(fns))
+	for i := 0; i < runs; i++ {
+		for f, fn := range fns {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			start := time.Now()
+			if err := fn(); err != nil {
+				return nil, err
+			}
+			times[f] = append(times[f], time.Since(start).Seconds())
+		}
+	}
+	med := make([]float64, len(fns))
+	for f, t := range times {
+		sort.Float64s(t)
+		med[f] = t[runs/2]
+	}
+	return med, nil
 }
 
 // benchTrain sets up one training step (forward with dropout, backward,

@@ -22,6 +22,7 @@ import (
 func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("caption", stderr)
 	model := fs.String("model", "", "checkpoint `directory` or HuggingFace model id owner/name (required)")
+	dtype := fs.dtypeFlag()
 	asJSON := fs.Bool("json", false, "print one JSON object per result")
 	prompt := fs.String("prompt", "", "text to continue (VQA style); the printed caption excludes it")
 	batch := fs.Int("batch-size", 1, "images per generation batch")
@@ -60,7 +61,7 @@ func runCaption(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(inputs) == 0 {
 		return usageError{errors.New("no images given (name image files, or --images-from FILE|DIR)")}
 	}
-	p, err := loadPipeline(ctx, *model, stderr)
+	p, err := loadPipelineDtype(ctx, *model, *dtype, stderr)
 	if err != nil {
 		return err
 	}

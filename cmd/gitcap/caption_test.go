@@ -16,6 +16,24 @@ import (
 	"github.com/gitcap/gitcap/data/tensorfile"
 )
 
+// TestCaptionCommandWithBF16WeightsPrintsHFIDs: with --dtype bf16 git-tiny
+// still gives HF's float32 greedy ids for cats.png (gitmodel's
+// TestBF16GreedyIDsAgreeWithFP32 covers every fixture image).
+func TestCaptionCommandWithBF16WeightsPrintsHFIDs(t *testing.T) {
+	var out, errb bytes.Buffer
+	err := runCaption(context.Background(), []string{"--model", fixtures.Path(t, "git-tiny"), "--dtype", "bf16", "--json", fixtures.Path(t, "images", "cats.png")}, &out, &errb)
+	if err != nil {
+		t.Fatalf("%v; stderr %s", err, errb.String())
+	}
+	var got struct{ IDs []int }
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	if want := []int{101, 2048, 8870, 5777, 2006, 1037, 5061, 6411, 102}; !reflect.DeepEqual(got.IDs, want) {
+		t.Errorf("bf16 ids %v, HF (float32) %v", got.IDs, want)
+	}
+}
+
 // TestCaptionCommandPrintsHFIDs checks `gitcap caption --json` against HF's
 // greedy generation, and that a missing image is reported while the others
 // are still captioned and the exit is an error.

@@ -23,6 +23,7 @@ import (
 func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("eval", stderr)
 	model := fs.String("model", "", "checkpoint directory or HuggingFace model id (required)")
+	dtype := fs.dtypeFlag()
 	annotations := fs.String("annotations", "", "reference captions: COCO captions JSON, Karpathy dataset_coco.json, metadata.jsonl or CSV (required)")
 	images := fs.String("images", "", "directory the annotation file names are relative to (default: the annotation file's directory)")
 	split := fs.String("split", "", "split of a Karpathy split file (default test)")
@@ -107,7 +108,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else if miss := countMissing(samples); miss > 0 {
 		fmt.Fprintf(stderr, "warning: %d of %d images are missing, the first %s\n", miss, len(samples), firstMissing(samples))
 	}
-	p, err := loadPipeline(ctx, *model, stderr)
+	p, err := loadPipelineDtype(ctx, *model, *dtype, stderr)
 	if err != nil {
 		return err
 	}

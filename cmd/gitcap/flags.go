@@ -7,6 +7,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/gitcap/gitcap/gitmodel"
 )
 
 // flagSet is the one flag parser every gitcap command uses. It wraps the
@@ -206,4 +208,31 @@ func usageErr(err error) error {
 		return err
 	}
 	return usageError{err}
+}
+
+// dtypeFlag registers --dtype, the weight dtype of an inference command
+// (caption, eval, serve), and returns where the parsed value lands; a value
+// other than fp32 or bf16 is a one-line usage error.
+func (fs *flagSet) dtypeFlag() *gitmodel.WeightDtype {
+	dt := gitmodel.FP32
+	fs.Var((*dtypeValue)(&dt), "dtype", "weight `dtype`: fp32; bf16 (weights rounded to bfloat16: half the memory, faster decoding on AVX-512 CPUs); bf16-full (bf16, and the vision tower's and prefix's matrix products also round their inputs to bf16: VDPBF16PS on AVX512_BF16 CPUs)")
+	return &dt
+}
+
+type dtypeValue gitmodel.WeightDtype
+
+func (v *dtypeValue) String() string {
+	if v == nil {
+		return ""
+	}
+	return string(*v)
+}
+
+func (v *dtypeValue) Set(s string) error {
+	dt, err := gitmodel.ParseWeightDtype(s)
+	if err != nil {
+		return err
+	}
+	*v = dtypeValue(dt)
+	return nil
 }

@@ -71,6 +71,7 @@ func (f *serveFlags) check() error {
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	model := fs.String("model", "", "checkpoint directory or HuggingFace model id (required)")
+	dtype := fs.dtypeFlag()
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address (0.0.0.0:8080 in a container)")
 	keyFile := fs.String("api-key-file", "", "file holding a bearer token that /v1/ requests must send (Authorization: Bearer TOKEN)")
 	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM/Ctrl-C, how long in-flight requests get to finish")
@@ -110,7 +111,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("--api-key-file %s is empty", *keyFile)
 		}
 	}
-	p, err := loadPipeline(ctx, *model, stderr)
+	p, err := loadPipelineDtype(ctx, *model, *dtype, stderr)
 	if err != nil {
 		return err
 	}

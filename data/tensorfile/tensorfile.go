@@ -24,6 +24,7 @@ type Tensor struct {
 	Shape []int
 	F32   []float32 // set for floating-point tensors
 	I64   []int64   // set for integer tensors
+	BF16  []uint16  // bfloat16 bit patterns, written as BF16 (Write only; reading widens, see BF16Bits)
 }
 
 // Len is the number of elements the shape describes.
@@ -271,6 +272,15 @@ func Write(path string, tensors map[string]Tensor, metadata map[string]string) e
 				binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
 			}
 			views[name] = view{safetensors.F32, shape, b}
+		case t.BF16 != nil:
+			if len(t.BF16) != n {
+				return fmt.Errorf("tensorfile: %s: %d values for shape %v", name, len(t.BF16), t.Shape)
+			}
+			b := make([]byte, 2*n)
+			for i, v := range t.BF16 {
+				binary.LittleEndian.PutUint16(b[2*i:], v)
+			}
+			views[name] = view{safetensors.BF16, shape, b}
 		case t.I64 != nil:
 			if len(t.I64) != n {
 				return fmt.Errorf("tensorfile: %s: %d values for shape %v", name, len(t.I64), t.Shape)

@@ -26,8 +26,12 @@ type Pipeline struct {
 
 // LoadPipeline loads a HF checkpoint directory: config.json, weights,
 // tokenizer files and preprocessor_config.json.
-func LoadPipeline(dir string) (*Pipeline, error) {
-	m, err := gitmodel.Load(dir)
+func LoadPipeline(dir string) (*Pipeline, error) { return LoadPipelineDtype(dir, gitmodel.FP32) }
+
+// LoadPipelineDtype is LoadPipeline with the weights held in dt
+// (gitmodel.LoadDtype).
+func LoadPipelineDtype(dir string, dt gitmodel.WeightDtype) (*Pipeline, error) {
+	m, err := gitmodel.LoadDtype(dir, dt)
 	if err != nil {
 		return nil, err
 	}

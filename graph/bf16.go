@@ -1,0 +1,384 @@
+package graph
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// bfloat16 weights for inference. A Param narrowed by ToBF16 holds its
+// values as bf16 bit patterns (a tensor.Uint16 Value, W nil): half the
+// memory of float32. Layers that meet such a Param build LinearBF16 or
+// EmbedBF16 instead of their float32 ops; activations, biases, LayerNorm
+// parameters and every sum stay float32. bf16 weights are inference-only:
+// the ops have no gradient.
+//
+// Products: a bf16 value widens to float32 exactly (it is the top half of a
+// float32), so the only rounding bf16 adds is the one of the weights
+// themselves; the products and sums are float32, as in the float32 model.
+// For a few rows (a decode step) LinearBF16 streams the bf16 weights
+// through a GEMV kernel (AVX-512: widen 16 weights, FMA in float32); that
+// halves the bytes a memory-bound decode step reads. For many rows (the
+// vision tower, a prefix) it widens the matrix into a float32 scratch
+// shared by the graph and calls sgemm, whose speed a compute-bound product
+// keeps.
+
+// BF16FromF32 rounds f to bfloat16 (round to nearest, ties to even, as
+// PyTorch's float32→bfloat16 cast); NaN stays NaN.
+func BF16FromF32(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 { // NaN: keep it quiet, keep the sign
+		return uint16(b>>16) | 0x40
+	}
+	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
+}
+
+// F32FromBF16 widens a bfloat16 value (exact).
+func F32FromBF16(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+
+// BF16Fast reports whether the AVX-512 bf16 kernels run on this CPU; without
+// them the bf16 ops run a pure-Go kernel (correct, but slower than float32).
+func BF16Fast() bool { return hasAVX512 }
+
+// BF16Kernels names the kernels the bf16 ops run on this CPU.
+func BF16Kernels() string {
+	switch {
+	case hasBF16DP:
+		return "AVX-512 GEMV for few rows, VDPBF16PS GEMM for many"
+	case hasAVX512:
+		return "AVX-512 GEMV for few rows, widen + sgemm for many (no AVX512_BF16)"
+	}
+	return "pure Go (no AVX-512)"
+}
+
+// IsBF16 reports whether p holds bfloat16 weights (see ToBF16).
+func (p *Param) IsBF16() bool { return p.Value != nil && p.Value.Dtype() == tensor.Uint16 }
+
+// BF16 returns the bf16 bit patterns of a parameter narrowed by ToBF16, or
+// nil.
+func (p *Param) BF16() []uint16 {
+	if !p.IsBF16() {
+		return nil
+	}
+	return p.Value.Data().([]uint16)
+}
+
+// ToBF16 narrows p's float32 values to bfloat16 (BF16FromF32) and drops the
+// float32 memory; graphs built before keep the old memory, so build graphs
+// after narrowing. A bf16 Param cannot be trained (F32 and Builder.Param do
+// not accept it).
+func (p *Param) ToBF16() {
+	if p.IsBF16() {
+		return
+	}
+	src := p.F32()
+	dst := make([]uint16, len(src))
+	for i, v := range src {
+		dst[i] = BF16FromF32(v)
+	}
+	p.Value = tensor.New(tensor.WithShape(p.Value.Shape().Clone()...), tensor.WithBacking(dst))
+	p.W = nil
+}
+
+// SetBF16Bits stores bf16 bit patterns (a checkpoint's BF16 tensor, kept as
+// it is) into a bf16 Param.
+func (p *Param) SetBF16Bits(bits []uint16) error {
+	dst := p.BF16()
+	if dst == nil {
+		return fmt.Errorf("parameter %s does not hold bf16 weights", p.Name)
+	}
+	if len(bits) != len(dst) {
+		return fmt.Errorf("parameter %s: %d values for %d elements", p.Name, len(bits), len(dst))
+	}
+	copy(dst, bits)
+	return nil
+}
+
+// SetF32 stores float32 values into p: copied into a float32 Param,
+// narrowed (BF16FromF32) into a bf16 one.
+func (p *Param) SetF32(vals []float32) error {
+	if dst := p.BF16(); dst != nil {
+		if len(vals) != len(dst) {
+			return fmt.Errorf("parameter %s: %d values for %d elements", p.Name, len(vals), len(dst))
+		}
+		for i, v := range vals {
+			dst[i] = BF16FromF32(v)
+		}
+		return nil
+	}
+	dst := p.F32()
+	if len(vals) != len(dst) {
+		return fmt.Errorf("parameter %s: %d values for %d elements", p.Name, len(vals), len(dst))
+	}
+	copy(dst, vals)
+	return nil
+}
+
+// ResidentBytes is the memory the parameters' values take (2 bytes per bf16
+// element, the dtype's size otherwise).
+func (ps *Params) ResidentBytes() int {
+	n := 0
+	for _, p := range ps.byName {
+		n += p.Value.Shape().TotalSize() * int(p.Value.Dtype().Size())
+	}
+	return n
+}
+
+// bf16Scratch is the float32 matrix a graph's many-row LinearBF16 ops widen
+// their weights into, one at a time (a graph runs its ops in turn), so a
+// graph holds one scratch the size of its largest bf16 matrix.
+type bf16Scratch struct {
+	roundX bool        // many-row products may round activations to bf16 (WithBF16Activations)
+	w      []float32   // a widened matrix
+	xp     []uint32    // activations packed for VDPBF16PS (bf16gemm.go)
+	tiles  [][]float32 // one output tile per worker (bf16gemm.go)
+}
+
+func (s *bf16Scratch) get(n int) []float32 {
+	if cap(s.w) < n {
+		s.w = make([]float32, n)
+	}
+	return s.w[:n]
+}
+
+// WithBF16Activations lets the graph's many-row LinearBF16 products (the
+// vision tower, a prefix) round their activations to bf16 and run the
+// VDPBF16PS GEMM where the CPU has AVX512_BF16: about twice the speed of
+// widening and sgemm, at the cost of a second rounding (the activations',
+// relative ≤ 2⁻⁹) on top of the weights'. Without it those products keep
+// float32 activations (widen + sgemm). Decode steps (few rows) always keep
+// float32 activations.
+func WithBF16Activations(on bool) BuilderOption {
+	return func(b *Builder) {
+		if b.bf16 == nil {
+			b.bf16 = &bf16Scratch{}
+		}
+		b.bf16.roundX = on
+	}
+}
+
+// gemvRows is the row count up to which LinearBF16 streams bf16 weights
+// (GEMV kernel); above it, widening and sgemm is faster.
+const gemvRows = 16
+
+// LinearBF16 is Linear (x·Wᵀ + b) with a bf16 weight w (out,in) held by the
+// op itself rather than a graph input (a Param of any shape whose elements
+// form (rows, elements/rows): a conv kernel is a matrix). bias is a float32
+// node (out) or nil.
+func LinearBF16(b *Builder, x *G.Node, w *Param, bias *G.Node) *G.Node {
+	if !w.IsBF16() {
+		panic(buildError{fmt.Errorf("LinearBF16: parameter %s holds float32 weights", w.Name)})
+	}
+	sh := w.Value.Shape()
+	out := sh[0]
+	if b.bf16 == nil {
+		b.bf16 = &bf16Scratch{}
+	}
+	in := sh.TotalSize() / out
+	f32 := tensor.Float32
+	sig := fmt.Sprintf("LinearBF16{%s,%p,%dx%d,bias=%v}", w.Name, w, out, in, bias != nil)
+	op := linearBF16Op{w: w, nOut: out, nIn: in, bias: bias != nil, scratch: b.bf16}
+	if bias != nil {
+		op.baseOp = newBase(sig, tt(2, f32), tt(2, f32), tt(1, f32))
+		return apply(op, x, bias)
+	}
+	op.baseOp = newBase(sig, tt(2, f32), tt(2, f32))
+	return apply(op, x)
+}
+
+type linearBF16Op struct {
+	baseOp
+	w         *Param
+	nOut, nIn int
+	bias      bool
+	scratch   *bf16Scratch
+}
+
+func (op linearBF16Op) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	x := shapeOf(in[0])
+	if len(x) != 2 || x[1] != op.nIn {
+		return nil, fmt.Errorf("LinearBF16: x %v does not fit weight %s (%d,%d)", x, op.w.Name, op.nOut, op.nIn)
+	}
+	if op.bias {
+		if b := shapeOf(in[1]); b.TotalSize() != op.nOut {
+			return nil, fmt.Errorf("LinearBF16: bias %v does not fit weight %s (%d,%d)", b, op.w.Name, op.nOut, op.nIn)
+		}
+	}
+	return tensor.Shape{x[0], op.nOut}, nil
+}
+func (op linearBF16Op) Do(vals ...G.Value) (G.Value, error) {
+	x := data[float32](vals[0])
+	n := len(x) / op.nIn
+	y := op.out(tensor.Float32, n, op.nOut)
+	var bias []float32
+	if op.bias {
+		bias = data[float32](vals[1])
+	}
+	linearBF16(x, op.w.BF16(), bias, y.Data().([]float32), n, op.nIn, op.nOut, op.scratch)
+	return y, nil
+}
+func (op linearBF16Op) DiffWRT(n int) []bool { return allTrue(n) }
+func (op linearBF16Op) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
+	return nil, errBF16Grad
+}
+
+var errBF16Grad = errors.New("bf16 weights are for inference only: they have no gradient (train in float32)")
+
+// linearBF16 computes y = x·Wᵀ + b for x (n,in), bf16 W (out,in).
+func linearBF16(x []float32, w []uint16, bias, y []float32, n, in, out int, scratch *bf16Scratch) {
+	if scratch != nil && scratch.roundX && useBF16DP(n, in, out) {
+		linearBF16DP(x, w, bias, y, n, in, out, scratch)
+		return
+	}
+	if n > gemvRows && scratch != nil {
+		wf := scratch.get(out * in)
+		widenBF16(wf, w)
+		linearFwd(x, wf, bias, y, n, in, out)
+		return
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if workers < 2 || out*in < 1<<16 || out < 8*workers {
+		gemvBF16(x, w, bias, y, n, in, out, 0, out)
+		return
+	}
+	chunk := (out/workers + 3) &^ 3
+	var wg sync.WaitGroup
+	for lo := 0; lo < out; lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			gemvBF16(x, w, bias, y, n, in, out, lo, hi)
+		}(lo, min(lo+chunk, out))
+	}
+	wg.Wait()
+}
+
+// gemvBF16 computes columns [lo,hi) of y = x·Wᵀ + b, four weight rows at a
+// time against every x row (the four rows stay in L1 while the x rows pass).
+func gemvBF16(x []float32, w []uint16, bias, y []float32, n, in, out, lo, hi int) {
+	k16 := 0
+	if hasAVX512 {
+		k16 = in &^ 15
+	}
+	var acc [4]float32
+	j := lo
+	for ; k16 > 0 && j+4 <= hi; j += 4 {
+		wj := w[j*in : (j+4)*in]
+		for i := 0; i < n; i++ {
+			xi := x[i*in : (i+1)*in]
+			dot4BF16AVX512(&wj[0], in, &xi[0], k16, &acc[0])
+			for r := range acc {
+				s := acc[r]
+				if k16 < in {
+					s += dotBF16Go(wj[r*in+k16:(r+1)*in], xi[k16:])
+				}
+				if bias != nil {
+					s += bias[j+r]
+				}
+				y[i*out+j+r] = s
+			}
+		}
+	}
+	for ; j < hi; j++ {
+		wj := w[j*in : (j+1)*in]
+		for i := 0; i < n; i++ {
+			s := dotBF16Go(wj, x[i*in:(i+1)*in])
+			if bias != nil {
+				s += bias[j]
+			}
+			y[i*out+j] = s
+		}
+	}
+}
+
+// dotBF16Go is the pure-Go kernel (and reference): Σ widen(w[i])·x[i].
+func dotBF16Go(w []uint16, x []float32) float32 {
+	x = x[:len(w)]
+	var a0, a1, a2, a3 float32
+	i := 0
+	for ; i+4 <= len(w); i += 4 {
+		a0 += F32FromBF16(w[i]) * x[i]
+		a1 += F32FromBF16(w[i+1]) * x[i+1]
+		a2 += F32FromBF16(w[i+2]) * x[i+2]
+		a3 += F32FromBF16(w[i+3]) * x[i+3]
+	}
+	for ; i < len(w); i++ {
+		a0 += F32FromBF16(w[i]) * x[i]
+	}
+	return (a0 + a1) + (a2 + a3)
+}
+
+// widenBF16 writes src widened to float32 into dst (len(src) elements),
+// split across cores for large matrices.
+func widenBF16(dst []float32, src []uint16) {
+	workers := runtime.GOMAXPROCS(0)
+	if workers < 2 || len(src) < 1<<18 {
+		widenBF16Range(dst, src)
+		return
+	}
+	chunk := (len(src)/workers + 63) &^ 63
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(src); lo += chunk {
+		hi := min(lo+chunk, len(src))
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			widenBF16Range(dst[lo:hi], src[lo:hi])
+		}(lo, hi)
+	}
+	wg.Wait()
+}
+
+func widenBF16Range(dst []float32, src []uint16) {
+	n := 0
+	if hasAVX512 && len(src) >= 16 {
+		n = len(src) &^ 15
+		widenBF16AVX512(&dst[0], &src[0], n)
+	}
+	for i := n; i < len(src); i++ {
+		dst[i] = F32FromBF16(src[i])
+	}
+}
+
+// EmbedBF16 is Embed with a bf16 table w (V,C) held by the op: the looked-up
+// rows are widened to float32.
+func EmbedBF16(w *Param, ids *G.Node) *G.Node {
+	if !w.IsBF16() {
+		panic(buildError{fmt.Errorf("EmbedBF16: parameter %s holds float32 weights", w.Name)})
+	}
+	sh := w.Value.Shape()
+	v, c := sh[0], sh.TotalSize()/sh[0]
+	base := newBase(fmt.Sprintf("EmbedBF16{%s,%p,%dx%d}", w.Name, w, v, c), tt(2, tensor.Float32), tt(1, tensor.Int))
+	return apply(embedBF16Op{baseOp: base, w: w, v: v, c: c}, ids)
+}
+
+type embedBF16Op struct {
+	baseOp
+	w    *Param
+	v, c int
+}
+
+func (op embedBF16Op) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{shapeOf(in[0]).TotalSize(), op.c}, nil
+}
+func (op embedBF16Op) Do(vals ...G.Value) (G.Value, error) {
+	ids := ints(vals[0])
+	y := op.out(tensor.Float32, len(ids), op.c)
+	dst, w := y.Data().([]float32), op.w.BF16()
+	for i, id := range ids {
+		if id < 0 || id >= op.v {
+			return nil, fmt.Errorf("embedding index %d out of range [0,%d)", id, op.v)
+		}
+		widenBF16Range(dst[i*op.c:(i+1)*op.c], w[id*op.c:(id+1)*op.c])
+	}
+	return y, nil
+}
+func (op embedBF16Op) DiffWRT(n int) []bool { return []bool{false} }
+func (op embedBF16Op) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
+	return nil, errBF16Grad
+}

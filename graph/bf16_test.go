@@ -1,0 +1,202 @@
+package graph
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+
+	"gorgonia.org/tensor"
+)
+
+func TestBF16FromF32RoundsToNearestEven(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		in   float32
+		want uint16
+	}{
+		{"one", 1, 0x3f80},
+		{"exact bf16", -2.5, 0xc020},
+		{"below half ulp rounds down", math.Float32frombits(0x3f807fff), 0x3f80},
+		{"tie rounds to even (down)", math.Float32frombits(0x3f808000), 0x3f80},
+		{"tie rounds to even (up)", math.Float32frombits(0x3f818000), 0x3f82},
+		{"above half ulp rounds up", math.Float32frombits(0x3f808001), 0x3f81},
+		{"largest float32 overflows to inf", math.MaxFloat32, 0x7f80},
+		{"inf", float32(math.Inf(-1)), 0xff80},
+		{"smallest subnormal rounds to zero", math.Float32frombits(1), 0x0000},
+	} {
+		if got := BF16FromF32(c.in); got != c.want {
+			t.Errorf("%s: BF16FromF32(%v) = %#04x, want %#04x", c.name, c.in, got, c.want)
+		}
+	}
+	if nan := BF16FromF32(float32(math.NaN())); !math.IsNaN(float64(F32FromBF16(nan))) {
+		t.Errorf("NaN narrowed to %#04x, not a NaN", nan)
+	}
+	for _, h := range []uint16{0x0000, 0x3f80, 0xc020, 0x0001, 0x7f7f} { // widening then narrowing is the identity
+		if got := BF16FromF32(F32FromBF16(h)); got != h {
+			t.Errorf("round trip of %#04x gave %#04x", h, got)
+		}
+	}
+}
+
+func randBF16(rng *rand.Rand, n int) []uint16 {
+	w := make([]uint16, n)
+	for i := range w {
+		w[i] = BF16FromF32(float32(rng.NormFloat64()))
+	}
+	return w
+}
+
+func randF32(rng *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+// TestLinearBF16MatchesFloat64Reference checks every path of linearBF16
+// (the GEMV kernel, AVX-512 or pure Go, one or several workers; the
+// VDPBF16PS tiles, with partial row blocks and overlapping last tiles;
+// widening and sgemm) against the same product computed in float64 from the
+// widened weights (and, on the VDPBF16PS path, the activations rounded to
+// bf16, as that path multiplies them). A float32 sum of k products differs from the exact one by at most
+// about k·2⁻²⁴·Σ|wᵢxᵢ| (the standard bound γₖ); the test allows k·2⁻²³.
+func TestLinearBF16MatchesFloat64Reference(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	for _, c := range []struct{ n, in, out int }{
+		{1, 5, 3}, {1, 16, 4}, {1, 37, 30522}, {1, 768, 768}, {3, 768, 3072}, {4, 3072, 769},
+		{8, 37, 32}, {16, 64, 21}, {17, 37, 32}, {40, 768, 100},
+		{17, 2, 12}, {33, 64, 13}, {64, 32, 25}, {197, 768, 3072}, {20, 37, 40}, {18, 64, 11},
+	} {
+		w := randBF16(rng, c.out*c.in)
+		x := randF32(rng, c.n*c.in)
+		for _, roundX := range []bool{false, true} {
+			xr := x // what the kernel multiplies: x, or x rounded to bf16 on the VDPBF16PS path
+			if roundX && useBF16DP(c.n, c.in, c.out) {
+				xr = make([]float32, len(x))
+				for i, v := range x {
+					xr[i] = F32FromBF16(BF16FromF32(v))
+				}
+			}
+			b := randF32(rng, c.out)
+			y := make([]float32, c.n*c.out)
+			linearBF16(x, w, b, y, c.n, c.in, c.out, &bf16Scratch{roundX: roundX})
+			bad := 0
+			for i := 0; i < c.n; i++ {
+				for j := 0; j < c.out; j++ {
+					ref, mag := float64(b[j]), math.Abs(float64(b[j]))
+					for k := 0; k < c.in; k++ {
+						p := float64(F32FromBF16(w[j*c.in+k])) * float64(xr[i*c.in+k])
+						ref += p
+						mag += math.Abs(p)
+					}
+					tol := float64(c.in+1) * math.Ldexp(1, -23) * mag
+					if d := math.Abs(float64(y[i*c.out+j]) - ref); d > tol {
+						if bad++; bad <= 3 {
+							t.Errorf("%+v roundX=%v: y[%d,%d] = %v, float64 reference %v (|diff| %.3g > %.3g)", c, roundX, i, j, y[i*c.out+j], ref, d, tol)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestBF16AsmKernelsMatchPureGo(t *testing.T) {
+	if !hasAVX512 {
+		t.Skip("no AVX-512 on this CPU: only the pure-Go kernels run")
+	}
+	rng := rand.New(rand.NewSource(4))
+	for _, k := range []int{16, 32, 768, 3072} {
+		const ldw = 3100
+		w := randBF16(rng, 4*ldw)
+		x := randF32(rng, k)
+		var got [4]float32
+		dot4BF16AVX512(&w[0], ldw, &x[0], k, &got[0])
+		for r := range got {
+			want := dotBF16Go(w[r*ldw:r*ldw+k], x)
+			var mag float64
+			for i, v := range x {
+				mag += math.Abs(float64(F32FromBF16(w[r*ldw+i])) * float64(v))
+			}
+			// Both sum the same exact products in float32, in different orders.
+			if d := math.Abs(float64(got[r] - want)); d > float64(k)*math.Ldexp(1, -22)*mag {
+				t.Errorf("k=%d row %d: asm %v, Go %v", k, r, got[r], want)
+			}
+		}
+	}
+	src := randBF16(rng, 1000)
+	dst := make([]float32, len(src))
+	widenBF16(dst, src)
+	for i, h := range src {
+		if dst[i] != F32FromBF16(h) {
+			t.Fatalf("widen[%d] = %v, want %v (exact)", i, dst[i], F32FromBF16(h))
+		}
+	}
+	x := make([]float32, 64*100+7)
+	for i := range x {
+		x[i] = float32(i % 3) // small integers: every order sums them exactly
+	}
+	var want float64
+	for _, v := range x {
+		want += float64(v)
+	}
+	if got := sumF32(x); float64(got) != want {
+		t.Errorf("sumF32 = %v, want %v", got, want)
+	}
+}
+
+func TestParamToBF16HalvesResidentBytes(t *testing.T) {
+	ps := NewParams(tensor.Float32)
+	w := ps.New("w", 64, 32)
+	b := ps.NewRole("b", RoleBias, 64)
+	for i := range w.W {
+		w.W[i] = float32(i) * 0.37
+	}
+	before := ps.ResidentBytes()
+	w.ToBF16()
+	if !w.IsBF16() || w.W != nil || b.IsBF16() {
+		t.Fatalf("after ToBF16: w bf16 %v (W nil %v), b bf16 %v", w.IsBF16(), w.W == nil, b.IsBF16())
+	}
+	if got, want := ps.ResidentBytes(), before-64*32*2; got != want {
+		t.Errorf("resident bytes %d after narrowing, want %d", got, want)
+	}
+	for i, h := range w.BF16() {
+		if h != BF16FromF32(float32(i)*0.37) {
+			t.Fatalf("element %d = %#04x, want %#04x", i, h, BF16FromF32(float32(i)*0.37))
+		}
+	}
+	if err := Build(func() { NewBuilder(tensor.Float32).Param(w) }); err == nil {
+		t.Error("Builder.Param accepted a bf16 parameter")
+	}
+}
+
+// BenchmarkLinearVisionMLP times the vision tower's fc1 shape (197 tokens,
+// 768→3072) in float32 (sgemm) and with bf16 weights (the path linearBF16
+// takes on this CPU, and widening + sgemm).
+func BenchmarkLinearVisionMLP(b *testing.B) {
+	const n, in, out = 197, 768, 3072
+	rng := rand.New(rand.NewSource(5))
+	x, wf, bias := randF32(rng, n*in), randF32(rng, out*in), randF32(rng, out)
+	w := make([]uint16, len(wf))
+	for i, v := range wf {
+		w[i] = BF16FromF32(v)
+	}
+	y := make([]float32, n*out)
+	s := &bf16Scratch{roundX: true}
+	for _, c := range []struct {
+		name string
+		fn   func()
+	}{
+		{"fp32", func() { linearFwd(x, wf, bias, y, n, in, out) }},
+		{"bf16", func() { linearBF16(x, w, bias, y, n, in, out, s) }},
+		{"bf16-widen", func() { widenBF16(s.get(out*in), w); linearFwd(x, s.get(out*in), bias, y, n, in, out) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				c.fn()
+			}
+			b.ReportMetric(2*n*in*out*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

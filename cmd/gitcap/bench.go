@@ -157,17 +157,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	var serveRows []serveRow
+	var parts *serveParts
 	if want["serve"] {
-		if serveRows, err = benchServe(ctx, m, pipe, &sb, stderr); err != nil {
+		if serveRows, parts, err = benchServe(ctx, m, pipe, &sb, stderr); err != nil {
 			return err
 		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"sgemm_peak_gflops": peak, "parameters": m.Params.Count(), "blas": graph.BLAS().Name, "version": currentVersion(), "results": rows, "serve": serveRows})
+		return enc.Encode(map[string]any{"sgemm_peak_gflops": peak, "parameters": m.Params.Count(), "blas": graph.BLAS().Name, "version": currentVersion(), "results": rows, "serve": serveRows, "serve_parts": parts})
 	}
-	defer printServeRows(stdout, serveRows)
+	defer printServeRows(stdout, serveRows, parts)
 	fmt.Fprintf(stdout, "%-40s %9s %14s %9s %7s %9s\n", "workload", "median s", "throughput", "GFLOP/s", "of peak", "peak RSS")
 	for _, r := range rows {
 		fmt.Fprintf(stdout, "%-40s %9.3f %8.2f %-5s %9.1f %6.0f%% %6.2f GiB\n", r.Name, r.Seconds, r.Throughput, strings.TrimSuffix(r.Unit, "/s")+"/s", r.GFLOPS, 100*r.PeakShare, r.PeakRSSGiB)

@@ -549,10 +549,10 @@ func (b *Batcher) encodeLoop() {
 	}
 }
 
-// prefixGraph returns the compiled prefix graph for images × t prompt
+// graphFor returns the compiled prefix graph for images × t prompt
 // tokens, compiling it (and evicting the least recently used one beyond
 // MaxGraphs) when needed.
-func (b *Batcher) prefixGraph(images, t int) (*Forward, error) {
+func (b *Batcher) graphFor(images, t int) (*Forward, error) {
 	b.uses++
 	key := [2]int{images, t}
 	if p, ok := b.prefixes[key]; ok {
@@ -592,7 +592,7 @@ func (b *Batcher) encode(ms []*member) {
 			b.encoded <- m
 		}
 	}
-	f, err := b.prefixGraph(len(ms), len(ms[0].prompt))
+	f, err := b.graphFor(len(ms), len(ms[0].prompt))
 	if err != nil {
 		fail(err)
 		return

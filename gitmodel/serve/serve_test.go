@@ -618,7 +618,7 @@ func TestMetricsAreExposed(t *testing.T) {
 	for _, want := range []string{
 		`gitcap_requests_total{code="200"} 1`, `gitcap_requests_total{code="400"} 1`,
 		`gitcap_request_duration_seconds_count 2`, "gitcap_queue_depth 0", "gitcap_busy_rows 0",
-		"gitcap_batch_rows_bucket", "gitcap_encode_batch_images_bucket", "gitcap_images_total 2",
+		"gitcap_batch_rows_bucket", "gitcap_encode_batch_images_bucket", "gitcap_decode_step_seconds_bucket", "gitcap_encode_seconds_bucket", "gitcap_images_total 2",
 		"gitcap_generated_tokens_total", "gitcap_images_per_second",
 	} {
 		if !strings.Contains(m, want) {

@@ -36,7 +36,7 @@ func TestServeBenchRunsOnATinyRandomModel(t *testing.T) {
 	if len(rows) != 2 || rows[0].Clients != 1 || rows[1].Clients != 3 {
 		t.Fatalf("rows %+v", rows)
 	}
-	if parts == nil || parts.Encode1 <= 0 || parts.EncodeBatch != 4 || parts.Step1 <= 0 || parts.StepFull <= 0 || parts.CeilingRate <= 0 {
+	if parts == nil || parts.Encode1 <= 0 || parts.EncodeBatch != 4 || parts.Step1 <= 0 || parts.StepFull <= 0 || parts.StepRows < 1 || parts.CeilingRate <= 0 {
 		t.Errorf("parts %+v", parts)
 	}
 	for _, r := range rows {

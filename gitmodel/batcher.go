@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,12 +20,14 @@ type BatcherOptions struct {
 	MaxText   int           // largest max_length accepted: the KV cache holds image tokens + MaxText per row (default 40)
 	Window    time.Duration // an idle batcher waits this long after a request for others to encode with it (default 2ms; negative: none)
 	MaxEncode int           // most images encoded in one prefix graph (default 8)
+	MaxGraphs int           // prefix graphs kept compiled, one per (images, prompt length), least recently used evicted (default 4)
 
-	// Optional observers, called from the batcher's goroutine (keep them
-	// cheap): OnStep after every decode step with the rows in use, OnEncode
-	// after each prefix batch with its image count.
-	OnStep   func(rows int)
-	OnEncode func(images int)
+	// Optional observers (keep them cheap): OnStep after every decode step
+	// with the rows in use and the step's duration, called from the decode
+	// goroutine; OnEncode after each prefix batch with its image count and
+	// duration, called from the encoder goroutine.
+	OnStep   func(rows int, d time.Duration)
+	OnEncode func(images int, d time.Duration)
 }
 
 func (o BatcherOptions) withDefaults() BatcherOptions {
@@ -40,6 +43,9 @@ func (o BatcherOptions) withDefaults() BatcherOptions {
 	if o.MaxEncode <= 0 {
 		o.MaxEncode = 8
 	}
+	if o.MaxGraphs <= 0 {
+		o.MaxGraphs = 4
+	}
 	return o
 }
 
@@ -48,17 +54,23 @@ func (o BatcherOptions) withDefaults() BatcherOptions {
 // every call, run by the smallest of its step graphs (1, 2, 4, ... rows)
 // that covers the rows in use. Each call takes one row
 // (greedy search), NumReturnSequences rows (sampling) or NumBeams rows
-// (beam search, reordered within its own rows). A call joins the batch at a
-// token boundary once its prefix (image encoding and prompt, encoded
-// together with other calls that wait at the same time) has been computed
-// and its keys/values copied into free rows, and it leaves as soon as it
-// finishes or its context ends, freeing its rows for the next one. A long
-// caption therefore never holds short ones back.
+// (beam search, reordered within its own rows).
+//
+// Two goroutines share the work. The decode goroutine owns the KV cache:
+// at every token boundary it gives waiting calls free rows, in arrival
+// order, and runs one decode step for every call that has joined. The
+// encoder goroutine computes the prefixes of the calls that got rows (image
+// encoding and prompt, several calls that wait at the same time in one
+// graph) while decoding goes on; an encoded call joins at the next token
+// boundary, when the decode goroutine copies its keys/values into its rows.
+// A call leaves as soon as it finishes or its context ends, freeing its
+// rows for the next one. A long caption therefore never holds short ones
+// back, and a new image's encoding never stops the others' tokens.
 //
 // The search itself (logits processors, sampling, beam bookkeeping) is the
 // one Generator uses, run in the caller's goroutine: each row's result is
 // the one Generate gives for that sample alone. Batcher is safe for
-// concurrent use; the graphs belong to its own goroutine.
+// concurrent use; the graphs belong to its goroutines.
 type Batcher struct {
 	m    *Model
 	o    BatcherOptions
@@ -70,20 +82,44 @@ type Batcher struct {
 	closeOnce sync.Once
 	waiting   atomic.Int64
 	busy      atomic.Int64
-	zeroPix   []float32 // for validating options
+	graphs    atomic.Int64 // prefix graphs compiled and not evicted
+	zeroPix   []float32    // for validating options
 
-	// Loop state, owned by the batcher's goroutine.
+	// Between the goroutines: the decode goroutine appends calls that got
+	// rows to pending (under mu) and wakes the encoder; the encoder sends
+	// each call back on encoded, its prefix in its stage (or its err set).
+	// At most Rows calls hold rows, so encoded never blocks.
+	mu      sync.Mutex
+	pending []*member
+	wake    chan struct{}
+	encoded chan *member
+	stop    chan struct{} // closed when the decode goroutine has finished
+	encDone chan struct{}
+
+	// Decode goroutine state.
 	kc, vc   [][]float32   // per layer, the KV cache of every row (Rows·tmax·hidden)
 	steps    []*decodeStep // step graphs over the first 1, 2, 4, ..., Rows rows of the cache
-	prefixes map[[2]int]*Forward
-	free     []int // free row indices, highest first (the lowest is taken next)
-	length   []int // filled cache positions per row
+	free     []int         // free row indices, highest first (the lowest is taken next)
+	live     []bool        // the row belongs to a joined call
+	length   []int         // filled cache positions per row
 	members  []*member
-	queue    []*member
+	queue    []*member // waiting for rows
+	encoding int       // calls given rows and not yet back from the encoder
 	tmp      []float32 // reorder scratch
 	tmpLen   []int
-	pix      []float32 // prefix pixels
-	ids      []int     // prefix ids
+
+	// Encoder goroutine state.
+	prefixes map[[2]int]*prefixGraph
+	uses     uint64
+	stage    [][]float32 // per row, the prefix keys/values of the call whose first row it is
+	pix      []float32   // prefix pixels
+	ids      []int       // prefix ids
+}
+
+// prefixGraph is one compiled prefix graph and when it was last used.
+type prefixGraph struct {
+	f    *Forward
+	used uint64
 }
 
 // member is one generate call inside the batcher.
@@ -99,10 +135,16 @@ type member struct {
 	order  bool      // src is pending
 	in     chan bool // step (false) or leave (true)
 	out    chan error
+
+	// Set by the encoder: the prefix length and its keys/values (per
+	// layer, n·hidden keys then n·hidden values), or why it failed.
+	n     int
+	stage []float32
+	err   error
 }
 
-// NewBatcher compiles the decode-step graph and starts the batcher's
-// goroutine; Close stops it.
+// NewBatcher compiles the decode-step graphs and starts the batcher's
+// goroutines; Close stops them.
 func (m *Model) NewBatcher(opts BatcherOptions) (*Batcher, error) {
 	o := opts.withDefaults()
 	c := m.Config
@@ -112,9 +154,13 @@ func (m *Model) NewBatcher(opts BatcherOptions) (*Batcher, error) {
 	b := &Batcher{
 		m: m, o: o, tmax: c.ImageTokens() + o.MaxText,
 		joins: make(chan *member), quit: make(chan struct{}), done: make(chan struct{}),
-		prefixes: map[[2]int]*Forward{},
+		wake: make(chan struct{}, 1), encoded: make(chan *member, o.Rows),
+		stop: make(chan struct{}), encDone: make(chan struct{}),
+		prefixes: map[[2]int]*prefixGraph{},
+		live:     make([]bool, o.Rows),
 		length:   make([]int, o.Rows),
 		tmpLen:   make([]int, o.Rows),
+		stage:    make([][]float32, o.Rows),
 		zeroPix:  make([]float32, c.Frames()*c.Vision.NumChannels*c.Vision.ImageSize*c.Vision.ImageSize),
 	}
 	per := b.tmax * c.HiddenSize
@@ -143,6 +189,7 @@ func (m *Model) NewBatcher(opts BatcherOptions) (*Batcher, error) {
 	for r := o.Rows - 1; r >= 0; r-- {
 		b.free = append(b.free, r)
 	}
+	go b.encodeLoop()
 	go b.loop()
 	return b, nil
 }
@@ -208,17 +255,15 @@ func (b *Batcher) Generate(ctx context.Context, pixels []float32, prompt []int, 
 	return seqs[0], nil
 }
 
-// Close stops accepting calls, waits for the running ones to finish and
-// releases the graphs. Calls still waiting to join get ErrBatcherClosed.
+// Close stops accepting calls, waits for the running ones (those given
+// rows) to finish and releases the graphs. Calls still waiting for rows
+// get ErrBatcherClosed.
 func (b *Batcher) Close() {
 	b.closeOnce.Do(func() {
 		close(b.quit)
 		<-b.done
 		for _, st := range b.steps {
 			st.vm.Close()
-		}
-		for _, f := range b.prefixes {
-			f.Close()
 		}
 	})
 }
@@ -277,22 +322,46 @@ func (s *batchStepper) close() {
 	}
 }
 
-// loop is the batcher's goroutine: at every token boundary it admits
-// waiting calls into free rows, then runs one decode step for every member.
+// loop is the decode goroutine: at every token boundary it takes in
+// waiting calls, gives them free rows (the encoder computes their
+// prefixes), joins the encoded ones, then runs one decode step for every
+// member. With nothing to decode it blocks until something happens.
 func (b *Batcher) loop() {
-	defer close(b.done)
-	quitting := false
+	defer func() {
+		close(b.stop)
+		<-b.encDone
+		close(b.done)
+	}()
+	quit := b.quit // nil once quitting
 	for {
-		if len(b.members) == 0 && len(b.queue) == 0 {
-			if quitting {
-				return
-			}
-			select {
-			case m := <-b.joins:
-				b.queue = append(b.queue, m)
-				b.gather()
-			case <-b.quit:
-				return
+		if quit == nil && len(b.members) == 0 && b.encoding == 0 && len(b.queue) == 0 {
+			return
+		}
+		if len(b.members) == 0 {
+			if b.encoding == 0 && len(b.queue) == 0 {
+				// Idle: wait for a call, then a window for others to
+				// encode with it.
+				select {
+				case m := <-b.joins:
+					b.queue = append(b.queue, m)
+					b.gather()
+				case <-quit:
+					quit = nil
+					continue
+				}
+			} else if !b.admit() {
+				// Nothing admitted and nothing to decode: wait for the
+				// encoder, a new call or Close.
+				select {
+				case m := <-b.encoded:
+					b.join(m)
+				case m := <-b.joins:
+					b.queue = append(b.queue, m)
+				case <-quit:
+					quit = nil
+					b.closeQueue()
+				}
+				continue
 			}
 		}
 	drain:
@@ -300,18 +369,17 @@ func (b *Batcher) loop() {
 			select {
 			case m := <-b.joins:
 				b.queue = append(b.queue, m)
+			case m := <-b.encoded:
+				b.join(m)
 			default:
 				break drain
 			}
 		}
-		if !quitting {
+		if quit != nil {
 			select {
-			case <-b.quit:
-				quitting = true
-				for _, m := range b.queue {
-					m.out <- ErrBatcherClosed
-				}
-				b.queue = b.queue[:0]
+			case <-quit:
+				quit = nil
+				b.closeQueue()
 			default:
 			}
 		}
@@ -320,6 +388,15 @@ func (b *Batcher) loop() {
 			b.decode()
 		}
 	}
+}
+
+// closeQueue answers the calls that have no rows yet with ErrBatcherClosed.
+func (b *Batcher) closeQueue() {
+	for _, m := range b.queue {
+		m.out <- ErrBatcherClosed
+	}
+	clear(b.queue)
+	b.queue = b.queue[:0]
 }
 
 // gather waits up to the window for more calls to encode with the first.
@@ -341,10 +418,10 @@ func (b *Batcher) gather() {
 	}
 }
 
-// admit moves waiting calls, in arrival order, into free rows: their
-// prefixes are computed (grouped by prompt length, several images per
-// graph) and copied into their rows.
-func (b *Batcher) admit() {
+// admit gives waiting calls, in arrival order, free rows and hands them to
+// the encoder; calls whose context ended are answered. It reports whether
+// it handed any over.
+func (b *Batcher) admit() bool {
 	n := 0
 	for _, m := range b.queue {
 		if err := m.ctx.Err(); err != nil {
@@ -354,6 +431,7 @@ func (b *Batcher) admit() {
 		b.queue[n] = m
 		n++
 	}
+	clear(b.queue[n:])
 	b.queue = b.queue[:n]
 	taken := 0
 	for taken < len(b.queue) && b.queue[taken].k <= len(b.free) {
@@ -364,51 +442,160 @@ func (b *Batcher) admit() {
 		taken++
 	}
 	if taken == 0 {
+		return false
+	}
+	b.mu.Lock()
+	b.pending = append(b.pending, b.queue[:taken]...)
+	b.mu.Unlock()
+	b.encoding += taken
+	n = copy(b.queue, b.queue[taken:])
+	clear(b.queue[n:])
+	b.queue = b.queue[:n]
+	select {
+	case b.wake <- struct{}{}:
+	default: // already woken: it takes everything pending
+	}
+	return true
+}
+
+// join copies an encoded call's prefix into its rows and makes it a member
+// (or answers its failure).
+func (b *Batcher) join(m *member) {
+	b.encoding--
+	if m.err == nil {
+		m.err = m.ctx.Err()
+	}
+	if m.err != nil {
+		b.release(m.rows)
+		m.stage = nil
+		m.out <- m.err
 		return
 	}
-	joining := append([]*member(nil), b.queue[:taken]...)
-	b.queue = append(b.queue[:0], b.queue[taken:]...)
-	// Group by prompt length (stable: arrival order within a group).
-	slices.SortStableFunc(joining, func(x, y *member) int { return len(x.prompt) - len(y.prompt) })
-	for len(joining) > 0 {
-		t := len(joining[0].prompt)
-		same := 1
-		for same < len(joining) && len(joining[same].prompt) == t {
-			same++
+	d, n, tmax := b.m.Config.HiddenSize, m.n, b.tmax
+	for l := range b.kc {
+		k := m.stage[2*l*n*d : (2*l+1)*n*d]
+		v := m.stage[(2*l+1)*n*d : (2*l+2)*n*d]
+		for _, r := range m.rows {
+			copy(b.kc[l][r*tmax*d:r*tmax*d+n*d], k)
+			copy(b.vc[l][r*tmax*d:r*tmax*d+n*d], v)
+			// Masked slots still multiply a probability of 0 by
+			// their value: clear what earlier members left there.
+			clear(b.kc[l][r*tmax*d+n*d : (r+1)*tmax*d])
+			clear(b.vc[l][r*tmax*d+n*d : (r+1)*tmax*d])
 		}
-		group := joining[:same]
-		joining = joining[same:]
-		for len(group) > 0 {
-			n := 1
-			for n*2 <= len(group) && n*2 <= b.o.MaxEncode {
-				n *= 2
+	}
+	m.stage = nil
+	for _, r := range m.rows {
+		b.length[r] = n
+		b.live[r] = true
+	}
+	b.members = append(b.members, m)
+	b.busy.Add(int64(m.k))
+	m.out <- nil
+}
+
+// encodeLoop is the encoder goroutine: it computes the prefixes of the
+// calls the decode goroutine gave rows, grouped by prompt length, several
+// images per graph, and sends each call back.
+func (b *Batcher) encodeLoop() {
+	defer func() {
+		for _, p := range b.prefixes {
+			p.f.Close()
+		}
+		clear(b.prefixes)
+		b.graphs.Store(0)
+		close(b.encDone)
+	}()
+	for {
+		select {
+		case <-b.wake:
+		case <-b.stop:
+			return
+		}
+		b.mu.Lock()
+		joining := b.pending
+		b.pending = nil
+		b.mu.Unlock()
+		// Calls whose context ended are not encoded.
+		n := 0
+		for _, m := range joining {
+			if m.err = m.ctx.Err(); m.err != nil {
+				b.encoded <- m
+				continue
 			}
-			b.encode(group[:n])
-			group = group[n:]
+			joining[n] = m
+			n++
+		}
+		joining = joining[:n]
+		// Group by prompt length (stable: arrival order within a group).
+		slices.SortStableFunc(joining, func(x, y *member) int { return len(x.prompt) - len(y.prompt) })
+		for len(joining) > 0 {
+			t := len(joining[0].prompt)
+			same := 1
+			for same < len(joining) && len(joining[same].prompt) == t {
+				same++
+			}
+			group := joining[:same]
+			joining = joining[same:]
+			for len(group) > 0 {
+				n := 1
+				for n*2 <= len(group) && n*2 <= b.o.MaxEncode {
+					n *= 2
+				}
+				b.encode(group[:n])
+				group = group[n:]
+			}
 		}
 	}
 }
 
+// graphFor returns the compiled prefix graph for images × t prompt
+// tokens, compiling it (and evicting the least recently used one beyond
+// MaxGraphs) when needed.
+func (b *Batcher) graphFor(images, t int) (*Forward, error) {
+	b.uses++
+	key := [2]int{images, t}
+	if p, ok := b.prefixes[key]; ok {
+		p.used = b.uses
+		return p.f, nil
+	}
+	for len(b.prefixes) >= b.o.MaxGraphs {
+		var old [2]int
+		oldest := uint64(math.MaxUint64)
+		for k, p := range b.prefixes {
+			if p.used < oldest {
+				old, oldest = k, p.used
+			}
+		}
+		b.prefixes[old].f.Close()
+		delete(b.prefixes, old)
+		b.graphs.Add(-1)
+	}
+	f, err := b.m.NewForward(images, t, ForwardOptions{Last: true})
+	if err != nil {
+		return nil, err
+	}
+	b.prefixes[key] = &prefixGraph{f: f, used: b.uses}
+	b.graphs.Add(1)
+	return f, nil
+}
+
 // encode runs the prefix of len(ms) calls with the same prompt length in
-// one graph, fills their rows and answers them.
+// one graph, copies each call's keys/values into its stage and its first
+// logits into its rows, and sends the calls back.
 func (b *Batcher) encode(ms []*member) {
+	start := time.Now()
 	c := b.m.Config
-	t := len(ms[0].prompt)
 	fail := func(err error) {
 		for _, m := range ms {
-			b.release(m.rows)
-			m.out <- err
+			m.err = err
+			b.encoded <- m
 		}
 	}
-	key := [2]int{len(ms), t}
-	f, ok := b.prefixes[key]
-	if !ok {
-		var err error
-		if f, err = b.m.NewForward(len(ms), t, ForwardOptions{Last: true}); err != nil {
-			fail(err)
-			return
-		}
-		b.prefixes[key] = f
+	f, err := b.graphFor(len(ms), len(ms[0].prompt))
+	if err != nil {
+		fail(err)
+		return
 	}
 	img := len(b.zeroPix)
 	b.pix = b.pix[:0]
@@ -425,33 +612,30 @@ func (b *Batcher) encode(ms []*member) {
 		fail(err)
 		return
 	}
-	d, n, tmax, vocab := c.HiddenSize, f.N, b.tmax, c.VocabSize
+	d, n, vocab := c.HiddenSize, f.N, c.VocabSize
 	last := Values(f.LastLogits)
-	for l := range b.kc {
-		k, v := Values(f.Decoder.K[l]), Values(f.Decoder.V[l])
-		for i, m := range ms {
-			src := i * n * d
-			for _, r := range m.rows {
-				copy(b.kc[l][r*tmax*d:r*tmax*d+n*d], k[src:src+n*d])
-				copy(b.vc[l][r*tmax*d:r*tmax*d+n*d], v[src:src+n*d])
-				// Masked slots still multiply a probability of 0 by
-				// their value: clear what earlier members left there.
-				clear(b.kc[l][r*tmax*d+n*d : (r+1)*tmax*d])
-				clear(b.vc[l][r*tmax*d+n*d : (r+1)*tmax*d])
-			}
-		}
-	}
 	for i, m := range ms {
-		for j, r := range m.rows {
-			b.length[r] = n
+		// A row is reserved for its call until the call leaves, so its
+		// stage is this call's alone until the decode goroutine copied it.
+		r := m.rows[0]
+		if need := 2 * len(b.kc) * n * d; cap(b.stage[r]) < need {
+			b.stage[r] = make([]float32, need)
+		}
+		m.n, m.stage = n, b.stage[r][:2*len(b.kc)*n*d]
+		src := i * n * d
+		for l := range b.kc {
+			copy(m.stage[2*l*n*d:(2*l+1)*n*d], Values(f.Decoder.K[l])[src:src+n*d])
+			copy(m.stage[(2*l+1)*n*d:(2*l+2)*n*d], Values(f.Decoder.V[l])[src:src+n*d])
+		}
+		for j := range m.k {
 			copy(m.logits[j*vocab:(j+1)*vocab], last[i*vocab:(i+1)*vocab])
 		}
-		b.members = append(b.members, m)
-		b.busy.Add(int64(m.k))
-		m.out <- nil
 	}
 	if b.o.OnEncode != nil {
-		b.o.OnEncode(len(ms))
+		b.o.OnEncode(len(ms), time.Since(start))
+	}
+	for _, m := range ms {
+		b.encoded <- m
 	}
 }
 
@@ -473,6 +657,7 @@ func (b *Batcher) decode() {
 	if n == 0 {
 		return
 	}
+	start := time.Now()
 	c := b.m.Config
 	d, tmax := c.HiddenSize, b.tmax
 	per := tmax * d
@@ -522,12 +707,15 @@ func (b *Batcher) decode() {
 		m.out <- nil
 	}
 	if b.o.OnStep != nil {
-		b.o.OnStep(busy)
+		b.o.OnStep(busy, time.Since(start))
 	}
 }
 
 // release returns rows to the free list, keeping it highest first.
 func (b *Batcher) release(rows []int) {
+	for _, r := range rows {
+		b.live[r] = false
+	}
 	b.free = append(b.free, rows...)
 	slices.SortFunc(b.free, func(x, y int) int { return y - x })
 }

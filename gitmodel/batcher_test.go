@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -263,7 +264,7 @@ func TestBatcherLetsShortCallsPassLongOnes(t *testing.T) {
 	ref := loadGenRef(t)
 	var mu sync.Mutex
 	most := 0
-	b, err := m.NewBatcher(BatcherOptions{Rows: 4, MaxText: 60, OnStep: func(rows int) {
+	b, err := m.NewBatcher(BatcherOptions{Rows: 4, MaxText: 60, OnStep: func(rows int, _ time.Duration) {
 		mu.Lock()
 		most = max(most, rows)
 		mu.Unlock()
@@ -301,5 +302,125 @@ func TestBatcherLetsShortCallsPassLongOnes(t *testing.T) {
 	defer mu.Unlock()
 	if most < 2 {
 		t.Errorf("at most %d rows decoded together; the calls never shared a step", most)
+	}
+}
+
+// TestBatcherDecodesWhileItEncodes: a call that arrives while another
+// decodes is encoded on the encoder goroutine; the running call keeps
+// taking decode steps until the new one is ready to join.
+func TestBatcherDecodesWhileItEncodes(t *testing.T) {
+	m := loadTiny(t, "git-tiny")
+	ref := loadGenRef(t)
+	var steps atomic.Int64
+	var hold atomic.Bool
+	inEncode := make(chan struct{}, 1)
+	release := make(chan struct{})
+	b, err := m.NewBatcher(BatcherOptions{Rows: 4, MaxText: 60,
+		OnStep: func(int, time.Duration) {
+			steps.Add(1)
+			time.Sleep(time.Millisecond) // the long call takes 58 ms at least
+		},
+		OnEncode: func(int, time.Duration) {
+			if hold.Load() {
+				inEncode <- struct{}{}
+				<-release // the encoder is "still encoding"
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var once sync.Once
+	unhold := func() { once.Do(func() { hold.Store(false); close(release) }) }
+	defer unhold() // before Close
+	longDone := make(chan error, 1)
+	go func() {
+		_, err := b.Generate(context.Background(), refPixels(t, "cats.png"), []int{101}, GenerateOptions{MaxLength: 60, MinNewTokens: 58})
+		longDone <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.BusyRows() == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Microsecond)
+	}
+	hold.Store(true)
+	c := ref.PerImage[2]
+	shortDone := make(chan error, 1)
+	go func() {
+		got, err := b.Generate(context.Background(), refPixels(t, c.Image), []int{101}, GenerateOptions{MaxLength: ref.Settings.MaxLength})
+		if err == nil {
+			checkSeqs(t, c.Image, got, []Sequence{{IDs: c.Greedy.IDs}})
+		}
+		shortDone <- err
+	}()
+	select {
+	case <-inEncode:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second call was never encoded")
+	}
+	// While the encoder holds the second call, the first keeps stepping
+	// (possibly to its end); a batcher that encodes between steps would
+	// take none.
+	s0 := steps.Load()
+	var longErr error
+	ended := false
+	for !ended && steps.Load() < s0+5 && time.Now().Before(deadline.Add(10*time.Second)) {
+		select {
+		case longErr = <-longDone:
+			ended = true
+		default:
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	if n := steps.Load() - s0; n < 1 || (!ended && n < 5) {
+		t.Errorf("%d decode steps while the second call was encoding (the first ended: %v)", n, ended)
+	}
+	unhold()
+	if err := <-shortDone; err != nil {
+		t.Fatal(err)
+	}
+	if !ended {
+		longErr = <-longDone
+	}
+	if longErr != nil {
+		t.Fatal(longErr)
+	}
+}
+
+// TestBatcherBoundsItsPrefixGraphs: with room for one compiled prefix
+// graph, calls of every prompt length and encode batch size, alone and
+// all at once, still give HF's ids, and no more than one graph is ever
+// kept.
+func TestBatcherBoundsItsPrefixGraphs(t *testing.T) {
+	m := loadTiny(t, "git-tiny")
+	cases := batcherCases(t, m)
+	var most atomic.Int64
+	var b *Batcher
+	b, err := m.NewBatcher(BatcherOptions{Rows: 6, MaxText: 24, MaxEncode: 4, MaxGraphs: 1,
+		OnEncode: func(int, time.Duration) {
+			if n := b.graphs.Load(); n > most.Load() {
+				most.Store(n)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var wg sync.WaitGroup
+	for _, c := range cases {
+		px := refPixels(t, c.image)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := b.Generate(context.Background(), px, c.prompt, c.opts)
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+				return
+			}
+			checkSeqs(t, c.name, got, c.want)
+		}()
+	}
+	wg.Wait()
+	if n := most.Load(); n != 1 {
+		t.Errorf("at most %d prefix graphs compiled at once, want 1", n)
 	}
 }

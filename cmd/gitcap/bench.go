@@ -213,17 +213,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		rows = append(rows, bfRows...)
 	}
 	var serveRows []serveRow
+	var parts *serveParts
 	if want["serve"] {
-		if serveRows, err = benchServe(ctx, m, pipe, &sb, stderr); err != nil {
+		if serveRows, parts, err = benchServe(ctx, m, pipe, &sb, stderr); err != nil {
 			return err
 		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"sgemm_peak_gflops": peak, "read_bandwidth_gbs": bw, "bf16": bf16, "parameters": m.Params.Count(), "blas": graph.BLAS().Name, "version": currentVersion(), "results": rows, "serve": serveRows})
+		return enc.Encode(map[string]any{"sgemm_peak_gflops": peak, "read_bandwidth_gbs": bw, "bf16": bf16, "parameters": m.Params.Count(), "blas": graph.BLAS().Name, "version": currentVersion(), "results": rows, "serve": serveRows, "serve_parts": parts})
 	}
-	defer printServeRows(stdout, serveRows)
+	defer printServeRows(stdout, serveRows, parts)
 	fmt.Fprintf(stdout, "%-45s %9s %14s %9s %7s %9s %9s %9s %8s\n", "workload", "median s", "throughput", "GFLOP/s", "of peak", "peak RSS", "MB/step", "ms/step", "of BW")
 	for _, r := range rows {
 		fmt.Fprintf(stdout, "%-45s %9.3f %8.2f %-5s %9.1f %6.0f%% %6.2f GiB", r.Name, r.Seconds, r.Throughput, strings.TrimSuffix(r.Unit, "/s")+"/s", r.GFLOPS, 100*r.PeakShare, r.PeakRSSGiB)

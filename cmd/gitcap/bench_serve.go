@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,47 +58,211 @@ type serveRow struct {
 	P99ms        float64 `json:"p99_ms"`
 }
 
+// serveParts are the costs one served image is made of, each measured
+// alone (nothing else running in the process), and the ceiling they give.
+type serveParts struct {
+	Preprocess   float64 `json:"preprocess_s"`             // PNG decode + CLIP preprocessing, one image
+	Vision       float64 `json:"vision_s"`                 // vision tower, one image
+	Encode1      float64 `json:"encode_s"`                 // prefix graph (vision tower + decoder over image tokens and prompt), one image
+	EncodeFull   float64 `json:"encode_per_image_s_batch"` // the same per image, MaxEncode images in one graph
+	EncodeBatch  int     `json:"encode_batch"`
+	Step1        float64 `json:"decode_step_s_1_row"`
+	StepFull     float64 `json:"decode_step_s_most"` // one decode step with StepRows rows busy, the most seen
+	StepRows     int     `json:"decode_step_rows"`
+	Rows         int     `json:"rows"`
+	Tokens       int     `json:"tokens"`
+	Alone        float64 `json:"alone_s"`                  // one image through the batcher alone (no HTTP)
+	SingleRate   float64 `json:"single_images_per_second"` // 1/(preprocess + alone)
+	CeilingRate  float64 `json:"ceiling_images_per_second"`
+	CeilingRatio float64 `json:"ceiling_ratio"`
+}
+
+// benchServeParts measures what one image costs the service: alone (the
+// single-client path: encode one image, then tokens single-row steps) and
+// in a full batch (its share of a batched encode and of tokens full steps).
+// Encoding and decoding both keep the cores busy, so overlapping them
+// gains only the cores' idle moments: 1/(preprocess + encode share +
+// decode share) is, to that extent, the throughput ceiling here.
+func benchServeParts(ctx context.Context, m *gitmodel.Model, p *caption.Pipeline, b *serveBench, png []byte) (*serveParts, error) {
+	c := m.Config
+	parts := &serveParts{Rows: b.rows, Tokens: b.tokens}
+	median := func(xs []float64) float64 {
+		if len(xs) == 0 {
+			return 0
+		}
+		xs = append([]float64(nil), xs...)
+		sort.Float64s(xs)
+		return xs[len(xs)/2]
+	}
+	timeIt := func(runs int, fn func() error) (float64, error) {
+		var ts []float64
+		for i := range runs + 1 {
+			t0 := time.Now()
+			if err := fn(); err != nil {
+				return 0, err
+			}
+			if i > 0 { // the first run compiles and warms up
+				ts = append(ts, time.Since(t0).Seconds())
+			}
+		}
+		return median(ts), nil
+	}
+	var err error
+	if parts.Preprocess, err = timeIt(5, func() error {
+		img, err := imageproc.Decode(png)
+		if err != nil {
+			return err
+		}
+		_, err = p.Processor.Preprocess(img)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	img := c.Frames() * c.Vision.NumChannels * c.Vision.ImageSize * c.Vision.ImageSize
+	rng := rand.New(rand.NewSource(5))
+	pixels := make([]float32, b.rows*img)
+	for i := range pixels {
+		pixels[i] = float32(rng.NormFloat64())
+	}
+	f, err := m.NewForward(1, 1, gitmodel.ForwardOptions{VisionOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	parts.Vision, err = timeIt(3, func() error { return f.Run(gitmodel.Batch{Pixels: pixels[:img], IDs: []int{c.BosTokenID}}) })
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	// The batcher's own observers time its encodes and steps.
+	var mu sync.Mutex
+	encodes := map[int][]float64{}
+	steps := map[int][]float64{}
+	bt, err := m.NewBatcher(gitmodel.BatcherOptions{Rows: b.rows, MaxText: b.tokens + 1, Window: 200 * time.Millisecond,
+		OnStep: func(rows int, d time.Duration) {
+			mu.Lock()
+			steps[rows] = append(steps[rows], d.Seconds())
+			mu.Unlock()
+		},
+		OnEncode: func(n int, d time.Duration) {
+			mu.Lock()
+			encodes[n] = append(encodes[n], d.Seconds())
+			mu.Unlock()
+		}})
+	if err != nil {
+		return nil, err
+	}
+	defer bt.Close()
+	o := gitmodel.GenerateOptions{MaxNewTokens: b.tokens, MinNewTokens: b.tokens}
+	prompt := []int{c.BosTokenID}
+	if parts.Alone, err = timeIt(3, func() error {
+		_, err := bt.Generate(ctx, pixels[:img], prompt, o)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	mu.Lock()
+	parts.Encode1, parts.Step1 = median(encodes[1]), median(steps[1])
+	clear(encodes)
+	clear(steps)
+	mu.Unlock()
+	// A full batch, twice (the first compiles the batched graphs): all
+	// calls arrive within the window, are encoded MaxEncode at a time
+	// (the first batch with nothing else running) and then decode together.
+	full := func() error {
+		var wg sync.WaitGroup
+		errs := make([]error, b.rows)
+		for i := range b.rows {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = bt.Generate(ctx, pixels[i*img:(i+1)*img], prompt, o)
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	for i := range 2 {
+		if i == 1 {
+			mu.Lock()
+			clear(encodes)
+			clear(steps)
+			mu.Unlock()
+		}
+		if err := full(); err != nil {
+			return nil, err
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for n, ds := range encodes {
+		if n > parts.EncodeBatch {
+			parts.EncodeBatch = n
+			parts.EncodeFull = slices.Min(ds) / float64(n) // the first batch ran alone
+		}
+	}
+	// The second encode batch overlaps the first batch's decoding, so the
+	// rows may never all be busy at once: a step over all rows costs at
+	// least the step over the most rows seen, which, shared by every row,
+	// gives a lower bound on an image's decode share.
+	for r, ds := range steps {
+		if r > parts.StepRows {
+			parts.StepRows, parts.StepFull = r, median(ds)
+		}
+	}
+	parts.SingleRate = 1 / (parts.Preprocess + parts.Alone)
+	perImage := parts.Preprocess + parts.EncodeFull + float64(b.tokens)*parts.StepFull/float64(b.rows)
+	parts.CeilingRate = 1 / perImage
+	parts.CeilingRatio = parts.CeilingRate / parts.SingleRate
+	return parts, nil
+}
+
 // benchServe starts `gitcap serve` in-process on loopback and measures
-// caption throughput and latency for each client count. p may be nil: a
-// tokenizer and CLIP processor matching m are made up (random git-base).
-func benchServe(ctx context.Context, m *gitmodel.Model, p *caption.Pipeline, b *serveBench, stderr io.Writer) ([]serveRow, error) {
+// caption throughput and latency for each client count, after measuring
+// the parts an image costs (benchServeParts). p may be nil: a tokenizer
+// and CLIP processor matching m are made up (random git-base).
+func benchServe(ctx context.Context, m *gitmodel.Model, p *caption.Pipeline, b *serveBench, stderr io.Writer) ([]serveRow, *serveParts, error) {
 	var levels []int
 	for _, f := range strings.Split(b.clients, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
-			return nil, usageError{fmt.Errorf("--serve-clients: %q is not a positive count", f)}
+			return nil, nil, usageError{fmt.Errorf("--serve-clients: %q is not a positive count", f)}
 		}
 		levels = append(levels, n)
 	}
 	if b.requests < 1 || b.tokens < 1 || b.rows < 1 || b.limit <= 0 {
-		return nil, usageError{errors.New("--serve-requests, --serve-tokens, --serve-batch-size and --serve-time must be positive")}
+		return nil, nil, usageError{errors.New("--serve-requests, --serve-tokens, --serve-batch-size and --serve-time must be positive")}
 	}
 	if p == nil {
 		var err error
 		if p, err = syntheticPipeline(m); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+	}
+	bodies, ctype, pngs, err := benchBodies(b.tokens)
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(stderr, "serve: measuring the parts of one image's cost ...\n")
+	parts, err := benchServeParts(ctx, m, p, b, pngs[0])
+	if err != nil {
+		return nil, nil, err
 	}
 	s, err := serve.New(p, serve.Options{
 		Batch:       gitmodel.BatcherOptions{Rows: b.rows, MaxText: b.tokens + 1},
 		QueueImages: 4 * (b.rows + slicesMax(levels)), RequestTimeout: 10 * time.Minute,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer s.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go s.Serve(sctx, ln, time.Minute)
 	url := "http://" + ln.Addr().String() + "/v1/captions"
-	bodies, ctype, err := benchBodies(b.tokens)
-	if err != nil {
-		return nil, err
-	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	one := func(i int) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(bodies[i%len(bodies)]))
@@ -120,21 +285,21 @@ func benchServe(ctx context.Context, m *gitmodel.Model, p *caption.Pipeline, b *
 	warm := slicesMax(levels)
 	fmt.Fprintf(stderr, "serve: warm-up with %d concurrent requests ...\n", warm)
 	if _, err := runClients(ctx, warm, warm, b.limit, one); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var rows []serveRow
 	for _, c := range levels {
 		if err := ctx.Err(); err != nil {
-			return rows, err
+			return rows, parts, err
 		}
 		fmt.Fprintf(stderr, "serve: %d clients, %d requests ...\n", c, b.requests)
 		row, err := runClients(ctx, c, b.requests, b.limit, one)
 		if err != nil {
-			return rows, err
+			return rows, parts, err
 		}
 		rows = append(rows, row)
 	}
-	return rows, nil
+	return rows, parts, nil
 }
 
 // runClients sends up to n requests from c concurrent clients, starting no
@@ -186,11 +351,10 @@ func runClients(ctx context.Context, c, n int, limit time.Duration, one func(i i
 }
 
 // benchBodies are one-image multipart requests (four different synthetic
-// photos-sized PNGs) asking for exactly `tokens` tokens.
-func benchBodies(tokens int) ([][]byte, []string, error) {
+// photo-sized PNGs, also returned) asking for exactly `tokens` tokens. The
+// server caches nothing, so repeating them costs the same as new images.
+func benchBodies(tokens int) (bodies [][]byte, types []string, pngs [][]byte, err error) {
 	rng := rand.New(rand.NewSource(3))
-	var bodies [][]byte
-	var types []string
 	for k := range 4 {
 		img := image.NewRGBA(image.Rect(0, 0, 320, 240))
 		for y := 0; y < 240; y++ {
@@ -200,12 +364,12 @@ func benchBodies(tokens int) ([][]byte, []string, error) {
 		}
 		var buf, pb bytes.Buffer
 		if err := png.Encode(&pb, img); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		mw := multipart.NewWriter(&buf)
 		w, err := mw.CreateFormFile("image", fmt.Sprintf("bench%d.png", k))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		w.Write(pb.Bytes())
 		mw.WriteField("max_new_tokens", strconv.Itoa(tokens))
@@ -213,8 +377,9 @@ func benchBodies(tokens int) ([][]byte, []string, error) {
 		mw.Close()
 		bodies = append(bodies, buf.Bytes())
 		types = append(types, mw.FormDataContentType())
+		pngs = append(pngs, pb.Bytes())
 	}
-	return bodies, types, nil
+	return bodies, types, pngs, nil
 }
 
 // syntheticPipeline pairs a model without a checkpoint directory with a
@@ -248,7 +413,20 @@ func syntheticPipeline(m *gitmodel.Model) (*caption.Pipeline, error) {
 	return &caption.Pipeline{Model: m, Tokenizer: tok, Processor: proc}, nil
 }
 
-func printServeRows(w io.Writer, rows []serveRow) {
+func printServeRows(w io.Writer, rows []serveRow, parts *serveParts) {
+	if parts != nil {
+		pt := parts
+		fmt.Fprintf(w, "\nserve: one image's parts, each measured alone\n")
+		fmt.Fprintf(w, "  preprocess (PNG decode + CLIP)        %8.1f ms\n", 1000*pt.Preprocess)
+		fmt.Fprintf(w, "  vision tower, 1 image                 %8.1f ms\n", 1000*pt.Vision)
+		fmt.Fprintf(w, "  encode (vision + image prefix), 1     %8.1f ms\n", 1000*pt.Encode1)
+		fmt.Fprintf(w, "  encode per image, %2d at once          %8.1f ms\n", pt.EncodeBatch, 1000*pt.EncodeFull)
+		fmt.Fprintf(w, "  decode step, 1 row                    %8.1f ms\n", 1000*pt.Step1)
+		fmt.Fprintf(w, "  decode step, %2d rows                  %8.1f ms (shared by %d rows: %.1f ms each)\n", pt.StepRows, 1000*pt.StepFull, pt.Rows, 1000*pt.StepFull/float64(pt.Rows))
+		fmt.Fprintf(w, "  one image alone (%d tokens, no HTTP)  %8.1f ms\n", pt.Tokens, 1000*pt.Alone)
+		fmt.Fprintf(w, "  single client: %.2f images/s; ceiling 1/(preprocess + encode share + %d·step/%d) = %.2f images/s = %.2fx\n",
+			pt.SingleRate, pt.Tokens, pt.Rows, pt.CeilingRate, pt.CeilingRatio)
+	}
 	if len(rows) == 0 {
 		return
 	}

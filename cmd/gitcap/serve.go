@@ -19,20 +19,22 @@ import (
 
 // serveFlags are `gitcap serve`'s options (bench --only serve reuses them).
 type serveFlags struct {
-	rows, maxEncode, maxLength, maxImages, maxPixels, queue int
-	wait, timeout                                           time.Duration
-	maxBody                                                 int64
+	rows, maxEncode, maxGraphs, maxLength, maxImages, maxPixels, queue, reads int
+	wait, timeout                                                             time.Duration
+	maxBody                                                                   int64
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.rows, "batch-size", 16, "sequences decoded together (continuous batching rows; a beam search takes num_beams rows)")
 	fs.DurationVar(&f.wait, "batch-wait", 2*time.Millisecond, "how long an idle server waits after a request for others to encode with it")
 	fs.IntVar(&f.maxEncode, "max-encode-batch", 8, "most images encoded together in one prefix graph")
+	fs.IntVar(&f.maxGraphs, "prefix-graphs", 4, "compiled prefix graphs kept (one per encode batch size and prompt length; the least recently used is dropped)")
 	fs.IntVar(&f.maxLength, "max-length-cap", 64, "largest max_length a request may ask for (sets the KV cache size; at most the model's max_position_embeddings)")
 	fs.IntVar(&f.maxImages, "max-images", 16, "most images (video frames included) per request")
 	fs.IntVar(&f.maxPixels, "max-pixels", 40_000_000, "largest image (width x height), checked from its header before decoding")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", 32<<20, "largest request body")
 	fs.IntVar(&f.queue, "queue", 0, "images admitted at once (waiting or decoding); more get 429 (default 8 x batch-size)")
+	fs.IntVar(&f.reads, "max-body-reads", 16, "request bodies read at once; more wait for a slot")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "per-request time limit (504 after it)")
 }
 
@@ -46,9 +48,9 @@ func (f *serveFlags) options(p *caption.Pipeline) serve.Options {
 		window = -1 // --batch-wait 0: no wait (the batcher's 0 means its default)
 	}
 	return serve.Options{
-		Batch:        gitmodel.BatcherOptions{Rows: f.rows, MaxText: ml, Window: window, MaxEncode: f.maxEncode},
+		Batch:        gitmodel.BatcherOptions{Rows: f.rows, MaxText: ml, Window: window, MaxEncode: f.maxEncode, MaxGraphs: f.maxGraphs},
 		MaxBodyBytes: f.maxBody, MaxPixels: f.maxPixels, MaxImages: f.maxImages, QueueImages: f.queue,
-		RequestTimeout: f.timeout,
+		MaxBodyReads: f.reads, RequestTimeout: f.timeout,
 	}
 }
 
@@ -56,8 +58,8 @@ func (f *serveFlags) check() error {
 	switch {
 	case f.rows < 1:
 		return usageError{errors.New("--batch-size must be at least 1")}
-	case f.maxEncode < 1:
-		return usageError{errors.New("--max-encode-batch must be at least 1")}
+	case f.maxEncode < 1 || f.maxGraphs < 1 || f.reads < 1:
+		return usageError{errors.New("--max-encode-batch, --prefix-graphs and --max-body-reads must be at least 1")}
 	case f.maxLength < 2:
 		return usageError{errors.New("--max-length-cap must be at least 2")}
 	case f.maxImages < 1 || f.maxPixels < 1 || f.maxBody < 1 || f.queue < 0:

@@ -155,6 +155,8 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{[]string{"serve"}, 2, "--model is required"},
 		{[]string{"serve", "--model", model, "--batch-size", "0"}, 2, "--batch-size"},
 		{[]string{"serve", "--model", model, "--log-format", "xml"}, 2, "--log-format"},
+		{[]string{"serve", "--model", model, "--prefix-graphs", "0"}, 2, "--prefix-graphs"},
+		{[]string{"serve", "--model", model, "--max-body-reads", "0"}, 2, "--max-body-reads"},
 		{[]string{"serve", "--model", model, "extra"}, 2, "unexpected arguments"},
 		{[]string{"serve", "--model", model, "--api-key-file", empty}, 1, empty + " is empty"},
 		{[]string{"serve", "--model", model, "--api-key-file", empty + ".missing"}, 1, "no such file"},

@@ -14,6 +14,8 @@ type metrics struct {
 	latency   prometheus.Histogram
 	batchRows prometheus.Histogram
 	encode    prometheus.Histogram
+	stepTime  prometheus.Histogram
+	encTime   prometheus.Histogram
 	tokens    prometheus.Counter
 	images    prometheus.Counter
 	rate      *rateWindow
@@ -36,13 +38,21 @@ func newMetrics(queueDepth, busyRows func() float64) *metrics {
 		Name: "gitcap_encode_batch_images", Help: "Images encoded together in each prefix batch.",
 		Buckets: []float64{1, 2, 4, 8, 16, 32},
 	})
+	m.stepTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "gitcap_decode_step_seconds", Help: "Duration of each batched decode step.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 12),
+	})
+	m.encTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "gitcap_encode_seconds", Help: "Duration of each prefix batch (vision tower and image prefix), which runs while decoding goes on.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+	})
 	m.tokens = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gitcap_generated_tokens_total", Help: "Tokens generated (all returned sequences, prompt excluded).",
 	})
 	m.images = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gitcap_images_total", Help: "Images (samples) captioned.",
 	})
-	m.reg.MustRegister(m.requests, m.latency, m.batchRows, m.encode, m.tokens, m.images,
+	m.reg.MustRegister(m.requests, m.latency, m.batchRows, m.encode, m.stepTime, m.encTime, m.tokens, m.images,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gitcap_queue_depth", Help: "Images waiting to join the decode batch.",
 		}, queueDepth),

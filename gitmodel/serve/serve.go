@@ -38,6 +38,7 @@ type Options struct {
 	MaxPixels      int                     // per image, default 40 Mpx
 	MaxImages      int                     // per request (frames included), default 16
 	QueueImages    int                     // images admitted at once (waiting + decoding), default 8·rows; more get 429
+	MaxBodyReads   int                     // request bodies read at once, default 16; more wait (within the request timeout)
 	RequestTimeout time.Duration           // default 60 s
 	APIKey         string                  // if set, /v1/ requests need "Authorization: Bearer KEY"
 	Logger         *slog.Logger            // default: discard
@@ -59,6 +60,9 @@ func (o Options) withDefaults() Options {
 	if o.QueueImages <= 0 {
 		o.QueueImages = 8 * o.Batch.Rows
 	}
+	if o.MaxBodyReads <= 0 {
+		o.MaxBodyReads = 16
+	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 60 * time.Second
 	}
@@ -78,6 +82,7 @@ type Server struct {
 	log      *slog.Logger
 	draining atomic.Bool
 	ids      atomic.Uint64
+	reads    chan struct{} // a slot per body being read
 	mu       sync.Mutex
 	inFlight int // images admitted
 }
@@ -85,11 +90,17 @@ type Server struct {
 // New starts a server's batcher for the pipeline (Close stops it).
 func New(p *caption.Pipeline, opts Options) (*Server, error) {
 	o := opts.withDefaults()
-	s := &Server{p: p, o: o, log: o.Logger}
+	s := &Server{p: p, o: o, log: o.Logger, reads: make(chan struct{}, o.MaxBodyReads)}
 	s.m = newMetrics(func() float64 { return float64(s.b.Waiting()) }, func() float64 { return float64(s.b.BusyRows()) })
 	bo := o.Batch
-	bo.OnStep = func(rows int) { s.m.batchRows.Observe(float64(rows)) }
-	bo.OnEncode = func(n int) { s.m.encode.Observe(float64(n)) }
+	bo.OnStep = func(rows int, d time.Duration) {
+		s.m.batchRows.Observe(float64(rows))
+		s.m.stepTime.Observe(d.Seconds())
+	}
+	bo.OnEncode = func(n int, d time.Duration) {
+		s.m.encode.Observe(float64(n))
+		s.m.encTime.Observe(d.Seconds())
+	}
 	b, err := p.Model.NewBatcher(bo)
 	if err != nil {
 		return nil, err
@@ -255,8 +266,29 @@ func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
 		fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.lim.MaxBodyBytes))
 		return
 	}
+	// The image count is in the body; a queue without room for one image
+	// refuses before paying for the upload.
+	if s.full() {
+		w.Header().Set("Retry-After", "1")
+		fail(http.StatusTooManyRequests, "the queue is full; retry later")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
+	defer cancel()
+	// At most MaxBodyReads bodies are read (and held) at once.
+	select {
+	case s.reads <- struct{}{}:
+	case <-ctx.Done():
+		if r.Context().Err() != nil {
+			failure = "client disconnected"
+		} else {
+			fail(http.StatusGatewayTimeout, fmt.Sprintf("the request took longer than %s", s.o.RequestTimeout))
+		}
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes)
 	req, err := ParseRequest(r, s.lim)
+	<-s.reads
 	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) {
@@ -287,8 +319,6 @@ func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, err.Error())
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
-	defer cancel()
 	seqs := make([][]gitmodel.Sequence, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -349,6 +379,13 @@ func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
 	s.m.images.Add(float64(n))
 	s.m.rate.add(time.Now(), float64(n))
 	writeJSON(w, http.StatusOK, out)
+}
+
+// full reports whether the queue has no room for even one image.
+func (s *Server) full() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight >= s.o.QueueImages
 }
 
 // admit takes n image slots of the bounded queue, or reports it is full.

@@ -489,6 +489,82 @@ func TestFullQueueGets429AndTimeoutGets504(t *testing.T) {
 	}
 }
 
+// TestFullQueueRefusesBeforeReadingTheBody: with no room for one more
+// image the server answers 429 without waiting for the upload (here a
+// body that never arrives).
+func TestFullQueueRefusesBeforeReadingTheBody(t *testing.T) {
+	s, hs := newServer(t, "git-tiny", Options{QueueImages: 1})
+	done := make(chan int, 1)
+	go func() {
+		status, _, _ := post(t, hs.URL, "application/json", longBody(t), nil)
+		done <- status
+	}()
+	waitBusy(t, s)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequest(http.MethodPost, hs.URL+"/v1/captions", pr)
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = 1 << 20 // never sent
+	client := &http.Client{Timeout: 20 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("no answer without the body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 {
+		t.Errorf("full queue, body not sent: %d, want 429", resp.StatusCode)
+	}
+	if st := <-done; st != 200 {
+		t.Errorf("the long request: %d", st)
+	}
+}
+
+// TestBodyReadsAreBounded: with one read slot, a second upload waits
+// while the first body is still arriving, and both succeed once it has.
+func TestBodyReadsAreBounded(t *testing.T) {
+	s, hs := newServer(t, "git-tiny", Options{MaxBodyReads: 1})
+	body := jsonBody(t, map[string]any{"images": []any{map[string]string{"data": b64(fixtureImage(t, "cats.png"))}}})
+	pr, pw := io.Pipe()
+	slow := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/v1/captions", pr)
+		req.Header.Set("Content-Type", "application/json")
+		req.ContentLength = int64(len(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			slow <- -1
+			return
+		}
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.reads) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if len(s.reads) == 0 {
+		t.Fatal("the slow upload never took the read slot")
+	}
+	fast := make(chan int, 1)
+	go func() {
+		status, _, _ := post(t, hs.URL, "application/json", body, nil)
+		fast <- status
+	}()
+	select {
+	case st := <-fast:
+		t.Fatalf("the second upload finished (%d) while the first held the only read slot", st)
+	case <-time.After(300 * time.Millisecond):
+	}
+	pw.Write(body)
+	pw.Close()
+	if st := <-slow; st != 200 {
+		t.Errorf("slow upload: %d", st)
+	}
+	if st := <-fast; st != 200 {
+		t.Errorf("waiting upload: %d", st)
+	}
+}
+
 // TestDisconnectedClientLeavesTheBatch: when the client goes away its
 // sequences leave the batch (rows freed) and the request counts as 499.
 func TestDisconnectedClientLeavesTheBatch(t *testing.T) {
@@ -542,7 +618,7 @@ func TestMetricsAreExposed(t *testing.T) {
 	for _, want := range []string{
 		`gitcap_requests_total{code="200"} 1`, `gitcap_requests_total{code="400"} 1`,
 		`gitcap_request_duration_seconds_count 2`, "gitcap_queue_depth 0", "gitcap_busy_rows 0",
-		"gitcap_batch_rows_bucket", "gitcap_encode_batch_images_bucket", "gitcap_images_total 2",
+		"gitcap_batch_rows_bucket", "gitcap_encode_batch_images_bucket", "gitcap_decode_step_seconds_bucket", "gitcap_encode_seconds_bucket", "gitcap_images_total 2",
 		"gitcap_generated_tokens_total", "gitcap_images_per_second",
 	} {
 		if !strings.Contains(m, want) {

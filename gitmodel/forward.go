@@ -17,6 +17,13 @@ type Batch struct {
 	IDs           []int     // (B, T) token ids
 	AttentionMask []int     // (B, T): 1 for tokens, 0 for padding; nil means all ones
 	Labels        []int     // (B, T): targets, graph.IgnoreIndex skipped; nil when no loss is wanted
+	// Weights (B, T), aligned with Labels, weighs each target's loss
+	// (graph.WeightedCrossEntropy; a graph built with
+	// ForwardOptions.Weighted needs it); nil otherwise.
+	Weights []float32
+	// SamplesPerImage is the number of consecutive text rows that share one
+	// image: Pixels then holds B/SamplesPerImage images (0 means 1).
+	SamplesPerImage int
 }
 
 // ForwardOptions selects what a forward graph computes.
@@ -34,6 +41,12 @@ type ForwardOptions struct {
 	// pass of the layers. The layers' hidden states are still outputs; their
 	// keys and values are not.
 	GradientCheckpointing bool
+	// Weighted makes the loss graph.WeightedCrossEntropy with Batch.Weights
+	// (self-critical sequence training); Smoothing must be 0.
+	Weighted bool
+	// SamplesPerImage is Batch.SamplesPerImage for this graph: the vision
+	// tower runs once per image and its tokens feed that many text rows.
+	SamplesPerImage int
 }
 
 // Forward is a compiled full-sequence graph for batches of B examples of T
@@ -56,7 +69,9 @@ type Forward struct {
 	// Inputs, bound once; Run writes into their memory.
 	patches          [][]float32
 	ids, pos, target []int
-	keep             []int // the attention mask (all ones without one)
+	keep             []int     // the attention mask (all ones without one)
+	weights          []float32 // with opts.Weighted: per-target weights, filled by shiftWeights
+	images           int       // images per batch: B / SamplesPerImage
 
 	Vision     []VisionOut // per frame
 	Projected  *G.Node     // (B·ImageTokens, hidden)
@@ -82,6 +97,14 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 	if opts.VisionOnly && (opts.Train || opts.Loss || opts.Last || opts.AllLogits) {
 		return nil, fmt.Errorf("a vision-only graph has no decoder outputs")
 	}
+	per := max(opts.SamplesPerImage, 1)
+	if batch%per != 0 {
+		return nil, fmt.Errorf("forward graph: batch %d is not a multiple of %d samples per image", batch, per)
+	}
+	if opts.Weighted && opts.Smoothing != 0 {
+		return nil, fmt.Errorf("forward graph: a weighted loss takes no label smoothing")
+	}
+	f.images = batch / per
 	if textLen > c.MaxPositionEmbeddings {
 		return nil, fmt.Errorf("text length %d exceeds max_position_embeddings %d", textLen, c.MaxPositionEmbeddings)
 	}
@@ -102,9 +125,9 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 		patchLen := v.NumChannels * v.PatchSize * v.PatchSize
 		var in fullInputs
 		for i := 0; i < c.Frames(); i++ {
-			buf := make([]float32, batch*v.Patches()*patchLen)
+			buf := make([]float32, f.images*v.Patches()*patchLen)
 			f.patches = append(f.patches, buf)
-			in.frames = append(in.frames, bind(b, fmt.Sprintf("patches%d", i), buf, batch*v.Patches(), patchLen))
+			in.frames = append(in.frames, bind(b, fmt.Sprintf("patches%d", i), buf, f.images*v.Patches(), patchLen))
 		}
 		f.ids = make([]int, batch*textLen)
 		f.pos = repeatRange(batch, textLen)
@@ -115,7 +138,12 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 		if !opts.VisionOnly && (opts.Loss || opts.Train) {
 			f.target = make([]int, batch*(textLen-1))
 			in.targets = b.Const("targets", f.target)
+			if opts.Weighted {
+				f.weights = make([]float32, batch*(textLen-1))
+				in.weights = bind(b, "loss_weights", f.weights, batch*(textLen-1))
+			}
 		}
+		in.perImage = per
 		m.forward(b, in, Shape{Batch: batch, Image: nImg, Text: textLen}, opts, f)
 		if opts.Train {
 			f.learn, f.params = b.Learnables()
@@ -184,9 +212,15 @@ func (f *Forward) Run(in Batch) error {
 	v := c.Vision
 	frames := c.Frames()
 	img := v.NumChannels * v.ImageSize * v.ImageSize
-	if len(in.Pixels) != f.B*frames*img {
-		return fmt.Errorf("pixel values: got %d floats, want %d (batch %d × %d frames × %d×%d×%d)",
-			len(in.Pixels), f.B*frames*img, f.B, frames, v.NumChannels, v.ImageSize, v.ImageSize)
+	if max(in.SamplesPerImage, 1) != f.B/f.images {
+		return fmt.Errorf("batch has %d samples per image, the graph %d", max(in.SamplesPerImage, 1), f.B/f.images)
+	}
+	if len(in.Pixels) != f.images*frames*img {
+		return fmt.Errorf("pixel values: got %d floats, want %d (%d images × %d frames × %d×%d×%d)",
+			len(in.Pixels), f.images*frames*img, f.images, frames, v.NumChannels, v.ImageSize, v.ImageSize)
+	}
+	if f.weights != nil && len(in.Weights) != f.B*f.T {
+		return fmt.Errorf("loss weights: got %d, want %d", len(in.Weights), f.B*f.T)
 	}
 	if len(in.IDs) != f.B*f.T {
 		return fmt.Errorf("input ids: got %d, want %d (batch %d × %d tokens)", len(in.IDs), f.B*f.T, f.B, f.T)
@@ -203,7 +237,7 @@ func (f *Forward) Run(in Batch) error {
 		}
 	}
 	for fr := 0; fr < frames; fr++ {
-		for i := 0; i < f.B; i++ {
+		for i := 0; i < f.images; i++ {
 			src := in.Pixels[(i*frames+fr)*img : (i*frames+fr+1)*img]
 			dst := f.patches[fr][i*v.Patches()*v.NumChannels*v.PatchSize*v.PatchSize:][:v.Patches()*v.NumChannels*v.PatchSize*v.PatchSize]
 			if err := layers.Patchify(dst, src, 1, v.NumChannels, v.ImageSize, v.ImageSize, v.PatchSize); err != nil {
@@ -221,6 +255,9 @@ func (f *Forward) Run(in Batch) error {
 	}
 	if f.Loss != nil {
 		shiftLabels(f.target, in.Labels, f.B, f.T)
+		if f.weights != nil {
+			shiftWeights(f.weights, in.Weights, f.B, f.T)
+		}
 	}
 	f.vm.Reset()
 	return f.vm.RunAll()
@@ -275,7 +312,7 @@ func (m *Model) BatchShape(in Batch) (batch, textLen int, err error) {
 		return 0, 0, fmt.Errorf("pixel values: got %d floats, not a whole number of %d-frame %d×%d×%d examples",
 			len(in.Pixels), c.Frames(), v.NumChannels, v.ImageSize, v.ImageSize)
 	}
-	batch = len(in.Pixels) / img
+	batch = len(in.Pixels) / img * max(in.SamplesPerImage, 1)
 	if len(in.IDs) == 0 || len(in.IDs)%batch != 0 {
 		return 0, 0, fmt.Errorf("input ids: got %d for a batch of %d", len(in.IDs), batch)
 	}

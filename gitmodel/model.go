@@ -131,6 +131,8 @@ type fullInputs struct {
 	ids, pos *G.Node   // (Batch·Text) ints
 	keep     *G.Node   // (Batch·Text) ints: the attention mask, 0 for padding
 	targets  *G.Node   // (Batch·(Text-1)) ints, filled by shiftLabels; nil without a loss
+	weights  *G.Node   // (Batch·(Text-1)) per-target loss weights (scst.go); nil: plain cross-entropy
+	perImage int       // text rows per image (scst.go); 0 or 1: one
 }
 
 // forward is GIT's full-sequence pass, top-down as in the paper's figure:
@@ -139,11 +141,15 @@ type fullInputs struct {
 // (the logit at each text position predicts the next label). opts says
 // which outputs to build; they are stored in f.
 func (m *Model) forward(b *graph.Builder, in fullInputs, s Shape, opts ForwardOptions, f *Forward) {
-	img, vision := m.encodeImages(b, in.frames, s, f.rc)
+	// The samples of one image (SCST) share one pass of the vision tower.
+	vs := s
+	vs.Batch = s.Batch / max(in.perImage, 1)
+	img, vision := m.encodeImages(b, in.frames, vs, f.rc)
 	f.Vision, f.Projected = vision, img
 	if opts.VisionOnly {
 		return
 	}
+	img = shareImages(img, in.perImage, s)
 	text := m.EmbedText(b, in.ids, in.pos)
 	x := graph.ConcatSeq(s.Batch, img, text)
 	n := s.Seq()
@@ -170,7 +176,11 @@ func (m *Model) forward(b *graph.Builder, in fullInputs, s Shape, opts ForwardOp
 		} else {
 			logits = m.Logits(b, graph.Rows(f.Decoder.Last, rows))
 		}
-		f.Loss = graph.CrossEntropy(logits, in.targets, opts.Smoothing)
+		if in.weights != nil {
+			f.Loss = graph.WeightedCrossEntropy(logits, in.targets, in.weights)
+		} else {
+			f.Loss = graph.CrossEntropy(logits, in.targets, opts.Smoothing)
+		}
 	}
 }
 

@@ -154,7 +154,28 @@ type Config struct {
 	// GenMaxLength is the generation max_length for validation captions
 	// (HF's meaning: text tokens including the initial [CLS]). Default 50.
 	GenMaxLength int `yaml:"gen_max_length"`
+
+	// Objective is the training objective: "xe" (the default:
+	// cross-entropy on the reference captions) or "scst" (self-critical
+	// sequence training, scst.go: fine-tune a checkpoint for CIDEr-D with
+	// captions sampled at gen_max_length; batch_size counts images).
+	Objective string `yaml:"objective"`
+	// SCSTSamples is the number of captions sampled per image by SCST
+	// (at least 2: each sample's baseline is the mean reward of the
+	// others). Default 5.
+	SCSTSamples int `yaml:"scst_samples"`
+	// SCSTTemperature is SCST's sampling temperature. Default 1.
+	SCSTTemperature float64 `yaml:"scst_temperature"`
+	// SCSTTopK restricts SCST's sampling to the k most likely tokens; 0
+	// (the default) samples from the whole distribution.
+	SCSTTopK int `yaml:"scst_top_k"`
 }
+
+// Training objectives (Config.Objective).
+const (
+	ObjectiveXE   = "xe"
+	ObjectiveSCST = "scst"
+)
 
 // DataFormats lists the accepted DataConfig.Format values.
 func DataFormats() []string { return []string{"auto", "coco", "karpathy", "jsonl", "csv"} }
@@ -179,6 +200,10 @@ func DefaultConfig() Config {
 		Workers:      4,
 		LogEvery:     10,
 		GenMaxLength: 50,
+
+		Objective:       ObjectiveXE,
+		SCSTSamples:     5,
+		SCSTTemperature: 1,
 	}
 }
 
@@ -505,6 +530,24 @@ func (c *Config) Validate() error {
 	if c.GenMaxLength < 2 {
 		bad("gen_max_length", "must be >= 2, got %d", c.GenMaxLength)
 	}
+	switch c.Objective {
+	case ObjectiveXE:
+	case ObjectiveSCST:
+		if c.SCSTSamples < 2 {
+			bad("scst_samples", "must be >= 2 (the baseline is the mean reward of the other samples), got %d", c.SCSTSamples)
+		}
+		if !(c.SCSTTemperature > 0) || !finite(c.SCSTTemperature) {
+			bad("scst_temperature", "must be > 0, got %v", c.SCSTTemperature)
+		}
+		if c.SCSTTopK < 0 {
+			bad("scst_top_k", "must be >= 0 (0 = off), got %d", c.SCSTTopK)
+		}
+		if c.LabelSmoothing != 0 {
+			bad("label_smoothing", "must be 0 with objective scst (the SCST loss has no smoothing), got %v", c.LabelSmoothing)
+		}
+	default:
+		bad("objective", "unknown objective %q (want %s or %s)", c.Objective, ObjectiveXE, ObjectiveSCST)
+	}
 	if c.ValCIDEr && c.Val.Path == "" {
 		bad("val_cider", "needs validation data (val.path)")
 	}
@@ -614,6 +657,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.LogEvery, "log-every", c.LogEvery, "metrics record every N steps")
 	fs.BoolVar(&c.ValCIDEr, "val-cider", c.ValCIDEr, "score validation captions with CIDEr-D")
 	fs.IntVar(&c.GenMaxLength, "gen-max-length", c.GenMaxLength, "generation max_length for validation captions")
+	fs.StringVar(&c.Objective, "objective", c.Objective, "training objective: xe (cross-entropy) or scst (self-critical sequence training for CIDEr-D)")
+	fs.IntVar(&c.SCSTSamples, "scst-samples", c.SCSTSamples, "scst: captions sampled per image")
+	fs.Float64Var(&c.SCSTTemperature, "scst-temperature", c.SCSTTemperature, "scst: sampling temperature")
+	fs.IntVar(&c.SCSTTopK, "scst-top-k", c.SCSTTopK, "scst: sample among the k most likely tokens (0: all)")
 }
 
 // FlagName is the command-line flag of a YAML key: the same name in

@@ -141,6 +141,7 @@ type runner struct {
 	hasBest   bool
 	lastVal   float64
 	lastCIDE  float64
+	scst      *SCST            // objective scst (scst.go); nil for cross-entropy
 	micro     []gitmodel.Batch // the current step's micro-batches (reused)
 	microK    []int            // their indices in the step (reused)
 	corrupt0  int              // state.Corrupt before the current step
@@ -154,11 +155,16 @@ type window struct {
 	steps, images int
 	start         time.Time
 	gradNorm, lr  float64 // of the last step
+	reward        float64 // SCST: sum of the micro-batches' mean sample rewards
+	rewardN       int     // SCST: micro-batches in reward
 }
 
 func (t *runner) close() {
 	if t.tr != nil {
 		t.tr.Close()
+	}
+	if t.scst != nil {
+		t.scst.Close()
 	}
 	if t.metrics != nil {
 		t.metrics.Close()
@@ -406,6 +412,17 @@ func (t *runner) setupData() error {
 	if err != nil {
 		return fmt.Errorf("train data: %w", err)
 	}
+	if cfg.Objective == ObjectiveSCST {
+		// SCST samples its own captions and rewards them against all of an
+		// image's references: the loader yields each image once an epoch.
+		if t.scst, err = NewSCST(p.Model, p.Tokenizer, pairs, SCSTOptions{
+			Samples: cfg.SCSTSamples, MaxLength: cfg.GenMaxLength, Temperature: cfg.SCSTTemperature,
+			TopK: cfg.SCSTTopK, Seed: cfg.Seed, PadMultiple: textPadMult,
+		}); err != nil {
+			return err
+		}
+		pairs = onePairPerImage(pairs)
+	}
 	lo := data.LoaderOptions{
 		BatchSize: cfg.BatchSize, Seed: cfg.Seed, MaxTextLen: cfg.MaxTextLen, PadMultiple: textPadMult,
 		Bucketing: cfg.Bucketing, RandomResizedCrop: cfg.Augment.RandomResizedCrop, HFlip: cfg.Augment.HFlip,
@@ -529,7 +546,13 @@ func (t *runner) step(ctx context.Context, it batchIter) (res StepResult, epochE
 			}
 			continue
 		}
-		t.micro = append(t.micro, gitmodel.Batch{Pixels: b.Pixels, IDs: b.IDs, AttentionMask: b.AttentionMask, Labels: b.Labels})
+		mb := gitmodel.Batch{Pixels: b.Pixels, IDs: b.IDs, AttentionMask: b.AttentionMask, Labels: b.Labels}
+		if t.scst != nil { // the sampled captions, rewarded, replace the references (scst.go)
+			if mb, err = t.scstBatch(ctx, b, k); err != nil {
+				return StepResult{Step: -1}, false, err
+			}
+		}
+		t.micro = append(t.micro, mb)
 		t.microK = append(t.microK, k)
 		pos = b.Next
 		if b.Next.Epoch != b.Pos.Epoch {
@@ -583,7 +606,11 @@ func (t *runner) log(res StepResult, sum *Summary, done bool) error {
 		if t.bar != nil {
 			t.bar.Set("info", fmt.Sprintf("loss %.4f lr %.2e %.1f img/s", r.Loss, r.LR, r.ImagesPerS))
 		} else {
-			fmt.Fprintf(t.out, "step %d/%d epoch %.2f loss %.4f lr %.3g grad_norm %.3g %.1f img/s\n", s, t.total, r.Epoch, r.Loss, r.LR, r.GradNorm, r.ImagesPerS)
+			extra := ""
+			if w.rewardN > 0 {
+				extra = fmt.Sprintf(" sample_cider %.4f", w.reward/float64(w.rewardN))
+			}
+			fmt.Fprintf(t.out, "step %d/%d epoch %.2f loss %.4f lr %.3g grad_norm %.3g %.1f img/s%s\n", s, t.total, r.Epoch, r.Loss, r.LR, r.GradNorm, r.ImagesPerS, extra)
 		}
 		*w = window{start: time.Now()}
 	}

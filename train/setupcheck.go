@@ -18,7 +18,7 @@ func checkAgainstModel(cfg *Config, mc gitmodel.Config) error {
 		}
 		return fmt.Errorf("max_text_len %d exceeds the model's max_position_embeddings %d", cfg.MaxTextLen, mc.MaxPositionEmbeddings)
 	}
-	if cfg.Val.Path != "" && cfg.GenMaxLength > mc.MaxPositionEmbeddings {
+	if (cfg.Val.Path != "" || cfg.Objective == ObjectiveSCST) && cfg.GenMaxLength > mc.MaxPositionEmbeddings {
 		return fmt.Errorf("gen_max_length %d exceeds the model's max_position_embeddings %d", cfg.GenMaxLength, mc.MaxPositionEmbeddings)
 	}
 	return nil

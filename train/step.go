@@ -77,7 +77,16 @@ type Trainer struct {
 	eval    map[batchShape]*gitmodel.Forward
 }
 
-type batchShape struct{ b, t int }
+// batchShape keys the compiled graphs: batch size, text length, text rows
+// per image and whether the loss is weighted (SCST, scst.go).
+type batchShape struct {
+	b, t, perImage int
+	weighted       bool
+}
+
+func shapeOf(b, t int, in gitmodel.Batch) batchShape {
+	return batchShape{b: b, t: t, perImage: max(in.SamplesPerImage, 1), weighted: in.Weights != nil}
+}
 
 // gradReducer accumulates a step's gradients across processes in place of
 // the Accumulator: add after each of this process's micro-batches (Param.G
@@ -177,7 +186,7 @@ func (t *Trainer) accumulate(step int, batches []gitmodel.Batch, ks []int, r *St
 		if err != nil {
 			return fmt.Errorf("step %d: %w", step+1, err)
 		}
-		f, err := t.graph(t.fwd, b, tl, true)
+		f, err := t.graph(t.fwd, shapeOf(b, tl, in), true)
 		if err != nil {
 			return err
 		}
@@ -194,7 +203,7 @@ func (t *Trainer) accumulate(step int, batches []gitmodel.Batch, ks []int, r *St
 			return &NonFiniteStepError{Step: step + 1, What: "training loss", Value: l}
 		}
 		loss += l
-		r.Images += b
+		r.Images += b / max(in.SamplesPerImage, 1) // SCST: images, not sampled rows
 		if err := f.Grads(func(p *graph.Param, g []float32) {
 			p.G = g // the graph's gradient buffer, valid until the next run: no copy
 		}); err != nil {
@@ -251,7 +260,7 @@ func (t *Trainer) EvalLoss(in gitmodel.Batch) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, err := t.graph(t.eval, b, tl, false)
+	f, err := t.graph(t.eval, shapeOf(b, tl, in), false)
 	if err != nil {
 		return 0, err
 	}
@@ -262,8 +271,7 @@ func (t *Trainer) EvalLoss(in gitmodel.Batch) (float64, error) {
 }
 
 // graph returns the cached graph for a batch shape, building it on first use.
-func (t *Trainer) graph(cache map[batchShape]*gitmodel.Forward, b, tl int, train bool) (*gitmodel.Forward, error) {
-	k := batchShape{b, tl}
+func (t *Trainer) graph(cache map[batchShape]*gitmodel.Forward, k batchShape, train bool) (*gitmodel.Forward, error) {
 	if f := cache[k]; f != nil {
 		return f, nil
 	}
@@ -272,9 +280,13 @@ func (t *Trainer) graph(cache map[batchShape]*gitmodel.Forward, b, tl int, train
 		opts = gitmodel.ForwardOptions{Train: true, Loss: true, Dropout: t.opts.Dropout, Smoothing: t.opts.Smoothing,
 			GradientCheckpointing: t.opts.GradientCheckpointing}
 	}
-	f, err := t.model.NewForward(b, tl, opts)
+	opts.Weighted, opts.SamplesPerImage = k.weighted, k.perImage
+	if k.weighted {
+		opts.Smoothing = 0 // the SCST loss has no label smoothing
+	}
+	f, err := t.model.NewForward(k.b, k.t, opts)
 	if err != nil {
-		return nil, fmt.Errorf("building the graph for batch %d x %d tokens: %w", b, tl, err)
+		return nil, fmt.Errorf("building the graph for batch %d x %d tokens: %w", k.b, k.t, err)
 	}
 	cache[k] = f
 	return f, nil

@@ -54,7 +54,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("bench", stderr)
 	model := fs.String("model", "", "checkpoint directory (default: a git-base-shaped model with random weights)")
 	runs := fs.Int("runs", 3, "timed runs per workload (after one warm-up); the median is reported")
-	only := fs.String("only", "vision,caption,beam,train,bf16", "workloads to run: vision, caption, beam, train, bf16 (vision tower and batch-1 greedy/beam caption with bf16 weights, alternating with fp32), serve")
+	only := fs.String("only", "vision,caption,beam,train,bf16", "workloads to run: vision, caption, beam, train, bf16 (vision tower and batch-1 greedy/beam caption with bf16 weights, alternating with fp32), scst (one self-critical step: 8 images x 5 samples), serve")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	var sb serveBench // --only serve (bench_serve.go)
 	sb.register(fs.FlagSet)
@@ -67,7 +67,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	want := map[string]bool{}
 	for _, w := range strings.Split(*only, ",") {
 		switch w = strings.TrimSpace(w); w {
-		case "vision", "caption", "beam", "train", "bf16", "serve":
+		case "vision", "caption", "beam", "train", "bf16", "scst", "serve":
 			want[w] = true
 		default:
 			return usageError{fmt.Errorf("--only: unknown workload %q", w)}
@@ -211,6 +211,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		rows = append(rows, bfRows...)
+	}
+	if want["scst"] {
+		// One SCST step on git-base shape: 8 images x 5 samples, 20 tokens.
+		resetPeakRSS()
+		r, err := benchSCST(ctx, m, pixels[:8*img], 8, 5, 20, *runs, rng, stderr)
+		if err != nil {
+			return fmt.Errorf("scst: %w", err)
+		}
+		rows = append(rows, r...)
 	}
 	var serveRows []serveRow
 	var parts *serveParts

@@ -14,6 +14,7 @@ import (
 	"github.com/gitcap/gitcap/data/imageproc"
 	"github.com/gitcap/gitcap/data/synth"
 	"github.com/gitcap/gitcap/data/tokenizer"
+	"github.com/gitcap/gitcap/eval"
 	"github.com/gitcap/gitcap/gitmodel"
 	"github.com/gitcap/gitcap/gitmodel/caption"
 	"github.com/gitcap/gitcap/train"
@@ -22,19 +23,23 @@ import (
 // runDemo implements "gitcap demo": it writes the synthetic shapes set,
 // builds a vocabulary and a small GIT, trains it from scratch with the real
 // training loop, and scores greedy captions of the held-out test split with
-// CIDEr-D.
+// CIDEr-D. With --scst it then fine-tunes that checkpoint with
+// self-critical sequence training (configs/demo-scst.yaml) and scores both.
 //
-//	gitcap demo [--out DIR] [--steps N] [--n N]
+//	gitcap demo [--out DIR] [--steps N] [--n N] [--scst] [--scst-steps N]
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
 	out := fs.String("out", filepath.Join(os.TempDir(), "gitcap-demo"), "working `directory` (data set, model, run)")
 	steps := fs.Int("steps", 0, "training steps (0: the demo configuration's)")
 	n := fs.Int("n", 3000, "total synthetic images, split 80/10/10 into train/val/test")
 	show := fs.Int("show", 5, "test images to print with their captions")
+	scst := fs.Bool("scst", false, "then fine-tune the checkpoint with self-critical sequence training (configs/demo-scst.yaml) and score both stages")
+	scstSteps := fs.Int("scst-steps", 0, "SCST steps with --scst (0: the configuration's)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gitcap demo [--out DIR] [--steps N] [--n N] [--show N]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: gitcap demo [--out DIR] [--steps N] [--n N] [--show N] [--scst] [--scst-steps N]\n\n"+
 			"Trains a small GIT from scratch on a synthetic shapes data set and reports\n"+
-			"held-out CIDEr-D. Uses configs/demo.json and configs/demo.yaml (embedded in the binary).\n\nFlags:\n")
+			"held-out CIDEr-D. Uses configs/demo.json and configs/demo.yaml (embedded in the binary);\n"+
+			"--scst then fine-tunes with self-critical sequence training (configs/demo-scst.yaml).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -47,6 +52,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError{fmt.Errorf("--n must be at least 10, got %d", *n)}
 	case *steps < 0:
 		return usageError{fmt.Errorf("--steps must not be negative, got %d", *steps)}
+	case *scstSteps < 0:
+		return usageError{fmt.Errorf("--scst-steps must not be negative, got %d", *scstSteps)}
+	case *scstSteps > 0 && !*scst:
+		return usageError{fmt.Errorf("--scst-steps needs --scst")}
 	}
 	start := time.Now()
 
@@ -62,6 +71,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg, err := train.ParseConfig(trainYAML)
 	if err != nil {
 		return fmt.Errorf("configs/demo.yaml: %w", err)
+	}
+	var scstCfg *train.Config
+	if *scst {
+		b, err := configs.Read("demo-scst.yaml")
+		if err != nil {
+			return err
+		}
+		if scstCfg, err = train.ParseConfig(b); err != nil {
+			return fmt.Errorf("configs/demo-scst.yaml: %w", err)
+		}
 	}
 	var preset map[string]any
 	if err := json.Unmarshal(modelJSON, &preset); err != nil {
@@ -142,20 +161,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if sum.BestDir != "" {
 		ck = sum.BestDir
 	}
-	p, err := caption.LoadPipeline(ck)
-	if err != nil {
-		return err
-	}
 	testPairs, err := data.LoadCOCOPairs(synth.AnnotationsPath(dataDir, synth.Test), synth.ImageDir(dataDir, synth.Test))
 	if err != nil {
 		return err
 	}
 	imgs, gts := caption.GroupByImage(testPairs)
-	res, err := caption.CaptionImages(ctx, p, imgs, 64, cfg.GenMaxLength)
-	if err != nil {
-		return err
-	}
-	cider, _, err := caption.CIDErD(imgs, gts, res)
+	xe, err := scoreDemo(ctx, ck, imgs, gts, cfg.GenMaxLength)
 	if err != nil {
 		return err
 	}
@@ -164,16 +175,87 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if i >= *show {
 			break
 		}
-		fmt.Fprintf(stdout, "%s\n  generated: %s\n", im, res[im])
+		fmt.Fprintf(stdout, "%s\n  generated: %s\n", im, xe.res[im])
 		for _, r := range gts[im] {
 			fmt.Fprintf(stdout, "  reference: %s\n", r)
 		}
 	}
-	fmt.Fprintf(stdout, "\nheld-out test CIDEr-D: %.3f on %d images (greedy)\n", cider, len(imgs))
+	fmt.Fprintf(stdout, "\nheld-out test CIDEr-D: %.3f on %d images (greedy)\n", xe.cider, len(imgs))
 	fmt.Fprintf(stdout, "training: %d steps in %s (final train loss %.4f, val loss %.4f); total %s\n",
 		sum.Steps, trainTime.Round(time.Second), sum.LastLoss, sum.ValLoss, time.Since(start).Round(time.Second))
 	fmt.Fprintf(stdout, "checkpoint: %s\ntraining curve: %s\n", ck, filepath.Join(runDir, train.PlotFile))
+	if scstCfg == nil {
+		return nil
+	}
+
+	// Stage 2: self-critical sequence training from stage 1's checkpoint.
+	scstDir := filepath.Join(*out, "run-scst")
+	if err := os.RemoveAll(scstDir); err != nil {
+		return err
+	}
+	scstCfg.Model, scstCfg.ModelConfig = ck, ""
+	scstCfg.Train, scstCfg.Val, scstCfg.OutDir = cfg.Train, cfg.Val, scstDir
+	if *scstSteps > 0 {
+		scstCfg.Steps, scstCfg.Epochs = *scstSteps, 0
+		scstCfg.WarmupSteps = min(scstCfg.WarmupSteps, *scstSteps/10)
+	}
+	fmt.Fprintf(stdout, "\nself-critical sequence training from %s\n", ck)
+	scstStart := time.Now()
+	ssum, err := train.Run(ctx, scstCfg, stdout)
+	if err != nil {
+		return err
+	}
+	if ssum.Interrupted {
+		fmt.Fprintf(stdout, "interrupted; checkpoint in %s\n", ssum.LastDir)
+		return ctx.Err()
+	}
+	sck := ssum.LastDir
+	if ssum.BestDir != "" {
+		sck = ssum.BestDir
+	}
+	sc, err := scoreDemo(ctx, sck, imgs, gts, cfg.GenMaxLength)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	for i, im := range imgs {
+		if i >= *show {
+			break
+		}
+		fmt.Fprintf(stdout, "%s\n  cross-entropy: %s\n  SCST:          %s\n", im, xe.res[im], sc.res[im])
+	}
+	rel := func(a, b float64) float64 { return 100 * (b - a) / a }
+	fmt.Fprintf(stdout, "\nheld-out test, greedy, %d images:  cross-entropy  ->  SCST\n", len(imgs))
+	fmt.Fprintf(stdout, "  CIDEr-D  %.3f -> %.3f (%+.1f%%)\n", xe.cider, sc.cider, rel(xe.cider, sc.cider))
+	fmt.Fprintf(stdout, "  BLEU-4   %.3f -> %.3f (%+.1f%%)\n", xe.bleu4, sc.bleu4, rel(xe.bleu4, sc.bleu4))
+	fmt.Fprintf(stdout, "SCST: %d steps in %s; checkpoint: %s\n", ssum.Steps, time.Since(scstStart).Round(time.Second), sck)
 	return nil
+}
+
+// demoScores are a checkpoint's greedy captions of the test images and
+// their coco-caption scores.
+type demoScores struct {
+	res          map[string]string
+	cider, bleu4 float64
+}
+
+// scoreDemo captions the images greedily with the checkpoint and scores
+// them as coco-caption does (PTB tokenization, CIDEr-D with the test
+// references' document frequencies, corpus BLEU-4).
+func scoreDemo(ctx context.Context, ck string, imgs []string, gts map[string][]string, maxLen int) (demoScores, error) {
+	p, err := caption.LoadPipeline(ck)
+	if err != nil {
+		return demoScores{}, err
+	}
+	res, err := caption.CaptionImages(ctx, p, imgs, 64, maxLen)
+	if err != nil {
+		return demoScores{}, err
+	}
+	s, err := eval.Score(imgs, gts, res, eval.ScoreOptions{})
+	if err != nil {
+		return demoScores{}, err
+	}
+	return demoScores{res: res, cider: s.CIDEr, bleu4: s.Bleu[3]}, nil
 }
 
 // writeDemoPreprocessor writes a CLIP preprocessor_config.json for size px.

@@ -61,3 +61,25 @@ func TestDemoIsDeterministic(t *testing.T) {
 		t.Errorf("two demo runs' training metrics differ:\n%s\n---\n%s", strings.Join(steps1, "\n"), strings.Join(steps2, "\n"))
 	}
 }
+
+// TestDemoSCSTRunsBothStages: --scst fine-tunes stage 1's checkpoint with
+// SCST in the same command and reports both stages' CIDEr-D and BLEU-4.
+func TestDemoSCSTRunsBothStages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains two stages")
+	}
+	out := filepath.Join(t.TempDir(), "demo")
+	var stdout, stderr bytes.Buffer
+	if code := realMain([]string{"demo", "--steps", "12", "--n", "40", "--scst", "--scst-steps", "3", "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("demo --scst: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	s := stdout.String()
+	for _, want := range []string{"self-critical sequence training from " + filepath.Join(out, "run", "checkpoint-"), "sample_cider", "  CIDEr-D  ", "  BLEU-4   ", "SCST: 3 steps"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "run-scst", "checkpoint-last", "model.safetensors")); err != nil {
+		t.Error(err)
+	}
+}

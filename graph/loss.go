@@ -45,9 +45,9 @@ func (op ceOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	switch op.dt {
 	case tensor.Float32:
-		return G.NewF32(float32(ceLoss(op.smoothing, data[float32](l), tg, n, v))), nil
+		return G.NewF32(float32(ceLoss(op.smoothing, data[float32](l), tg, nil, n, v))), nil
 	default:
-		return G.NewF64(ceLoss(op.smoothing, data[float64](l), tg, n, v)), nil
+		return G.NewF64(ceLoss(op.smoothing, data[float64](l), tg, nil, n, v)), nil
 	}
 }
 
@@ -83,9 +83,9 @@ func (op ceGradOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, n, v)
 	switch op.dt {
 	case tensor.Float32:
-		ceGrad(op.smoothing, data[float32](l), tg, seed, y.Float32s(), n, v)
+		ceGrad(op.smoothing, data[float32](l), tg, nil, seed, y.Float32s(), n, v)
 	default:
-		ceGrad(op.smoothing, data[float64](l), tg, seed, y.Float64s(), n, v)
+		ceGrad(op.smoothing, data[float64](l), tg, nil, seed, y.Float64s(), n, v)
 	}
 	return y, nil
 }
@@ -124,7 +124,10 @@ func rowLogSumExp[T Float](row []T) (mx, lse float64) {
 	return float64(m), math.Log(s)
 }
 
-func ceLoss[T Float](eps float64, l []T, tg []int, n, v int) float64 {
+// ceLoss and ceGrad serve CrossEntropy (w nil) and WeightedCrossEntropy
+// (w: one weight per row, eps 0). A nil w is a weight of exactly 1, so the
+// unweighted loss and gradient are bit for bit what they were without w.
+func ceLoss[T Float](eps float64, l []T, tg []int, w []T, n, v int) float64 {
 	per := make([]float64, n)
 	parallelFor(n, 4, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -143,6 +146,9 @@ func ceLoss[T Float](eps float64, l []T, tg []int, n, v int) float64 {
 				smooth := mx + lse - sum/float64(v)
 				nll = (1-eps)*nll + eps*smooth
 			}
+			if w != nil {
+				nll *= float64(w[i])
+			}
 			per[i] = nll
 		}
 	})
@@ -157,7 +163,7 @@ func ceLoss[T Float](eps float64, l []T, tg []int, n, v int) float64 {
 	return total / float64(count)
 }
 
-func ceGrad[T Float](eps float64, l []T, tg []int, seed float64, y []T, n, v int) {
+func ceGrad[T Float](eps float64, l []T, tg []int, w []T, seed float64, y []T, n, v int) {
 	count := 0
 	for _, t := range tg {
 		if t != IgnoreIndex {
@@ -175,11 +181,14 @@ func ceGrad[T Float](eps float64, l []T, tg []int, seed float64, y []T, n, v int
 			row := l[i*v : (i+1)*v]
 			mx, lse := rowLogSumExp(row)
 			off := mx + lse
-			u := eps / float64(v)
-			for k, x := range row {
-				yr[k] = T((math.Exp(float64(x)-off) - u) * scale)
+			u, s := eps/float64(v), scale
+			if w != nil {
+				s *= float64(w[i])
 			}
-			yr[tg[i]] -= T((1 - eps) * scale)
+			for k, x := range row {
+				yr[k] = T((math.Exp(float64(x)-off) - u) * s)
+			}
+			yr[tg[i]] -= T((1 - eps) * s)
 		}
 	})
 }

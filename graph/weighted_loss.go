@@ -2,7 +2,6 @@ package graph
 
 import (
 	"fmt"
-	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -47,9 +46,9 @@ func (op wceOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	switch op.dt {
 	case tensor.Float32:
-		return G.NewF32(float32(wceLoss(data[float32](l), tg, data[float32](vals[2]), n, v))), nil
+		return G.NewF32(float32(ceLoss(0, data[float32](l), tg, data[float32](vals[2]), n, v))), nil
 	default:
-		return G.NewF64(wceLoss(data[float64](l), tg, data[float64](vals[2]), n, v)), nil
+		return G.NewF64(ceLoss(0, data[float64](l), tg, data[float64](vals[2]), n, v)), nil
 	}
 }
 
@@ -84,9 +83,9 @@ func (op wceGradOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, n, v)
 	switch op.dt {
 	case tensor.Float32:
-		wceGrad(data[float32](l), tg, data[float32](vals[2]), seed, data[float32](y), n, v)
+		ceGrad(0, data[float32](l), tg, data[float32](vals[2]), seed, data[float32](y), n, v)
 	default:
-		wceGrad(data[float64](l), tg, data[float64](vals[2]), seed, data[float64](y), n, v)
+		ceGrad(0, data[float64](l), tg, data[float64](vals[2]), seed, data[float64](y), n, v)
 	}
 	return y, nil
 }
@@ -106,54 +105,4 @@ func checkWeightedTargets(tg []int, v int) error {
 		}
 	}
 	return nil
-}
-
-func wceLoss[T Float](l []T, tg []int, w []T, n, v int) float64 {
-	per := make([]float64, n)
-	parallelFor(n, 4, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if tg[i] == IgnoreIndex {
-				continue
-			}
-			row := l[i*v : (i+1)*v]
-			mx, lse := rowLogSumExp(row)
-			per[i] = float64(w[i]) * (mx + lse - float64(row[tg[i]]))
-		}
-	})
-	var total float64
-	count := 0
-	for i, t := range tg {
-		if t != IgnoreIndex {
-			total += per[i]
-			count++
-		}
-	}
-	return total / float64(count)
-}
-
-func wceGrad[T Float](l []T, tg []int, w []T, seed float64, y []T, n, v int) {
-	count := 0
-	for _, t := range tg {
-		if t != IgnoreIndex {
-			count++
-		}
-	}
-	scale := seed / float64(count)
-	parallelFor(n, 4, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			yr := y[i*v : (i+1)*v]
-			if tg[i] == IgnoreIndex {
-				clear(yr)
-				continue
-			}
-			row := l[i*v : (i+1)*v]
-			mx, lse := rowLogSumExp(row)
-			off := mx + lse
-			s := scale * float64(w[i])
-			for k, x := range row {
-				yr[k] = T(math.Exp(float64(x)-off) * s)
-			}
-			yr[tg[i]] -= T(s)
-		}
-	})
 }

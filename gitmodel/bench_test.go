@@ -20,6 +20,12 @@ func randomModel(tb testing.TB, preset string) *Model {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return randomModelOf(tb, c)
+}
+
+// randomModelOf is randomModel for a parsed configuration.
+func randomModelOf(tb testing.TB, c Config) *Model {
+	tb.Helper()
 	m, err := New(c)
 	if err != nil {
 		tb.Fatal(err)

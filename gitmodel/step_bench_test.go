@@ -29,15 +29,7 @@ func demoModel(tb testing.TB) *Model {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m, err := New(c)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	rng := rand.New(rand.NewSource(0))
-	for _, p := range m.Params.All() {
-		fillParam(p, rng)
-	}
-	return m
+	return randomModelOf(tb, c)
 }
 
 // cpuTime is the process's user+system CPU time so far. A benchmark

@@ -223,9 +223,16 @@ func TestBatcherTokenCostDoesNotGrow(t *testing.T) {
 		return z.TotalAlloc - a.TotalAlloc, z.Mallocs - a.Mallocs
 	}
 	run(20) // compile and size everything
-	shortB, shortA := run(20)
-	longB, longA := run(50)
-	perB, perA := float64(longB-shortB)/30, float64(longA-shortA)/30
+	// The least of three measurements: a one-off allocation elsewhere in the
+	// process (the runtime, another goroutine) lands in one of them, a cost
+	// per token in all.
+	perB, perA := math.Inf(1), math.Inf(1)
+	for range 3 {
+		shortB, shortA := run(20)
+		longB, longA := run(50)
+		perB = min(perB, float64(longB-shortB)/30)
+		perA = min(perA, float64(longA-shortA)/30)
+	}
 	t.Logf("per extra token: %.0f B in %.1f allocations", perB, perA)
 	// The step graph alone: what TestDecodeStepAllocationDoesNotGrow allows.
 	g := m.NewGenerator()

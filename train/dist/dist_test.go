@@ -136,6 +136,22 @@ func TestMPIAbortStopsTheJob(t *testing.T) {
 	}
 }
 
+// TestMPISizeFailuresAreCollective: a Gather or Bcast over the byte limit
+// fails on every rank with the same cause (not on one rank while the others
+// wait in the collective), and the communicator still works afterwards.
+func TestMPISizeFailuresAreCollective(t *testing.T) {
+	mpirun := disttest.MPIRun(t)
+	out, err := runHelper(t, mpirun, "limits", 60*time.Second)
+	if err != nil {
+		t.Fatalf("mpirun: %v\n%s", err, out)
+	}
+	for r := 0; r < 2; r++ {
+		if want := fmt.Sprintf("rank %d of 2: limits ok", r); !strings.Contains(out, want) {
+			t.Fatalf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func runHelper(t *testing.T, mpirun, mode string, timeout time.Duration) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -193,6 +209,37 @@ func TestMPIHelper(t *testing.T) {
 		}
 		c.Barrier() // rank 0 waits here forever unless the abort stops it
 		t.Fatal("rank 0 passed a barrier rank 1 never reached")
+	case "limits":
+		dist.SetByteLimit(c, 8)
+		expectErr := func(what, want string, err error) {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("rank %d: %s: error %v, want one containing %q", r, what, err, want)
+			}
+		}
+		big := []byte("0123456789")
+		one := big[r*9 : r*9+1]
+		mine := one
+		if r == 1 {
+			mine = big
+		}
+		_, err := c.Gather(mine)
+		expectErr("Gather of 10 bytes at rank 1", "rank 1's buffer exceeds 8 bytes", err)
+		_, err = c.Gather(big[:5])
+		expectErr("Gather of 2×5 bytes", "together exceed 8 bytes", err)
+		_, err = c.Bcast(mine) // rank 0 sends 1 byte; rank 1's 10 are ignored
+		if err != nil {
+			t.Fatalf("rank %d: Bcast of 1 byte: %v", r, err)
+		}
+		_, err = c.Bcast(big)
+		expectErr("Bcast of 10 bytes", "rank 0's buffer exceeds 8 bytes", err)
+		g, err := c.Gather(one)
+		if err != nil || (r == 0 && (len(g) != 2 || string(g[0]) != "0" || string(g[1]) != "9")) {
+			t.Fatalf("rank %d: Gather after the failures = %q, %v", r, g, err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("rank %d of %d: limits ok\n", r, n)
 	case "collectives":
 		// Sum across a chunked buffer of odd length.
 		buf := make([]float32, 1001)

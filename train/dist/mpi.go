@@ -39,6 +39,7 @@ type mpiComm struct {
 	mu         sync.Mutex // MPI_THREAD_SERIALIZED: one call at a time
 	rank, size int
 	closed     bool
+	limit      int // the most bytes Gather and Bcast move (maxCount; tests lower it)
 
 	world, float, double, byteT, intT, sum uintptr
 
@@ -81,7 +82,7 @@ func OpenMPI(lib string) (Comm, error) {
 	if h == 0 {
 		return nil, fmt.Errorf("loading the MPI library (install Open MPI: apt-get install openmpi-bin): %w", errors.Join(errs...))
 	}
-	c := &mpiComm{}
+	c := &mpiComm{limit: maxCount}
 	for _, s := range []struct {
 		name string
 		dst  *uintptr
@@ -169,13 +170,16 @@ func (c *mpiComm) Barrier() error {
 	return c.check("MPI_Barrier", c.barrier(c.world))
 }
 
+// Gather collects every rank's bytes at rank 0 (nil elsewhere). A size
+// failure is decided at rank 0 and broadcast, so every rank returns the same
+// error instead of one rank returning while the others wait in MPI_Gatherv.
 func (c *mpiComm) Gather(b []byte) ([][]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(b) > maxCount {
-		return nil, fmt.Errorf("rank %d: gather of %d bytes is too large", c.rank, len(b))
+	n := int32(-1) // -1: this rank's buffer is too large
+	if len(b) <= c.limit {
+		n = int32(len(b))
 	}
-	n := int32(len(b))
 	var counts []int32
 	if c.rank == 0 {
 		counts = make([]int32, c.size)
@@ -187,19 +191,36 @@ func (c *mpiComm) Gather(b []byte) ([][]byte, error) {
 	if err := c.check("MPI_Gather", c.gather(unsafe.Pointer(&n), 1, c.intT, cp, 1, c.intT, 0, c.world)); err != nil {
 		return nil, err
 	}
+	// status: -1 ok, r < size: rank r's buffer is too large, size: the total is.
+	status := int32(-1)
 	var all []byte
 	var displs []int32
 	if c.rank == 0 {
 		displs = make([]int32, c.size)
 		total := 0
 		for i, k := range counts {
+			if k < 0 {
+				status = int32(i)
+				break
+			}
 			displs[i] = int32(total)
 			total += int(k)
 		}
-		if total > maxCount {
-			return nil, fmt.Errorf("rank 0: gathering %d bytes is too large", total)
+		if status < 0 && total > c.limit {
+			status = int32(c.size)
 		}
-		all = make([]byte, total+1) // +1: a valid address when every rank sends nothing
+		if status < 0 {
+			all = make([]byte, total+1) // +1: a valid address when every rank sends nothing
+		}
+	}
+	if err := c.check("MPI_Bcast", c.bcast(unsafe.Pointer(&status), 1, c.intT, 0, c.world)); err != nil {
+		return nil, err
+	}
+	switch {
+	case status == int32(c.size):
+		return nil, fmt.Errorf("rank %d: gather failed: the %d ranks' buffers together exceed %d bytes", c.rank, c.size, c.limit)
+	case status >= 0:
+		return nil, fmt.Errorf("rank %d: gather failed: rank %d's buffer exceeds %d bytes", c.rank, status, c.limit)
 	}
 	var sp, rp, dp unsafe.Pointer
 	if len(b) > 0 {
@@ -226,18 +247,24 @@ func (c *mpiComm) Gather(b []byte) ([][]byte, error) {
 	return out, nil
 }
 
+// Bcast sends rank 0's bytes to every rank (other ranks' b is ignored). Only
+// rank 0's size matters; when it is too large, rank 0 broadcasts -1 and every
+// rank returns the error.
 func (c *mpiComm) Bcast(b []byte) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := int32(len(b))
-	if c.rank != 0 {
-		n = 0
-	}
-	if len(b) > maxCount {
-		return nil, fmt.Errorf("rank %d: broadcast of %d bytes is too large", c.rank, len(b))
+	n := int32(0)
+	if c.rank == 0 {
+		n = -1
+		if len(b) <= c.limit {
+			n = int32(len(b))
+		}
 	}
 	if err := c.check("MPI_Bcast", c.bcast(unsafe.Pointer(&n), 1, c.intT, 0, c.world)); err != nil {
 		return nil, err
+	}
+	if n < 0 {
+		return nil, fmt.Errorf("rank %d: broadcast failed: rank 0's buffer exceeds %d bytes", c.rank, c.limit)
 	}
 	if c.rank != 0 {
 		b = make([]byte, n)

@@ -15,6 +15,7 @@ import (
 	"github.com/gitcap/gitcap/eval"
 	"github.com/gitcap/gitcap/gitmodel"
 	"github.com/gitcap/gitcap/gitmodel/caption"
+	"github.com/gitcap/gitcap/train/dist"
 )
 
 // runEval implements "gitcap eval": caption every image of a caption set
@@ -89,8 +90,12 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var samples []caption.Sample
 	var ids []string
+	candidates := 0
 	for i, im := range ann.Images {
-		if i%n != k || len(im.Captions) == 0 { // nothing to score it against
+		if len(im.Captions) == 0 { // nothing to score it against
+			continue
+		}
+		if candidates++; i%n != k {
 			continue
 		}
 		file := im.File
@@ -100,32 +105,40 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		samples = append(samples, caption.Sample{Name: im.ID, Frames: []string{filepath.Join(root, file)}})
 		ids = append(ids, im.ID)
 	}
-	if len(samples) == 0 {
+	captionShard := func() ([]caption.Caption, error) {
+		if err := checkImagesExist(samples, *annotations, root, *images != ""); err != nil {
+			return nil, err
+		} else if miss := countMissing(samples); miss > 0 {
+			fmt.Fprintf(stderr, "warning: %d of %d images are missing, the first %s\n", miss, len(samples), firstMissing(samples))
+		}
+		p, err := loadPipelineDtype(ctx, *model, *dtype, stderr)
+		if err != nil {
+			return nil, err
+		}
+		p.Processor = limits.apply(p.Processor, stderr)
+		if p.Model.Config.Video() {
+			return nil, errors.New("gitcap eval captions still images; this is a video checkpoint")
+		}
+		if _, err := applyGenerationConfig(p.Dir, fs, &o); err != nil {
+			return nil, err
+		}
+		g := p.Model.NewGenerator()
+		defer g.Close()
+		bar := newProgress(stderr, len(samples), "images")
+		defer bar.finish()
+		return captionAll(ctx, p, g, samples, *prompt, *batch, o, bar)
+	}
+	// Under mpirun a rank whose shard is empty (fewer images than ranks)
+	// still takes part in the gather; only an empty set is an error.
+	mpi := dist.FromContext(ctx).Size() > 1
+	if candidates == 0 || (len(samples) == 0 && !mpi) {
 		return fmt.Errorf("%s: no images to caption (split %q, shard %d/%d)", *annotations, *split, k, n)
 	}
-	if err := checkImagesExist(samples, *annotations, root, *images != ""); err != nil {
-		return err
-	} else if miss := countMissing(samples); miss > 0 {
-		fmt.Fprintf(stderr, "warning: %d of %d images are missing, the first %s\n", miss, len(samples), firstMissing(samples))
-	}
-	p, err := loadPipelineDtype(ctx, *model, *dtype, stderr)
-	if err != nil {
-		return err
-	}
-	p.Processor = limits.apply(p.Processor, stderr)
-	if p.Model.Config.Video() {
-		return errors.New("gitcap eval captions still images; this is a video checkpoint")
-	}
-	if _, err := applyGenerationConfig(p.Dir, fs, &o); err != nil {
-		return err
-	}
-	g := p.Model.NewGenerator()
-	defer g.Close()
-	bar := newProgress(stderr, len(samples), "images")
-	caps, err := captionAll(ctx, p, g, samples, *prompt, *batch, o, bar)
-	bar.finish()
-	if err != nil {
-		return err
+	var caps []caption.Caption
+	if len(samples) > 0 {
+		if caps, err = captionShard(); err != nil {
+			return err
+		}
 	}
 	// Under mpirun rank 0 takes every rank's captions; the others are done.
 	if caps, ids, n, err = gatherEvalMPI(ctx, ann, caps, ids, n); err != nil || caps == nil {

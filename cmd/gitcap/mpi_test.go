@@ -73,6 +73,12 @@ func runJob(t *testing.T, timeout time.Duration, env []string, name string, args
 // images and returns its path.
 func mpiTrainSet(t *testing.T, dir string) string {
 	t.Helper()
+	return mpiCaptionSet(t, dir, 0)
+}
+
+// mpiCaptionSet is mpiTrainSet's set cut to its first n images (n 0: all).
+func mpiCaptionSet(t *testing.T, dir string, n int) string {
+	t.Helper()
 	b, err := os.ReadFile(fixtures.Path(t, "git-tiny", "reference", "pretrain_captions.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +92,9 @@ func mpiTrainSet(t *testing.T, dir string) string {
 	matches, _ := filepath.Glob(filepath.Join(fixtures.Path(t, "images"), "shape_*.png"))
 	if len(matches) < 4 {
 		t.Fatalf("too few shape images: %v", matches)
+	}
+	if n > 0 {
+		matches = matches[:n]
 	}
 	set := &data.CaptionSet{}
 	for i, m := range matches {
@@ -361,44 +370,54 @@ func TestMPIEvalEqualsSingleProcess(t *testing.T) {
 		t.Skip("runs mpirun: not with -short")
 	}
 	bin := gitcapBinary(t)
-	dir := t.TempDir()
-	ann := mpiTrainSet(t, dir)
-	eval := func(prog string, pre []string, res string) string {
-		args := append(pre, bin, "eval", "--model", fixtures.Path(t, "git-tiny"), "--annotations", ann,
-			"--images", fixtures.Path(t, "images"), "--batch-size", "2", "--out", res, "--json")
-		if prog == bin {
-			args = args[1:]
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, prog, args...)
-		cmd.Env = disttest.Env()
-		var so, se bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &so, &se
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("%s: %v\n%s%s", prog, err, so.String(), se.String())
-		}
-		if !strings.Contains(so.String(), `"CIDEr"`) {
-			t.Fatalf("%s printed no scores:\n%s", prog, so.String())
-		}
-		return so.String() // the scores; stderr has per-rank progress
-	}
-	r1, r2 := filepath.Join(dir, "one.json"), filepath.Join(dir, "two.json")
-	s1 := eval(bin, nil, r1)
-	s2 := eval(mpirun, disttest.Args(2), r2)
-	b1, err := os.ReadFile(r1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b2, err := os.ReadFile(r2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(b1, b2) {
-		t.Errorf("results files differ:\none process: %s\ntwo ranks:   %s", b1, b2)
-	}
-	if strings.TrimSpace(s1) != strings.TrimSpace(s2) {
-		t.Errorf("scores differ:\none process: %s\ntwo ranks:   %s", s1, s2)
+	for _, tc := range []struct {
+		name   string
+		images int // 0: the whole set
+	}{
+		{"every rank has images", 0},
+		{"rank 1's shard is empty", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ann := mpiCaptionSet(t, dir, tc.images)
+			eval := func(prog string, pre []string, res string) string {
+				args := append(pre, bin, "eval", "--model", fixtures.Path(t, "git-tiny"), "--annotations", ann,
+					"--images", fixtures.Path(t, "images"), "--batch-size", "2", "--out", res, "--json")
+				if prog == bin {
+					args = args[1:]
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, prog, args...)
+				cmd.Env = disttest.Env()
+				var so, se bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &so, &se
+				if err := cmd.Run(); err != nil {
+					t.Fatalf("%s: %v\n%s%s", prog, err, so.String(), se.String())
+				}
+				if !strings.Contains(so.String(), `"CIDEr"`) {
+					t.Fatalf("%s printed no scores:\n%s", prog, so.String())
+				}
+				return so.String() // the scores; stderr has per-rank progress
+			}
+			r1, r2 := filepath.Join(dir, "one.json"), filepath.Join(dir, "two.json")
+			s1 := eval(bin, nil, r1)
+			s2 := eval(mpirun, disttest.Args(2), r2)
+			b1, err := os.ReadFile(r1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b2, err := os.ReadFile(r2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(b1, b2) {
+				t.Errorf("results files differ:\none process: %s\ntwo ranks:   %s", b1, b2)
+			}
+			if strings.TrimSpace(s1) != strings.TrimSpace(s2) {
+				t.Errorf("scores differ:\none process: %s\ntwo ranks:   %s", s1, s2)
+			}
+		})
 	}
 }
 

@@ -19,7 +19,7 @@ const IgnoreIndex = -100
 func CrossEntropy(logits, targets *G.Node, smoothing float64) *G.Node {
 	dt := dtypeOf(logits)
 	sig := fmt.Sprintf("CrossEntropy{%v,smoothing=%g}", dt, smoothing)
-	return apply(ceOp{newBase(sig, dt, tt(2, dt), tt(1, tensor.Int)), dt, smoothing}, logits, targets)
+	return apply(ceOp{newBase(sig, dt, tt(2, dt), tt(1, tensor.Int)), dt, smoothing, &lossRows{}}, logits, targets)
 }
 
 // ceOp is the mean loss from (logits, targets).
@@ -27,6 +27,19 @@ type ceOp struct {
 	baseOp
 	dt        tensor.Dtype
 	smoothing float64
+	rows      *lossRows
+}
+
+// lossRows holds a loss op's per-row losses between runs, so a run does not
+// allocate them (they are summed in row order: the loss does not depend on
+// how the rows were split across goroutines).
+type lossRows struct{ per []float64 }
+
+func (r *lossRows) get(n int) []float64 {
+	if cap(r.per) < n {
+		r.per = make([]float64, n)
+	}
+	return r.per[:n]
 }
 
 func (op ceOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -45,9 +58,9 @@ func (op ceOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	switch op.dt {
 	case tensor.Float32:
-		return G.NewF32(float32(ceLoss(op.smoothing, data[float32](l), tg, nil, n, v))), nil
+		return G.NewF32(float32(ceLoss(op.smoothing, data[float32](l), tg, nil, op.rows.get(n), n, v))), nil
 	default:
-		return G.NewF64(ceLoss(op.smoothing, data[float64](l), tg, nil, n, v)), nil
+		return G.NewF64(ceLoss(op.smoothing, data[float64](l), tg, nil, op.rows.get(n), n, v)), nil
 	}
 }
 
@@ -127,8 +140,8 @@ func rowLogSumExp[T Float](row []T) (mx, lse float64) {
 // ceLoss and ceGrad serve CrossEntropy (w nil) and WeightedCrossEntropy
 // (w: one weight per row, eps 0). A nil w is a weight of exactly 1, so the
 // unweighted loss and gradient are bit for bit what they were without w.
-func ceLoss[T Float](eps float64, l []T, tg []int, w []T, n, v int) float64 {
-	per := make([]float64, n)
+// per (n long) receives the rows' losses.
+func ceLoss[T Float](eps float64, l []T, tg []int, w []T, per []float64, n, v int) float64 {
 	parallelFor(n, 4, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			if tg[i] == IgnoreIndex {

@@ -21,13 +21,14 @@ import (
 func WeightedCrossEntropy(logits, targets, weights *G.Node) *G.Node {
 	dt := dtypeOf(logits)
 	sig := fmt.Sprintf("WeightedCrossEntropy{%v}", dt)
-	return apply(wceOp{newBase(sig, dt, tt(2, dt), tt(1, tensor.Int), tt(1, dt)), dt}, logits, targets, weights)
+	return apply(wceOp{newBase(sig, dt, tt(2, dt), tt(1, tensor.Int), tt(1, dt)), dt, &lossRows{}}, logits, targets, weights)
 }
 
 // wceOp is the weighted mean loss from (logits, targets, weights).
 type wceOp struct {
 	baseOp
-	dt tensor.Dtype
+	dt   tensor.Dtype
+	rows *lossRows
 }
 
 func (op wceOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -46,9 +47,9 @@ func (op wceOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	switch op.dt {
 	case tensor.Float32:
-		return G.NewF32(float32(ceLoss(0, data[float32](l), tg, data[float32](vals[2]), n, v))), nil
+		return G.NewF32(float32(ceLoss(0, data[float32](l), tg, data[float32](vals[2]), op.rows.get(n), n, v))), nil
 	default:
-		return G.NewF64(ceLoss(0, data[float64](l), tg, data[float64](vals[2]), n, v)), nil
+		return G.NewF64(ceLoss(0, data[float64](l), tg, data[float64](vals[2]), op.rows.get(n), n, v)), nil
 	}
 }
 

@@ -156,15 +156,15 @@ func (t *runner) writeMetricsCSV() error {
 }
 
 // WriteMetricsCSV writes records as CSV with a header: step, epoch, loss,
-// lr, grad_norm, images_per_s, val_loss, val_cider, time, note; a metric a
+// lr, grad_norm, images_per_s, val_loss, val_cider, sample_cider, time, note; a metric a
 // record does not have is an empty cell.
 func WriteMetricsCSV(path string, recs []Record) error {
 	return fsutil.WriteAtomic(path, func(f *os.File) error {
 		w := csv.NewWriter(f)
-		w.Write([]string{"step", "epoch", "loss", "lr", "grad_norm", "images_per_s", "val_loss", "val_cider", "time", "note"})
+		w.Write([]string{"step", "epoch", "loss", "lr", "grad_norm", "images_per_s", "val_loss", "val_cider", "sample_cider", "time", "note"})
 		for _, r := range recs {
 			row := []string{strconv.Itoa(r.Step)}
-			for _, v := range []float64{r.Epoch, r.Loss, r.LR, r.GradNorm, r.ImagesPerS, r.ValLoss, r.ValCIDEr} {
+			for _, v := range []float64{r.Epoch, r.Loss, r.LR, r.GradNorm, r.ImagesPerS, r.ValLoss, r.ValCIDEr, r.SampleCIDEr} {
 				if IsFinite(v) {
 					row = append(row, strconv.FormatFloat(v, 'g', -1, 64))
 				} else {

@@ -596,6 +596,9 @@ func (t *runner) log(res StepResult, sum *Summary, done bool) error {
 		r.Epoch = t.epochFrac(t.state.Position)
 		r.Loss = w.loss / float64(w.steps)
 		r.LR, r.GradNorm = w.lr, w.gradNorm
+		if w.rewardN > 0 {
+			r.SampleCIDEr = w.reward / float64(w.rewardN)
+		}
 		if el > 0 {
 			r.ImagesPerS = float64(w.images) / el
 		}
@@ -608,7 +611,7 @@ func (t *runner) log(res StepResult, sum *Summary, done bool) error {
 		} else {
 			extra := ""
 			if w.rewardN > 0 {
-				extra = fmt.Sprintf(" sample_cider %.4f", w.reward/float64(w.rewardN))
+				extra = fmt.Sprintf(" sample_cider %.4f", r.SampleCIDEr)
 			}
 			fmt.Fprintf(t.out, "step %d/%d epoch %.2f loss %.4f lr %.3g grad_norm %.3g %.1f img/s%s\n", s, t.total, r.Epoch, r.Loss, r.LR, r.GradNorm, r.ImagesPerS, extra)
 		}

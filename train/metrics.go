@@ -17,16 +17,19 @@ import (
 // ±Inf is written as the string "+Inf" / "-Inf". A non-finite training loss
 // is therefore best reported in Note.
 type Record struct {
-	Step       int       // optimiser steps taken
-	Epoch      float64   // fractional epoch
-	Loss       float64   // training loss (mean over the steps since the last record)
-	LR         float64   // learning rate of the last step
-	GradNorm   float64   // pre-clip global gradient norm
-	ImagesPerS float64   // training throughput
-	ValLoss    float64   // validation loss
-	ValCIDEr   float64   // validation CIDEr-D
-	Time       time.Time // wall-clock time of the record
-	Note       string    // free text (events such as "skipped step: non-finite gradient")
+	Step       int     // optimiser steps taken
+	Epoch      float64 // fractional epoch
+	Loss       float64 // training loss (mean over the steps since the last record)
+	LR         float64 // learning rate of the last step
+	GradNorm   float64 // pre-clip global gradient norm
+	ImagesPerS float64 // training throughput
+	ValLoss    float64 // validation loss
+	ValCIDEr   float64 // validation CIDEr-D
+	// SampleCIDEr is SCST's mean CIDEr-D reward of the sampled training
+	// captions since the last record (under mpirun, rank 0's samples).
+	SampleCIDEr float64
+	Time        time.Time // wall-clock time of the record
+	Note        string    // free text (events such as "skipped step: non-finite gradient")
 	// Event marks a record that is not a measurement: EventResume. Readers
 	// see no such record; ReadMetrics applies them.
 	Event string
@@ -43,25 +46,27 @@ const EventResume = "resume"
 // Time now.
 func NewRecord(step int) Record {
 	nan := math.NaN()
-	return Record{Step: step, Epoch: nan, Loss: nan, LR: nan, GradNorm: nan, ImagesPerS: nan, ValLoss: nan, ValCIDEr: nan, Time: time.Now()}
+	return Record{Step: step, Epoch: nan, Loss: nan, LR: nan, GradNorm: nan, ImagesPerS: nan, ValLoss: nan, ValCIDEr: nan, SampleCIDEr: nan, Time: time.Now()}
 }
 
 // recordFields lists the float fields in JSON order.
-func (r *Record) floatFields() [7]struct {
+func (r *Record) floatFields() [8]struct {
 	key string
 	p   *float64
 } {
-	return [7]struct {
+	return [8]struct {
 		key string
 		p   *float64
 	}{
 		{"epoch", &r.Epoch}, {"loss", &r.Loss}, {"lr", &r.LR}, {"grad_norm", &r.GradNorm},
 		{"images_per_s", &r.ImagesPerS}, {"val_loss", &r.ValLoss}, {"val_cider", &r.ValCIDEr},
+		{"sample_cider", &r.SampleCIDEr},
 	}
 }
 
 // MarshalJSON writes the record as one JSON object with keys step, event,
-// epoch, loss, lr, grad_norm, images_per_s, val_loss, val_cider, time
+// epoch, loss, lr, grad_norm, images_per_s, val_loss, val_cider,
+// sample_cider, time
 // (RFC 3339) and note, leaving out an empty event, NaN metrics, a zero time
 // and an empty note.
 func (r Record) MarshalJSON() ([]byte, error) {

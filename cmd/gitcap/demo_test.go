@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitcap/gitcap/train"
 )
 
 // TestDemoIsDeterministic runs a shortened demo twice and checks that the
@@ -81,5 +84,26 @@ func TestDemoSCSTRunsBothStages(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "run-scst", "checkpoint-last", "model.safetensors")); err != nil {
 		t.Error(err)
+	}
+	// The reward is logged with the loss: metrics.jsonl and metrics.csv.
+	recs, err := train.ReadMetrics(filepath.Join(out, "run-scst", train.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged := 0
+	for _, r := range recs {
+		if !math.IsNaN(r.Loss) {
+			if r.SampleCIDEr < 0 || math.IsNaN(r.SampleCIDEr) {
+				t.Errorf("step %d: loss %v logged with sample_cider %v", r.Step, r.Loss, r.SampleCIDEr)
+			}
+			logged++
+		}
+	}
+	if logged == 0 {
+		t.Errorf("run-scst/%s has no training record", train.MetricsFile)
+	}
+	csv, err := os.ReadFile(filepath.Join(out, "run-scst", train.MetricsCSVFile))
+	if err != nil || !strings.Contains(string(csv), ",sample_cider,") {
+		t.Errorf("metrics.csv has no sample_cider column (%v):\n%s", err, csv)
 	}
 }

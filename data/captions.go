@@ -295,6 +295,32 @@ func abbreviate(raw []byte) string {
 	return string(raw)
 }
 
+// jsonFileBytes returns a JSON file's bytes without a UTF-8 byte-order
+// mark, or an error naming the file when they are not UTF-8 or are empty.
+func jsonFileBytes(name string, b []byte) ([]byte, error) {
+	b = trimBOM(b)
+	if err := checkUTF8(name, b); err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, fmt.Errorf("%s: empty file", name)
+	}
+	return b, nil
+}
+
+// unmarshalJSONFile decodes a JSON file's bytes (jsonFileBytes) into v, with
+// errors naming the file and the line.
+func unmarshalJSONFile(name string, b []byte, v any) error {
+	b, err := jsonFileBytes(name, b)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return jsonError(name, b, err)
+	}
+	return nil
+}
+
 // ParseCOCOAnnotations parses a COCO captions annotation file. Images keep
 // the file's order and captions the order of the annotations; an image may
 // have no captions. Image ids may be integers or strings.
@@ -303,15 +329,8 @@ func ParseCOCOAnnotations(name string, b []byte) (*CaptionSet, error) {
 		Images      []map[string]json.RawMessage `json:"images"`
 		Annotations []map[string]json.RawMessage `json:"annotations"`
 	}
-	b = trimBOM(b)
-	if err := checkUTF8(name, b); err != nil {
+	if err := unmarshalJSONFile(name, b, &top); err != nil {
 		return nil, err
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, fmt.Errorf("%s: empty file", name)
-	}
-	if err := json.Unmarshal(b, &top); err != nil {
-		return nil, jsonError(name, b, err)
 	}
 	if top.Images == nil {
 		return nil, fmt.Errorf("%s: not a COCO annotation file: no \"images\" array", name)
@@ -372,12 +391,9 @@ func LoadCOCOResults(path string) ([]Result, error) {
 // (other fields are ignored). It must hold at least one result, and at most
 // one per image.
 func ParseCOCOResults(name string, b []byte) ([]Result, error) {
-	b = trimBOM(b)
-	if err := checkUTF8(name, b); err != nil {
+	b, err := jsonFileBytes(name, b)
+	if err != nil {
 		return nil, err
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, fmt.Errorf("%s: empty file", name)
 	}
 	var elems []json.RawMessage
 	if err := json.Unmarshal(b, &elems); err != nil {
@@ -432,15 +448,8 @@ func ParseKarpathy(name string, b []byte, split string) (*CaptionSet, error) {
 			} `json:"sentences"`
 		} `json:"images"`
 	}
-	b = trimBOM(b)
-	if err := checkUTF8(name, b); err != nil {
+	if err := unmarshalJSONFile(name, b, &top); err != nil {
 		return nil, err
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, fmt.Errorf("%s: empty file", name)
-	}
-	if err := json.Unmarshal(b, &top); err != nil {
-		return nil, jsonError(name, b, err)
 	}
 	if top.Images == nil {
 		return nil, fmt.Errorf("%s: not a Karpathy split file: no \"images\" array", name)

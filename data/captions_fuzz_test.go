@@ -132,7 +132,7 @@ func roundTripCOCO(t *testing.T, set *CaptionSet) {
 			return // COCO files cannot hold an image without captions in a way that round-trips its absence
 		}
 	}
-	path := filepath.Join(scratchDir(t), "a.json")
+	path := filepath.Join(fixtures.ScratchDir(t), "a.json")
 	if err := WriteCOCOAnnotations(path, set); err != nil {
 		t.Fatalf("writing a parsed set: %v", err)
 	}
@@ -218,7 +218,7 @@ func FuzzParseCOCOResults(f *testing.F) {
 			}
 			return
 		}
-		path := filepath.Join(scratchDir(t), "res.json")
+		path := filepath.Join(fixtures.ScratchDir(t), "res.json")
 		if err := WriteCOCOResults(path, res); err != nil {
 			t.Fatalf("writing parsed results: %v", err)
 		}

@@ -92,7 +92,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		var out bytes.Buffer
-		path := filepath.Join(scratchDir(t), "rt.safetensors")
+		path := filepath.Join(fixtures.ScratchDir(t), "rt.safetensors")
 		if err := Write(path, read, file.Metadata); err != nil {
 			t.Fatalf("writing what was read: %v", err)
 		}

@@ -25,8 +25,28 @@ func useBF16DP(n, in, out int) bool {
 	return hasBF16DP && n > gemvRows && in%2 == 0 && out >= dpTileN
 }
 
-// linearBF16DP computes y = x·Wᵀ + b with VDPBF16PS (useBF16DP holds).
-func linearBF16DP(x []float32, w []uint16, bias, y []float32, n, in, out int, s *bf16Scratch) {
+// linearBF16DP computes y = x·Wᵀ + b with x rounded to bf16 (useBF16DP
+// holds): on the AMX tiles where they run (bf16amx.go; the weight packed
+// once beside p, or into the scratch when p is nil), with VDPBF16PS
+// otherwise.
+func linearBF16DP(x []float32, w []uint16, p *Param, bias, y []float32, n, in, out int, s *bf16Scratch) {
+	if amxOn() {
+		var wp []uint16
+		if p != nil {
+			wp = p.amxWeights(in, out)
+		} else {
+			s.amx.b = resize(s.amx.b, amxWeightsLen(in, out))
+			wp = s.amx.b
+			packWeightsVNNI(wp, w, in, out, 0, ceil32(out)/32)
+		}
+		linearBF16AMX(x, wp, bias, y, n, in, out, &s.amx)
+		return
+	}
+	linearBF16VDP(x, w, bias, y, n, in, out, s)
+}
+
+// linearBF16VDP computes y = x·Wᵀ + b with VDPBF16PS (useBF16DP holds).
+func linearBF16VDP(x []float32, w []uint16, bias, y []float32, n, in, out int, s *bf16Scratch) {
 	kp := in / 2
 	blocks := (n + dpTileM - 1) / dpTileM
 	if cap(s.xp) < blocks*kp*dpTileM {

@@ -26,7 +26,8 @@ import (
 // halves the bytes a memory-bound decode step reads. For many rows (the
 // vision tower, a prefix) it widens the matrix into a float32 scratch
 // shared by the graph and calls sgemm, whose speed a compute-bound product
-// keeps.
+// keeps; with WithBF16Activations it rounds the activations to bf16 too and
+// runs the AMX tiles (bf16amx.go) or VDPBF16PS (bf16gemm.go).
 
 // BF16FromF32 rounds f to bfloat16 (round to nearest, ties to even, as
 // PyTorch's float32→bfloat16 cast); NaN stays NaN.

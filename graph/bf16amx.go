@@ -3,6 +3,7 @@ package graph
 import (
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // The AMX bf16 matrix product (Intel Advanced Matrix Extensions, Sapphire
@@ -86,6 +87,28 @@ type amxScratch struct {
 	b    []uint16    // B in VNNI panels (GemmBF16; LinearBF16 uses its Param's copy)
 	bias []float32   // the bias padded to whole panels
 	edge [][]float32 // per worker: a panel's partial rows or columns (32 wide)
+	tmp  [][]uint16  // per worker: rows being rounded while packing
+}
+
+// tmpFor returns worker's packing row of at least n values.
+func (s *amxScratch) tmpFor(worker, n int) []uint16 {
+	for len(s.tmp) <= worker {
+		s.tmp = append(s.tmp, nil)
+	}
+	s.tmp[worker] = resize(s.tmp[worker], n)
+	return s.tmp[worker]
+}
+
+// bf16Row rounds src into dst[:len(src)] (VCVTNE2PS2BF16 where it runs).
+func bf16Row(dst []uint16, src []float32) {
+	j := 0
+	if hasBF16DP && len(src) >= 32 {
+		j = len(src) &^ 31
+		cvtBF16AVX512(&dst[0], &src[0], j)
+	}
+	for ; j < len(src); j++ {
+		dst[j] = BF16FromF32(src[j])
+	}
 }
 
 // packRowsBF16 rounds rows [r0,r1) of x (rows rows of k, ldx apart) into
@@ -97,29 +120,26 @@ func packRowsBF16(dst []uint16, x []float32, ldx, rows, k, kp, r0, r1 int) {
 			clear(d)
 			continue
 		}
-		src := x[r*ldx : r*ldx+k]
-		j := 0
-		if hasBF16DP && k >= 32 {
-			j = k &^ 31
-			cvtBF16AVX512(&d[0], &src[0], j)
-		}
-		for ; j < k; j++ {
-			d[j] = BF16FromF32(src[j])
-		}
+		bf16Row(d, x[r*ldx:r*ldx+k])
 		clear(d[k:])
 	}
 }
 
 // packColsBF16 is packRowsBF16 for the transpose: row r of dst is column r
-// of a (k rows of cols, lda apart).
-func packColsBF16(dst []uint16, a []float32, lda, cols, k, kp, r0, r1 int) {
+// of a (k rows of cols, lda apart); tmp holds r1-r0 values.
+func packColsBF16(dst, tmp []uint16, a []float32, lda, cols, k, kp, r0, r1 int) {
 	for r := r0; r < r1; r++ {
 		clear(dst[r*kp : (r+1)*kp])
 	}
+	w := max(0, min(r1, cols)-r0)
+	if w == 0 {
+		return
+	}
+	tmp = tmp[:w]
 	for kk := 0; kk < k; kk++ {
-		row := a[kk*lda:]
-		for r := r0; r < min(r1, cols); r++ {
-			dst[r*kp+kk] = BF16FromF32(row[r])
+		bf16Row(tmp, a[kk*lda+r0:kk*lda+r0+w])
+		for i, v := range tmp {
+			dst[(r0+i)*kp+kk] = v
 		}
 	}
 }
@@ -147,26 +167,41 @@ func packWeightsVNNI(dst, w []uint16, in, out, j0, j1 int) {
 }
 
 // packBVNNI rounds and packs panels [j0,j1) of op(B) (k×n; b is k×n, or
-// n×k when tB) into dst.
-func packBVNNI(dst []uint16, b []float32, ldb int, tB bool, k, n, j0, j1 int) {
-	pl := ceil32(k) / 32 * amxStep
+// n×k when tB) into dst, a k pair (two bf16, one uint32) at a time; tmp
+// holds 2·ceil32(k) values.
+func packBVNNI(dst, tmp []uint16, b []float32, ldb int, tB bool, k, n, j0, j1 int) {
+	kp := ceil32(k)
+	pl := kp / 32 * amxStep
 	for j := j0; j < j1; j++ {
 		p := dst[j*pl : (j+1)*pl]
 		clear(p)
+		p32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p))), len(p)/2)
 		cols := min(amxBlock, n-j*amxBlock)
-		if tB {
+		if tB { // column c of op(B) is row j·32+c of b
+			row := tmp[:kp]
+			r32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(row))), kp/2)
 			for c := 0; c < cols; c++ {
-				row := b[(j*amxBlock+c)*ldb : (j*amxBlock+c)*ldb+k]
-				for kk, v := range row {
-					p[vnniOffset(kk, c)] = BF16FromF32(v)
+				src := b[(j*amxBlock+c)*ldb : (j*amxBlock+c)*ldb+k]
+				bf16Row(row, src)
+				clear(row[k:])
+				base := c/16*256 + c%16
+				for pp, v := range r32 {
+					p32[pp/16*512+pp%16*16+base] = v
 				}
 			}
 			continue
 		}
-		for kk := 0; kk < k; kk++ {
-			row := b[kk*ldb+j*amxBlock : kk*ldb+j*amxBlock+cols]
-			for c, v := range row {
-				p[vnniOffset(kk, c)] = BF16FromF32(v)
+		lo, hi := tmp[:cols], tmp[amxBlock:amxBlock+cols]
+		for pp := 0; 2*pp < k; pp++ {
+			bf16Row(lo, b[2*pp*ldb+j*amxBlock:2*pp*ldb+j*amxBlock+cols])
+			if 2*pp+1 < k {
+				bf16Row(hi, b[(2*pp+1)*ldb+j*amxBlock:(2*pp+1)*ldb+j*amxBlock+cols])
+			} else {
+				clear(hi)
+			}
+			base := pp/16*512 + pp%16*16
+			for c := range lo {
+				p32[base+c/16*256+c%16] = uint32(lo[c]) | uint32(hi[c])<<16
 			}
 		}
 	}

@@ -23,8 +23,21 @@ import (
 // in C is overwritten), as in BLAS. Like sgemm it panics when the
 // dimensions and leading dimensions do not fit the slices (a programming
 // error, as for the float32 BLAS calls).
+//
+// GemmBF16 takes its scratch from a sync.Pool, which may miss (and
+// allocate the packed operands again) when the calling goroutine has moved
+// to another P; a caller that must not allocate in a loop holds a
+// GemmBF16Scratch and calls its method.
 func GemmBF16(tA, tB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	gemmBF16(gemmBF16Best(n), tA, tB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+	s := gemmBF16Pool.Get().(*GemmBF16Scratch)
+	s.GemmBF16(tA, tB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+	gemmBF16Pool.Put(s)
+}
+
+// GemmBF16 is the package's GemmBF16 packing into s, which keeps its
+// memory for the next call (one call at a time per GemmBF16Scratch).
+func (s *GemmBF16Scratch) GemmBF16(tA, tB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	s.gemm(gemmBF16Best(n), tA, tB, m, n, k, a, lda, b, ldb, beta, c, ldc)
 }
 
 // gemmBF16Kernel names GemmBF16's three implementations.
@@ -47,17 +60,20 @@ func gemmBF16Best(n int) gemmBF16Kernel {
 	return gemmBF16Ref
 }
 
-// gemmBF16Scratch is one call's packed operands, pooled.
-type gemmBF16Scratch struct {
+// GemmBF16Scratch is the memory GemmBF16 packs its operands into (the zero
+// value is ready), grown to the largest product it has served.
+type GemmBF16Scratch struct {
 	amx  amxScratch
 	dp   bf16Scratch
 	f, g []float32
 	w    []uint16
 }
 
-var gemmBF16Pool = sync.Pool{New: func() any { return new(gemmBF16Scratch) }}
+var gemmBF16Pool = sync.Pool{New: func() any { return new(GemmBF16Scratch) }}
 
-func gemmBF16(kern gemmBF16Kernel, tA, tB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// gemm is GemmBF16 on the kernel kern (the reference where kern does not
+// run here).
+func (s *GemmBF16Scratch) gemm(kern gemmBF16Kernel, tA, tB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(tr(tA), tr(tB), m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	if kern == gemmBF16AMX && !amxOn() || kern == gemmBF16DP && (!hasBF16DP || n < dpTileN) {
 		kern = gemmBF16Ref
@@ -69,8 +85,6 @@ func gemmBF16(kern gemmBF16Kernel, tA, tB bool, m, n, k int, a []float32, lda in
 		scaleRows(c, m, n, ldc, beta)
 		return
 	}
-	s := gemmBF16Pool.Get().(*gemmBF16Scratch)
-	defer gemmBF16Pool.Put(s)
 	workers := runtime.GOMAXPROCS(0)
 	if m*n*k < parallelGemmWork {
 		workers = 1
@@ -79,16 +93,19 @@ func gemmBF16(kern gemmBF16Kernel, tA, tB bool, m, n, k int, a []float32, lda in
 	case gemmBF16AMX:
 		kp, mp := ceil32(k), ceil32(m)
 		s.amx.a = resize(s.amx.a, mp*kp)
-		parallel(workers, mp/amxBlock, func(lo, hi int) {
+		for w := range workers { // each worker's packing row, before they start
+			s.amx.tmpFor(w, 2*kp+mp)
+		}
+		parallelIdx(workers, mp/amxBlock, func(w, lo, hi int) {
 			if tA {
-				packColsBF16(s.amx.a, a, lda, m, k, kp, lo*amxBlock, hi*amxBlock)
+				packColsBF16(s.amx.a, s.amx.tmp[w], a, lda, m, k, kp, lo*amxBlock, hi*amxBlock)
 			} else {
 				packRowsBF16(s.amx.a, a, lda, m, k, kp, lo*amxBlock, hi*amxBlock)
 			}
 		})
 		panels := ceil32(n) / 32
 		s.amx.b = resize(s.amx.b, panels*kp/32*amxStep)
-		parallel(workers, panels, func(lo, hi int) { packBVNNI(s.amx.b, b, ldb, tB, k, n, lo, hi) })
+		parallelIdx(workers, panels, func(w, lo, hi int) { packBVNNI(s.amx.b, s.amx.tmp[w], b, ldb, tB, k, n, lo, hi) })
 		if beta != 0 && beta != 1 {
 			scaleRows(c, m, n, ldc, beta)
 		}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,7 +67,7 @@ func TestGemmBF16MatchesFloat64Reference(t *testing.T) {
 					}
 					for name, kern := range gemmBF16Kernels() {
 						c := append([]float32(nil), c0...)
-						gemmBF16(kern, tA, tB, sh.m, sh.n, sh.k, a, lda, b, ldb, beta, c, ldc)
+						new(GemmBF16Scratch).gemm(kern, tA, tB, sh.m, sh.n, sh.k, a, lda, b, ldb, beta, c, ldc)
 						label := fmt.Sprintf("%s %+v tA=%v tB=%v beta=%v", name, sh, tA, tB, beta)
 						checkGemmBF16(t, label, tA, tB, sh.m, sh.n, sh.k, a, lda, b, ldb, beta, c0, c, ldc)
 					}
@@ -202,7 +203,8 @@ func BenchmarkGemmBF16(b *testing.B) {
 		delete(kerns, "ref")
 		cases := map[string]func(){"sgemm": func() { gemm(false, true, sh.m, sh.n, sh.k, 1, x, sh.k, w, sh.k, 0, c, sh.n) }}
 		for name, kern := range kerns {
-			cases[name] = func() { gemmBF16(kern, false, true, sh.m, sh.n, sh.k, x, sh.k, w, sh.k, 0, c, sh.n) }
+			var s GemmBF16Scratch
+			cases[name] = func() { s.gemm(kern, false, true, sh.m, sh.n, sh.k, x, sh.k, w, sh.k, 0, c, sh.n) }
 		}
 		for _, name := range []string{"sgemm", "vdpbf16ps", "amx"} {
 			fn, ok := cases[name]
@@ -295,5 +297,30 @@ func BenchmarkLinearBF16Kernels(b *testing.B) {
 			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			b.ReportMetric(flops/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
 		})
+	}
+}
+
+// TestGemmBF16ReusesItsScratch: once warm, a call packs into its
+// GemmBF16Scratch: what it allocates (the goroutines' closures) does not grow with
+// the matrices, far below the packed operands' size.
+func TestGemmBF16ReusesItsScratch(t *testing.T) {
+	const m, n, k = 96, 160, 200 // packed operands: about 100 KB
+	rng := rand.New(rand.NewSource(11))
+	a, b, c := randF32(rng, m*k), randF32(rng, k*n), make([]float32, m*n)
+	for name, kern := range gemmBF16Kernels() {
+		var s GemmBF16Scratch
+		call := func() { s.gemm(kern, false, false, m, n, k, a, k, b, n, 0, c, n) }
+		call()
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		const calls = 20
+		for range calls {
+			call()
+		}
+		runtime.ReadMemStats(&after)
+		if per := (after.TotalAlloc - before.TotalAlloc) / calls; per > 4096 {
+			t.Errorf("%s: %d bytes allocated per call once warm", name, per)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"runtime"
 	"sync"
 	"unsafe"
@@ -88,6 +89,8 @@ type amxScratch struct {
 	bias []float32   // the bias padded to whole panels
 	edge [][]float32 // per worker: a panel's partial rows or columns (32 wide)
 	tmp  [][]uint16  // per worker: rows being rounded while packing
+	// passBytes overrides amxABytes (tests: passes of one row block).
+	passBytes int
 }
 
 // tmpFor returns worker's packing row of at least n values.
@@ -111,26 +114,39 @@ func bf16Row(dst []uint16, src []float32) {
 	}
 }
 
-// packRowsBF16 rounds rows [r0,r1) of x (rows rows of k, ldx apart) into
-// dst (rows kp apart, zeros past k and past row rows).
-func packRowsBF16(dst []uint16, x []float32, ldx, rows, k, kp, r0, r1 int) {
+// amxAOffset is the index of A's element (r, kk) packed for amxPanel (kb
+// steps of 32 k per row): per block of 32 rows, per step, two 16-row tiles
+// of [16 rows][32 k], so that a tile is 1 KB in a row (its rows 64 bytes
+// apart: no cache-set conflicts, whatever k is).
+func amxAOffset(r, kk, kb int) int {
+	return r/32*kb*amxStep + kk/32*amxStep + r%32/16*512 + r%16*32 + kk%32
+}
+
+// packRowsBF16 rounds rows [r0,r1) (whole blocks of 32) of x (rows rows of
+// k, ldx apart) into dst, packed for amxPanel with k padded to kp (zeros
+// past k and past row rows); tmp holds kp values.
+func packRowsBF16(dst, tmp []uint16, x []float32, ldx, rows, k, kp, r0, r1 int) {
+	kb := kp / 32
+	tmp = tmp[:kp]
 	for r := r0; r < r1; r++ {
-		d := dst[r*kp : (r+1)*kp]
 		if r >= rows {
-			clear(d)
-			continue
+			clear(tmp)
+		} else {
+			bf16Row(tmp, x[r*ldx:r*ldx+k])
+			clear(tmp[k:])
 		}
-		bf16Row(d, x[r*ldx:r*ldx+k])
-		clear(d[k:])
+		for q := 0; q < kb; q++ {
+			o := amxAOffset(r, q*32, kb)
+			copy(dst[o:o+32], tmp[q*32:q*32+32])
+		}
 	}
 }
 
-// packColsBF16 is packRowsBF16 for the transpose: row r of dst is column r
-// of a (k rows of cols, lda apart); tmp holds r1-r0 values.
+// packColsBF16 is packRowsBF16 for the transpose: row r of op(A) is column
+// r of a (k rows of cols, lda apart); tmp holds r1-r0 values.
 func packColsBF16(dst, tmp []uint16, a []float32, lda, cols, k, kp, r0, r1 int) {
-	for r := r0; r < r1; r++ {
-		clear(dst[r*kp : (r+1)*kp])
-	}
+	kb := kp / 32
+	clear(dst[r0/32*kb*amxStep : r1/32*kb*amxStep])
 	w := max(0, min(r1, cols)-r0)
 	if w == 0 {
 		return
@@ -139,7 +155,7 @@ func packColsBF16(dst, tmp []uint16, a []float32, lda, cols, k, kp, r0, r1 int) 
 	for kk := 0; kk < k; kk++ {
 		bf16Row(tmp, a[kk*lda+r0:kk*lda+r0+w])
 		for i, v := range tmp {
-			dst[(r0+i)*kp+kk] = v
+			dst[amxAOffset(r0+i, kk, kb)] = v
 		}
 	}
 }
@@ -232,9 +248,16 @@ func (p *Param) amxWeights(in, out int) []uint16 {
 // block per pass against 512 cycles of tile products.
 const amxKChunk = 8
 
+// amxABytes is the most of packed A one pass over a worker's panels reads
+// (a block of rows, all of k): it stays in the core's L2 (2 MB here) beside
+// the panel being read, so each row of A comes from memory once and each
+// panel of B once per pass (512 KB measured best of 256 KB-1 MB on the
+// 1576×768×3072 product).
+const amxABytes = 1 << 19
+
 // amxProduct computes rows [0,m) and columns [0,n) of C (ldc apart) =
-// init + A·B on the tile unit: a is packed by packRowsBF16 (ceil32(m) rows
-// of kp), bp by packWeightsVNNI or packBVNNI (k padded to kp). init is
+// init + A·B on the tile unit: a is packed by packRowsBF16 or
+// packColsBF16 (ceil32(m) rows of kp), bp by packWeightsVNNI or packBVNNI (k padded to kp). init is
 // C itself when accum, else the bias (nil: zero). Panels are split across
 // workers; each panel runs k in chunks of amxKChunk steps.
 func amxProduct(s *amxScratch, a []uint16, m, kp int, bp []uint16, n int, c []float32, ldc int, bias []float32, accum bool, workers int) {
@@ -249,30 +272,46 @@ func amxProduct(s *amxScratch, a []uint16, m, kp int, bp []uint16, n int, c []fl
 	for len(s.edge) < workers {
 		s.edge = append(s.edge, nil)
 	}
-	full := m / amxBlock * amxBlock // rows written straight into C
+	fullBlocks := m / amxBlock // row blocks written straight into C
+	passBlocks := max(1, cmp.Or(s.passBytes, amxABytes)/(kp*2*amxBlock))
 	parallelIdx(workers, panels, func(worker, lo, hi int) {
+		// Whole panels, passBlocks row blocks at a time (that much of A
+		// stays in L2 while the worker's panels of B pass).
+		for rb := 0; rb < fullBlocks; rb += passBlocks {
+			nrb := min(passBlocks, fullBlocks-rb)
+			for j := lo; j < hi; j++ {
+				c0 := j * amxBlock
+				if n-c0 < amxBlock {
+					continue
+				}
+				panel := bp[j*kb*amxStep : (j+1)*kb*amxStep]
+				cj := c[rb*amxBlock*ldc+c0:]
+				for q := 0; q < kb; q += amxKChunk {
+					var init *float32
+					cs := 0
+					switch {
+					case accum || q > 0:
+						init, cs = &cj[0], ldc
+					case bias != nil:
+						init = &s.bias[c0]
+					}
+					amxPanel(&a[rb*kb*amxStep+q*amxStep], kb*amxStep, nrb, &panel[q*amxStep], min(amxKChunk, kb-q), &cj[0], ldc, init, cs)
+				}
+			}
+		}
+		// The rest through the worker's edge scratch: rows past the last
+		// whole block, and every row of a panel narrower than 32.
 		for j := lo; j < hi; j++ {
-			panel := bp[j*kb*amxStep : (j+1)*kb*amxStep]
 			c0 := j * amxBlock
 			cols := min(amxBlock, n-c0)
-			var bias0 *float32
-			if bias != nil {
-				bias0 = &s.bias[c0]
-			}
 			r0 := 0
-			if cols == amxBlock && full > 0 {
-				for q := 0; q < kb; q += amxKChunk {
-					init, cs := bias0, 0
-					if accum || q > 0 {
-						init, cs = &c[c0], ldc
-					}
-					amxPanel(&a[q*32], kp, full/amxBlock, &panel[q*amxStep], min(amxKChunk, kb-q), &c[c0], ldc, init, cs)
-				}
-				r0 = full
+			if cols == amxBlock {
+				r0 = fullBlocks * amxBlock
 			}
 			if r0 == m {
 				continue
 			}
+			panel := bp[j*kb*amxStep : (j+1)*kb*amxStep]
 			rows := m - r0
 			e := resize(s.edge[worker], ceil32(rows)*amxBlock)
 			s.edge[worker] = e
@@ -282,11 +321,15 @@ func amxProduct(s *amxScratch, a []uint16, m, kp int, bp []uint16, n int, c []fl
 				}
 			}
 			for q := 0; q < kb; q += amxKChunk {
-				init, cs := bias0, 0
-				if accum || q > 0 {
+				var init *float32
+				cs := 0
+				switch {
+				case accum || q > 0:
 					init, cs = &e[0], amxBlock
+				case bias != nil:
+					init = &s.bias[c0]
 				}
-				amxPanel(&a[r0*kp+q*32], kp, ceil32(rows)/amxBlock, &panel[q*amxStep], min(amxKChunk, kb-q), &e[0], amxBlock, init, cs)
+				amxPanel(&a[r0/32*kb*amxStep+q*amxStep], kb*amxStep, ceil32(rows)/amxBlock, &panel[q*amxStep], min(amxKChunk, kb-q), &e[0], amxBlock, init, cs)
 			}
 			for r := 0; r < rows; r++ {
 				copy(c[(r0+r)*ldc+c0:(r0+r)*ldc+c0+cols], e[r*amxBlock:r*amxBlock+cols])
@@ -302,8 +345,11 @@ func linearBF16AMX(x []float32, wp []uint16, bias, y []float32, n, in, out int, 
 	mp := ceil32(n)
 	s.a = resize(s.a, mp*kp)
 	workers := runtime.GOMAXPROCS(0)
-	parallel(workers, mp/amxBlock, func(lo, hi int) {
-		packRowsBF16(s.a, x, in, n, in, kp, lo*amxBlock, hi*amxBlock)
+	for w := range workers { // each worker's packing row, before they start
+		s.tmpFor(w, kp)
+	}
+	parallelIdx(workers, mp/amxBlock, func(w, lo, hi int) {
+		packRowsBF16(s.a, s.tmp[w], x, in, n, in, kp, lo*amxBlock, hi*amxBlock)
 	})
 	amxProduct(s, s.a, n, kp, wp, out, y, out, bias, false, workers)
 }

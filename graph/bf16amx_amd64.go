@@ -8,7 +8,7 @@ import (
 )
 
 //go:noescape
-func amxPanel(a *uint16, lda int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int)
+func amxPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int)
 
 //go:noescape
 func cvtBF16AVX512(dst *uint16, src *float32, n int)

@@ -32,9 +32,10 @@
 // bf16(zmm0) in its high half (round to nearest even)
 #define CVT2BF16_Z2 BYTE $0x62; BYTE $0xf2; BYTE $0x7f; BYTE $0x48; BYTE $0x72; BYTE $0xd1
 
-// func amxPanel(a *uint16, lda int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int)
+// func amxPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int)
 // One 32-column panel of C = init + A·B, 32 rows at a time for mb row blocks.
-// a: row-major bf16, lda elements apart, 32·mb rows of 32·kb values; b: the
+// a: bf16 in tiles, per block of 32 rows (ablk elements apart) per k step
+// [2 halves][16 rows][32 k] (each tile 1 KB, rows 64 bytes apart); b: the
 // panel in VNNI tiles, [kb][2][16 pairs][16 columns][2] bf16; c: float32,
 // ldc elements apart. init is zero when cinit is nil (cs must then be 0),
 // else C's tiles start from cinit's rows, cs elements apart (cs 0: one
@@ -59,8 +60,7 @@ TEXT ·amxPanel(SB), NOSPLIT, $64-72
 	LDTILECFG_SP
 
 	MOVQ a+0(FP), R14
-	MOVQ lda+8(FP), R8
-	SHLQ $1, R8          // A row stride, bytes
+	MOVQ $64, R8         // A tile row stride, bytes
 	MOVQ mb+16(FP), R15
 	MOVQ $64, R9         // B tile row stride, bytes
 	MOVQ c+40(FP), DX
@@ -85,9 +85,7 @@ amxzero:
 	TILEZERO_C
 amxk:
 	MOVQ R14, SI
-	MOVQ R8, BX
-	SHLQ $4, BX
-	ADDQ R14, BX         // A row 16
+	LEAQ 1024(R14), BX   // A rows 16-31
 	MOVQ b+24(FP), DI
 	MOVQ kb+32(FP), AX
 amxkloop:
@@ -96,15 +94,15 @@ amxkloop:
 	TILELOAD_B0
 	TILELOAD_B1
 	TDPBF16PS_4
-	ADDQ $64, SI
-	ADDQ $64, BX
+	ADDQ $2048, SI
+	ADDQ $2048, BX
 	ADDQ $2048, DI
 	DECQ AX
 	JNZ amxkloop
 	TILESTORE_C
-	MOVQ R8, AX
-	SHLQ $5, AX
-	ADDQ AX, R14
+	MOVQ ablk+8(FP), AX
+	SHLQ $1, AX
+	ADDQ AX, R14         // next row block of A
 	MOVQ R10, AX
 	SHLQ $5, AX
 	ADDQ AX, DX

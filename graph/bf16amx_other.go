@@ -4,7 +4,7 @@ package graph
 
 func probeAMX() amxCaps { return amxCaps{reason: "not amd64"} }
 
-func amxPanel(a *uint16, lda int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int) {
+func amxPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int) {
 	panic("graph: no AMX kernels on this architecture")
 }
 

@@ -100,7 +100,7 @@ func (s *GemmBF16Scratch) gemm(kern gemmBF16Kernel, tA, tB bool, m, n, k int, a 
 			if tA {
 				packColsBF16(s.amx.a, s.amx.tmp[w], a, lda, m, k, kp, lo*amxBlock, hi*amxBlock)
 			} else {
-				packRowsBF16(s.amx.a, a, lda, m, k, kp, lo*amxBlock, hi*amxBlock)
+				packRowsBF16(s.amx.a, s.amx.tmp[w], a, lda, m, k, kp, lo*amxBlock, hi*amxBlock)
 			}
 		})
 		panels := ceil32(n) / 32

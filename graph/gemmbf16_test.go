@@ -15,14 +15,23 @@ import (
 )
 
 // gemmBF16Kernels are the GemmBF16 kernels that run on this CPU (the
-// reference always; VDPBF16PS with AVX512_BF16; AMX where the probe grants it).
-func gemmBF16Kernels() map[string]gemmBF16Kernel {
-	ks := map[string]gemmBF16Kernel{"ref": gemmBF16Ref}
+// reference always; VDPBF16PS with AVX512_BF16; AMX where the probe grants
+// it, also with passes of one row block over the panels, which the test's
+// shapes are too small to need otherwise).
+func gemmBF16Kernels() map[string]func() (*GemmBF16Scratch, gemmBF16Kernel) {
+	ks := map[string]func() (*GemmBF16Scratch, gemmBF16Kernel){
+		"ref": func() (*GemmBF16Scratch, gemmBF16Kernel) { return new(GemmBF16Scratch), gemmBF16Ref },
+	}
 	if hasBF16DP {
-		ks["vdpbf16ps"] = gemmBF16DP
+		ks["vdpbf16ps"] = func() (*GemmBF16Scratch, gemmBF16Kernel) { return new(GemmBF16Scratch), gemmBF16DP }
 	}
 	if amxOn() {
-		ks["amx"] = gemmBF16AMX
+		ks["amx"] = func() (*GemmBF16Scratch, gemmBF16Kernel) { return new(GemmBF16Scratch), gemmBF16AMX }
+		ks["amx-1-block-passes"] = func() (*GemmBF16Scratch, gemmBF16Kernel) {
+			s := new(GemmBF16Scratch)
+			s.amx.passBytes = 1
+			return s, gemmBF16AMX
+		}
 	}
 	return ks
 }
@@ -65,9 +74,10 @@ func TestGemmBF16MatchesFloat64Reference(t *testing.T) {
 							c0[i] = float32(math.NaN())
 						}
 					}
-					for name, kern := range gemmBF16Kernels() {
+					for name, mk := range gemmBF16Kernels() {
 						c := append([]float32(nil), c0...)
-						new(GemmBF16Scratch).gemm(kern, tA, tB, sh.m, sh.n, sh.k, a, lda, b, ldb, beta, c, ldc)
+						s, kern := mk()
+						s.gemm(kern, tA, tB, sh.m, sh.n, sh.k, a, lda, b, ldb, beta, c, ldc)
 						label := fmt.Sprintf("%s %+v tA=%v tB=%v beta=%v", name, sh, tA, tB, beta)
 						checkGemmBF16(t, label, tA, tB, sh.m, sh.n, sh.k, a, lda, b, ldb, beta, c0, c, ldc)
 					}
@@ -199,11 +209,9 @@ func BenchmarkGemmBF16(b *testing.B) {
 	for _, sh := range []struct{ m, n, k int }{{197, 3072, 768}, {1024, 1024, 1024}} {
 		x, w := randF32(rng, sh.m*sh.k), randF32(rng, sh.n*sh.k)
 		c := make([]float32, sh.m*sh.n)
-		kerns := gemmBF16Kernels()
-		delete(kerns, "ref")
 		cases := map[string]func(){"sgemm": func() { gemm(false, true, sh.m, sh.n, sh.k, 1, x, sh.k, w, sh.k, 0, c, sh.n) }}
-		for name, kern := range kerns {
-			var s GemmBF16Scratch
+		for name, mk := range gemmBF16Kernels() {
+			s, kern := mk()
 			cases[name] = func() { s.gemm(kern, false, true, sh.m, sh.n, sh.k, x, sh.k, w, sh.k, 0, c, sh.n) }
 		}
 		for _, name := range []string{"sgemm", "vdpbf16ps", "amx"} {
@@ -226,37 +234,48 @@ func BenchmarkGemmBF16(b *testing.B) {
 	}
 }
 
-// BenchmarkAMXPanel times the AMX micro-kernel alone on one core (operands
-// in cache): 32×32 blocks of C over k = 768.
+// BenchmarkAMXPanel times the AMX micro-kernel alone on one core: mb
+// blocks of 32×32 C over kb steps of 32 k (A: mb·32 rows of kb·32 bf16, B:
+// one panel of kb steps), operands in cache.
 func BenchmarkAMXPanel(b *testing.B) {
 	if !amxOn() {
 		b.Skip("AMX off: " + amxProbe().reason)
 	}
-	const mb, kb = 4, 24
-	a := make([]uint16, mb*32*kb*32)
-	w := make([]uint16, kb*amxStep)
-	for i := range a {
-		a[i] = 0x3f80
+	for _, sh := range []struct{ mb, kb int }{{1, 8}, {7, 8}, {7, 24}} {
+		b.Run(fmt.Sprintf("mb%d-kb%d", sh.mb, sh.kb), func(b *testing.B) {
+			a := make([]uint16, sh.mb*32*sh.kb*32)
+			w := make([]uint16, sh.kb*amxStep)
+			for i := range a {
+				a[i] = 0x3f80
+			}
+			for i := range w {
+				w[i] = 0x3f80
+			}
+			c := make([]float32, sh.mb*32*32)
+			cpu0 := cpuSeconds()
+			for i := 0; i < b.N; i++ {
+				amxPanel(&a[0], sh.kb*amxStep, sh.mb, &w[0], sh.kb, &c[0], 32, nil, 0)
+			}
+			flops := 2 * float64(sh.mb*32*32*sh.kb*32) * float64(b.N)
+			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(flops/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
+		})
 	}
-	for i := range w {
-		w[i] = 0x3f80
-	}
-	c := make([]float32, mb*32*32)
-	cpu0 := cpuSeconds()
-	for i := 0; i < b.N; i++ {
-		amxPanel(&a[0], kb*32, mb, &w[0], kb, &c[0], 32, nil, 0)
-	}
-	flops := 2 * float64(mb*32*32*kb*32) * float64(b.N)
-	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-	b.ReportMetric(flops/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
 }
 
-// BenchmarkLinearBF16Kernels times the vision tower's fc1 (197 tokens,
-// 768→3072) in float32 (sgemm) and with bf16 weights and activations on
-// VDPBF16PS and on AMX (the weight packed once, as beside a Param), per
-// wall and CPU second; -cpu 1 gives the per-core rate.
+// BenchmarkLinearBF16Kernels times the vision tower's fc1 (768→3072) for
+// one image (197 tokens) and eight (1576) in float32 (sgemm) and with bf16
+// weights and activations on VDPBF16PS and on AMX (the weight packed once,
+// as beside a Param), per wall and CPU second; -cpu 1 gives the per-core
+// rate.
 func BenchmarkLinearBF16Kernels(b *testing.B) {
-	const n, in, out = 197, 768, 3072
+	for _, n := range []int{197, 1576} {
+		b.Run(fmt.Sprintf("n%d", n), func(b *testing.B) { benchLinearBF16Kernels(b, n) })
+	}
+}
+
+func benchLinearBF16Kernels(b *testing.B, n int) {
+	const in, out = 768, 3072
 	rng := rand.New(rand.NewSource(10))
 	x, wf, bias := randF32(rng, n*in), randF32(rng, out*in), randF32(rng, out)
 	w := make([]uint16, len(wf))
@@ -307,8 +326,8 @@ func TestGemmBF16ReusesItsScratch(t *testing.T) {
 	const m, n, k = 96, 160, 200 // packed operands: about 100 KB
 	rng := rand.New(rand.NewSource(11))
 	a, b, c := randF32(rng, m*k), randF32(rng, k*n), make([]float32, m*n)
-	for name, kern := range gemmBF16Kernels() {
-		var s GemmBF16Scratch
+	for name, mk := range gemmBF16Kernels() {
+		s, kern := mk()
 		call := func() { s.gemm(kern, false, false, m, n, k, a, k, b, n, 0, c, n) }
 		call()
 		var before, after runtime.MemStats

@@ -26,7 +26,8 @@ import (
 // halves the bytes a memory-bound decode step reads. For many rows (the
 // vision tower, a prefix) it widens the matrix into a float32 scratch
 // shared by the graph and calls sgemm, whose speed a compute-bound product
-// keeps.
+// keeps; with WithBF16Activations it rounds the activations to bf16 too and
+// runs the AMX tiles (bf16amx.go) or VDPBF16PS (bf16gemm.go).
 
 // BF16FromF32 rounds f to bfloat16 (round to nearest, ties to even, as
 // PyTorch's float32→bfloat16 cast); NaN stays NaN.
@@ -48,8 +49,10 @@ func BF16Fast() bool { return hasAVX512 }
 // BF16Kernels names the kernels the bf16 ops run on this CPU.
 func BF16Kernels() string {
 	switch {
+	case amxOn():
+		return "AVX-512 GEMV for few rows, AMX TDPBF16PS GEMM for many"
 	case hasBF16DP:
-		return "AVX-512 GEMV for few rows, VDPBF16PS GEMM for many"
+		return "AVX-512 GEMV for few rows, VDPBF16PS GEMM for many (AMX off: " + amxProbe().reason + ")"
 	case hasAVX512:
 		return "AVX-512 GEMV for few rows, widen + sgemm for many (no AVX512_BF16)"
 	}
@@ -83,6 +86,7 @@ func (p *Param) ToBF16() {
 	}
 	p.Value = tensor.New(tensor.WithShape(p.Value.Shape().Clone()...), tensor.WithBacking(dst))
 	p.W = nil
+	p.amx.Store(nil)
 }
 
 // SetBF16Bits stores bf16 bit patterns (a checkpoint's BF16 tensor, kept as
@@ -96,6 +100,7 @@ func (p *Param) SetBF16Bits(bits []uint16) error {
 		return fmt.Errorf("parameter %s: %d values for %d elements", p.Name, len(bits), len(dst))
 	}
 	copy(dst, bits)
+	p.amx.Store(nil)
 	return nil
 }
 
@@ -109,6 +114,7 @@ func (p *Param) SetF32(vals []float32) error {
 		for i, v := range vals {
 			dst[i] = BF16FromF32(v)
 		}
+		p.amx.Store(nil)
 		return nil
 	}
 	dst := p.F32()
@@ -136,6 +142,7 @@ type bf16Scratch struct {
 	roundX bool        // many-row products may round activations to bf16 (WithBF16Activations)
 	w      []float32   // a widened matrix
 	xp     []uint32    // activations packed for VDPBF16PS (bf16gemm.go)
+	amx    amxScratch  // activations packed for AMX (bf16amx.go)
 	tiles  [][]float32 // one output tile per worker (bf16gemm.go)
 }
 
@@ -219,7 +226,7 @@ func (op linearBF16Op) Do(vals ...G.Value) (G.Value, error) {
 	if op.bias {
 		bias = data[float32](vals[1])
 	}
-	linearBF16(x, op.w.BF16(), bias, y.Data().([]float32), n, op.nIn, op.nOut, op.scratch)
+	linearBF16On(x, op.w.BF16(), op.w, bias, y.Data().([]float32), n, op.nIn, op.nOut, op.scratch)
 	return y, nil
 }
 func (op linearBF16Op) DiffWRT(n int) []bool { return allTrue(n) }
@@ -231,8 +238,14 @@ var errBF16Grad = errors.New("bf16 weights are for inference only: they have no 
 
 // linearBF16 computes y = x·Wᵀ + b for x (n,in), bf16 W (out,in).
 func linearBF16(x []float32, w []uint16, bias, y []float32, n, in, out int, scratch *bf16Scratch) {
+	linearBF16On(x, w, nil, bias, y, n, in, out, scratch)
+}
+
+// linearBF16On is linearBF16 for w held by p (the op's Param, whose AMX
+// copy of w it uses; nil: the AMX path packs w into the scratch per call).
+func linearBF16On(x []float32, w []uint16, p *Param, bias, y []float32, n, in, out int, scratch *bf16Scratch) {
 	if scratch != nil && scratch.roundX && useBF16DP(n, in, out) {
-		linearBF16DP(x, w, bias, y, n, in, out, scratch)
+		linearBF16DP(x, w, p, bias, y, n, in, out, scratch)
 		return
 	}
 	if n > gemvRows && scratch != nil {

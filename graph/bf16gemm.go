@@ -25,8 +25,28 @@ func useBF16DP(n, in, out int) bool {
 	return hasBF16DP && n > gemvRows && in%2 == 0 && out >= dpTileN
 }
 
-// linearBF16DP computes y = x·Wᵀ + b with VDPBF16PS (useBF16DP holds).
-func linearBF16DP(x []float32, w []uint16, bias, y []float32, n, in, out int, s *bf16Scratch) {
+// linearBF16DP computes y = x·Wᵀ + b with x rounded to bf16 (useBF16DP
+// holds): on the AMX tiles where they run (bf16amx.go; the weight packed
+// once beside p, or into the scratch when p is nil), with VDPBF16PS
+// otherwise.
+func linearBF16DP(x []float32, w []uint16, p *Param, bias, y []float32, n, in, out int, s *bf16Scratch) {
+	if amxOn() {
+		var wp []uint16
+		if p != nil {
+			wp = p.amxWeights(in, out)
+		} else {
+			s.amx.b = resize(s.amx.b, amxWeightsLen(in, out))
+			wp = s.amx.b
+			packWeightsVNNI(wp, w, in, out, 0, ceil32(out)/32)
+		}
+		linearBF16AMX(x, wp, bias, y, n, in, out, &s.amx)
+		return
+	}
+	linearBF16VDP(x, w, bias, y, n, in, out, s)
+}
+
+// linearBF16VDP computes y = x·Wᵀ + b with VDPBF16PS (useBF16DP holds).
+func linearBF16VDP(x []float32, w []uint16, bias, y []float32, n, in, out int, s *bf16Scratch) {
 	kp := in / 2
 	blocks := (n + dpTileM - 1) / dpTileM
 	if cap(s.xp) < blocks*kp*dpTileM {
@@ -47,24 +67,25 @@ func linearBF16DP(x []float32, w []uint16, bias, y []float32, n, in, out int, s 
 		tile := s.tiles[worker]
 		var bc [dpTileN]float32
 		for t := lo; t < hi; t++ {
-			n0 := min(t*dpTileN, out-dpTileN) // the last tile overlaps the one before: same values written twice
+			n0 := min(t*dpTileN, out-dpTileN) // the last tile overlaps the one before
+			skip := t*dpTileN - n0            // columns the tile before writes (another worker may hold it)
 			if bias != nil {
 				copy(bc[:], bias[n0:n0+dpTileN])
 			}
 			for b := 0; b < blocks; b++ {
 				dpbf16Tile(&xp[b*kp*dpTileM], &w[n0*in], in, kp, &tile[0])
-				storeTile(y[b*dpTileM*out+n0:], tile, bc, min(dpTileM, n-b*dpTileM), out)
+				storeTile(y[b*dpTileM*out+n0:], tile, bc, skip, min(dpTileM, n-b*dpTileM), out)
 			}
 		}
 	})
 }
 
 // storeTile writes rows of a dpbf16Tile output (column c, row r at
-// tile[c*32+r]) plus the bias into y (row r at y[r*ldy:], 12 columns).
-func storeTile(y, tile []float32, bias [dpTileN]float32, rows, ldy int) {
+// tile[c*32+r]) plus the bias into y (row r at y[r*ldy:], columns c0..11).
+func storeTile(y, tile []float32, bias [dpTileN]float32, c0, rows, ldy int) {
 	for r := 0; r < rows; r++ {
 		dst := y[r*ldy : r*ldy+dpTileN]
-		for c := range dst {
+		for c := c0; c < dpTileN; c++ {
 			dst[c] = tile[c*dpTileM+r] + bias[c]
 		}
 	}

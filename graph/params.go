@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"sort"
+	"sync/atomic"
 
 	"gorgonia.org/tensor"
 )
@@ -93,6 +94,10 @@ type Param struct {
 	Group string
 	// Frozen parameters are not optimised (set by the training setup).
 	Frozen bool
+
+	// amx is a bf16 weight packed for the AMX kernel (Param.amxWeights,
+	// bf16amx.go), made on first use, dropped when the values change.
+	amx atomic.Pointer[[]uint16]
 }
 
 // Shape returns the parameter's checkpoint shape.

@@ -300,7 +300,7 @@ func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs in
 	if err != nil {
 		return nil, nil, err
 	}
-	bf.SetBF16Activations(true) // --dtype bf16-full: the VDPBF16PS GEMM for many rows
+	bf.SetBF16Activations(true) // --dtype bf16-full: the AMX (or VDPBF16PS) GEMM for many rows
 	sum := &bf16Summary{ResidentBytes: float64(bf.Params.ResidentBytes()), FP32ResidentBytes: float64(m.Params.ResidentBytes()), Kernels: graph.BF16Kernels()}
 	c := m.Config
 	var rows []benchRow

@@ -215,7 +215,7 @@ func usageErr(err error) error {
 // other than fp32 or bf16 is a one-line usage error.
 func (fs *flagSet) dtypeFlag() *gitmodel.WeightDtype {
 	dt := gitmodel.FP32
-	fs.Var((*dtypeValue)(&dt), "dtype", "weight `dtype`: fp32; bf16 (weights rounded to bfloat16: half the memory, faster decoding on AVX-512 CPUs); bf16-full (bf16, and the vision tower's and prefix's matrix products also round their inputs to bf16: VDPBF16PS on AVX512_BF16 CPUs)")
+	fs.Var((*dtypeValue)(&dt), "dtype", "weight `dtype`: fp32; bf16 (weights rounded to bfloat16: half the memory, faster decoding on AVX-512 CPUs); bf16-full (bf16, and the vision tower's and prefix's matrix products also round their inputs to bf16: AMX tiles where the CPU has them, else VDPBF16PS on AVX512_BF16 CPUs)")
 	return &dt
 }
 

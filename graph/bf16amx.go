@@ -1,0 +1,355 @@
+package graph
+
+import (
+	"cmp"
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// The AMX bf16 matrix product (Intel Advanced Matrix Extensions, Sapphire
+// Rapids and later), for the many-row bf16 products (LinearBF16 with bf16
+// activations: the vision tower, a prefix) and for GemmBF16.
+//
+// What: C = init + A·B with A and B rounded to bf16 (round to nearest even)
+// and every product summed in float32, on the tile unit: TDPBF16PS
+// multiplies a 16×32 bf16 tile of A by a 32×16 bf16 tile of B into a 16×16
+// float32 tile, 16 times the multiply-adds of one VDPBF16PS (about 2.9
+// TFLOP/s per core here, against 230 GFLOP/s for float32 sgemm on the whole
+// machine). Why: the vision tower is compute-bound, and VDPBF16PS was
+// slower than sgemm on this Intel CPU.
+//
+// Layout. The micro-kernel (amxPanel, bf16amx_amd64.s) computes one panel
+// of 32 columns of C, 32 rows at a time: four float32 accumulator tiles
+// tmm0-3 (a 32×32 block of C), two A tiles tmm4-5 (rows 0-15 and 16-31 of a
+// 32-wide step of k, loaded straight from row-major bf16 with the row
+// stride) and two B tiles tmm6-7 (columns 0-15 and 16-31), over k in steps
+// of 32. A is rounded and packed row-major with k padded with zeros to a
+// multiple of 32 and rows padded to a multiple of 32. B is packed in the
+// tiles' VNNI layout: per panel of 32 columns, per step q of 32 k, two
+// tiles of [16 k-pairs p][16 columns c][2]: element (k, j) of B at
+// q·1024 + t·512 + p·32 + c·2 + e for k = 32q+2p+e, j = 32·panel+16t+c,
+// zeros past k and n. A LinearBF16 weight (out,in) is packed once and kept
+// beside its Param (Param.amxWeights); GemmBF16 packs B per call into
+// reused scratch. Edges: rows past the last full block of 32 and a last
+// panel narrower than 32 go through a 32-wide scratch and are copied out.
+// C starts from zero, from a bias row (LinearBF16: the tile loads the same
+// 16 floats for every row, stride 0) or from C itself (GemmBF16, beta ≠ 0).
+//
+// The tile state (LDTILECFG … TILERELEASE) lives inside one assembly call:
+// Go never preempts assembly asynchronously, so the goroutine cannot move to
+// another thread, whose tile state is not ours, in the middle. Linux must
+// grant the process the tile data first (arch_prctl ARCH_REQ_XCOMP_PERM,
+// once, in amxProbe); if anything about AMX is missing, the products take
+// the VDPBF16PS GEMM or float32 sgemm instead (BF16Kernels says which and
+// why).
+//
+// Numerics: the tile unit treats bf16 denormals as zero and flushes
+// float32 denormal results, and the activations' conversion (VCVTNE2PS2BF16)
+// flushes float32 denormals; otherwise the result is the float32 sum of
+// exact products, as on the other paths (in another order).
+
+// EnvAMX names the environment variable that turns the AMX kernels off
+// ("off"), e.g. to compare them with the VDPBF16PS path in one run. It is
+// read once, by the probe.
+const EnvAMX = "GITCAP_AMX"
+
+// amxCaps is the probe's result: whether AMX runs, and if not, why.
+type amxCaps struct {
+	ok     bool
+	reason string
+}
+
+// amxProbe checks the CPU, the OS and EnvAMX and asks for the tile state,
+// once per process.
+var amxProbe = sync.OnceValue(probeAMX)
+
+// amxOn reports whether the AMX kernels run in this process.
+func amxOn() bool { return amxProbe().ok }
+
+const (
+	amxBlock = 32   // rows and columns of a C block, and the k step
+	amxStep  = 1024 // bf16 values of one k step of a B panel (2 tiles of 16×16 pairs)
+)
+
+func ceil32(n int) int { return (n + amxBlock - 1) &^ (amxBlock - 1) }
+
+// resize returns s with length n, reallocated only when it is too small.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// amxScratch is the memory one AMX product packs into, reused call to call.
+type amxScratch struct {
+	a    []uint16    // A rounded to bf16, row-major, ceil32(m) × ceil32(k)
+	b    []uint16    // B in VNNI panels (GemmBF16; LinearBF16 uses its Param's copy)
+	bias []float32   // the bias padded to whole panels
+	edge [][]float32 // per worker: a panel's partial rows or columns (32 wide)
+	tmp  [][]uint16  // per worker: rows being rounded while packing
+	// passBytes overrides amxABytes (tests: passes of one row block).
+	passBytes int
+}
+
+// tmpFor returns worker's packing row of at least n values.
+func (s *amxScratch) tmpFor(worker, n int) []uint16 {
+	for len(s.tmp) <= worker {
+		s.tmp = append(s.tmp, nil)
+	}
+	s.tmp[worker] = resize(s.tmp[worker], n)
+	return s.tmp[worker]
+}
+
+// bf16Row rounds src into dst[:len(src)] (VCVTNE2PS2BF16 where it runs).
+func bf16Row(dst []uint16, src []float32) {
+	j := 0
+	if hasBF16DP && len(src) >= 32 {
+		j = len(src) &^ 31
+		cvtBF16AVX512(&dst[0], &src[0], j)
+	}
+	for ; j < len(src); j++ {
+		dst[j] = BF16FromF32(src[j])
+	}
+}
+
+// amxAOffset is the index of A's element (r, kk) packed for amxPanel (kb
+// steps of 32 k per row): per block of 32 rows, per step, two 16-row tiles
+// of [16 rows][32 k], so that a tile is 1 KB in a row (its rows 64 bytes
+// apart: no cache-set conflicts, whatever k is).
+func amxAOffset(r, kk, kb int) int {
+	return r/32*kb*amxStep + kk/32*amxStep + r%32/16*512 + r%16*32 + kk%32
+}
+
+// packRowsBF16 rounds rows [r0,r1) (whole blocks of 32) of x (rows rows of
+// k, ldx apart) into dst, packed for amxPanel with k padded to kp (zeros
+// past k and past row rows); tmp holds kp values.
+func packRowsBF16(dst, tmp []uint16, x []float32, ldx, rows, k, kp, r0, r1 int) {
+	kb := kp / 32
+	tmp = tmp[:kp]
+	for r := r0; r < r1; r++ {
+		if r >= rows {
+			clear(tmp)
+		} else {
+			bf16Row(tmp, x[r*ldx:r*ldx+k])
+			clear(tmp[k:])
+		}
+		for q := 0; q < kb; q++ {
+			o := amxAOffset(r, q*32, kb)
+			copy(dst[o:o+32], tmp[q*32:q*32+32])
+		}
+	}
+}
+
+// packColsBF16 is packRowsBF16 for the transpose: row r of op(A) is column
+// r of a (k rows of cols, lda apart); tmp holds r1-r0 values.
+func packColsBF16(dst, tmp []uint16, a []float32, lda, cols, k, kp, r0, r1 int) {
+	kb := kp / 32
+	clear(dst[r0/32*kb*amxStep : r1/32*kb*amxStep])
+	w := max(0, min(r1, cols)-r0)
+	if w == 0 {
+		return
+	}
+	tmp = tmp[:w]
+	for kk := 0; kk < k; kk++ {
+		bf16Row(tmp, a[kk*lda+r0:kk*lda+r0+w])
+		for i, v := range tmp {
+			dst[amxAOffset(r0+i, kk, kb)] = v
+		}
+	}
+}
+
+// vnniOffset is the index of B's element (kk, jj within its panel) in the
+// panel: see the layout above.
+func vnniOffset(kk, jj int) int {
+	return kk/32*amxStep + jj/16*512 + kk%32/2*32 + jj%16*2 + kk%2
+}
+
+// packWeightsVNNI packs panels [j0,j1) of Wᵀ, for W (out,in) bf16, into dst
+// (ceil32(out)/32 panels of ceil32(in)/32 steps).
+func packWeightsVNNI(dst, w []uint16, in, out, j0, j1 int) {
+	pl := ceil32(in) / 32 * amxStep
+	for j := j0; j < j1; j++ {
+		p := dst[j*pl : (j+1)*pl]
+		clear(p)
+		for c := 0; c < amxBlock && j*amxBlock+c < out; c++ {
+			row := w[(j*amxBlock+c)*in : (j*amxBlock+c+1)*in]
+			for kk, v := range row {
+				p[vnniOffset(kk, c)] = v
+			}
+		}
+	}
+}
+
+// packBVNNI rounds and packs panels [j0,j1) of op(B) (k×n; b is k×n, or
+// n×k when tB) into dst, a k pair (two bf16, one uint32) at a time; tmp
+// holds 2·ceil32(k) values.
+func packBVNNI(dst, tmp []uint16, b []float32, ldb int, tB bool, k, n, j0, j1 int) {
+	kp := ceil32(k)
+	pl := kp / 32 * amxStep
+	for j := j0; j < j1; j++ {
+		p := dst[j*pl : (j+1)*pl]
+		clear(p)
+		p32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p))), len(p)/2)
+		cols := min(amxBlock, n-j*amxBlock)
+		if tB { // column c of op(B) is row j·32+c of b
+			row := tmp[:kp]
+			r32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(row))), kp/2)
+			for c := 0; c < cols; c++ {
+				src := b[(j*amxBlock+c)*ldb : (j*amxBlock+c)*ldb+k]
+				bf16Row(row, src)
+				clear(row[k:])
+				base := c/16*256 + c%16
+				for pp, v := range r32 {
+					p32[pp/16*512+pp%16*16+base] = v
+				}
+			}
+			continue
+		}
+		lo, hi := tmp[:cols], tmp[amxBlock:amxBlock+cols]
+		for pp := 0; 2*pp < k; pp++ {
+			bf16Row(lo, b[2*pp*ldb+j*amxBlock:2*pp*ldb+j*amxBlock+cols])
+			if 2*pp+1 < k {
+				bf16Row(hi, b[(2*pp+1)*ldb+j*amxBlock:(2*pp+1)*ldb+j*amxBlock+cols])
+			} else {
+				clear(hi)
+			}
+			base := pp/16*512 + pp%16*16
+			for c := range lo {
+				p32[base+c/16*256+c%16] = uint32(lo[c]) | uint32(hi[c])<<16
+			}
+		}
+	}
+}
+
+// amxWeightsLen is the length of a (out,in) weight packed by
+// packWeightsVNNI.
+func amxWeightsLen(in, out int) int { return ceil32(out) / 32 * ceil32(in) / 32 * amxStep }
+
+// amxWeights returns p's bf16 matrix (out rows of in) packed for the AMX
+// kernel, packing it on first use; the copy stays beside the Param (one per
+// Param, shared by every graph) until its values change (SetBF16Bits,
+// SetF32 drop it). It costs as much memory again as the bf16 weight.
+func (p *Param) amxWeights(in, out int) []uint16 {
+	if w := p.amx.Load(); w != nil && len(*w) == amxWeightsLen(in, out) {
+		return *w
+	}
+	w := make([]uint16, amxWeightsLen(in, out))
+	bits := p.BF16()
+	parallel(runtime.GOMAXPROCS(0), ceil32(out)/32, func(lo, hi int) { packWeightsVNNI(w, bits, in, out, lo, hi) })
+	p.amx.Store(&w)
+	return w
+}
+
+// amxKChunk is the k steps (of 32) per pass over a panel: 8 steps (256 k)
+// keep a panel's B (16 KB) in L1 while the row blocks of A stream from L2;
+// C, accumulated across passes, costs 8 KB of loads and stores per 32×32
+// block per pass against 512 cycles of tile products.
+const amxKChunk = 8
+
+// amxABytes is the most of packed A one pass over a worker's panels reads
+// (a block of rows, all of k): it stays in the core's L2 (2 MB here) beside
+// the panel being read, so each row of A comes from memory once and each
+// panel of B once per pass (512 KB measured best of 256 KB-1 MB on the
+// 1576×768×3072 product).
+const amxABytes = 1 << 19
+
+// amxProduct computes rows [0,m) and columns [0,n) of C (ldc apart) =
+// init + A·B on the tile unit: a is packed by packRowsBF16 or
+// packColsBF16 (ceil32(m) rows of kp), bp by packWeightsVNNI or packBVNNI (k padded to kp). init is
+// C itself when accum, else the bias (nil: zero). Panels are split across
+// workers; each panel runs k in chunks of amxKChunk steps.
+func amxProduct(s *amxScratch, a []uint16, m, kp int, bp []uint16, n int, c []float32, ldc int, bias []float32, accum bool, workers int) {
+	kb := kp / 32
+	panels := ceil32(n) / 32
+	if bias != nil {
+		s.bias = resize(s.bias, panels*amxBlock)
+		copy(s.bias, bias[:n])
+		clear(s.bias[n:])
+	}
+	workers = max(1, min(workers, panels))
+	for len(s.edge) < workers {
+		s.edge = append(s.edge, nil)
+	}
+	fullBlocks := m / amxBlock // row blocks written straight into C
+	passBlocks := max(1, cmp.Or(s.passBytes, amxABytes)/(kp*2*amxBlock))
+	parallelIdx(workers, panels, func(worker, lo, hi int) {
+		// Whole panels, passBlocks row blocks at a time (that much of A
+		// stays in L2 while the worker's panels of B pass).
+		for rb := 0; rb < fullBlocks; rb += passBlocks {
+			nrb := min(passBlocks, fullBlocks-rb)
+			for j := lo; j < hi; j++ {
+				c0 := j * amxBlock
+				if n-c0 < amxBlock {
+					continue
+				}
+				panel := bp[j*kb*amxStep : (j+1)*kb*amxStep]
+				cj := c[rb*amxBlock*ldc+c0:]
+				for q := 0; q < kb; q += amxKChunk {
+					var init *float32
+					cs := 0
+					switch {
+					case accum || q > 0:
+						init, cs = &cj[0], ldc
+					case bias != nil:
+						init = &s.bias[c0]
+					}
+					amxPanel(&a[rb*kb*amxStep+q*amxStep], kb*amxStep, nrb, &panel[q*amxStep], min(amxKChunk, kb-q), &cj[0], ldc, init, cs)
+				}
+			}
+		}
+		// The rest through the worker's edge scratch: rows past the last
+		// whole block, and every row of a panel narrower than 32.
+		for j := lo; j < hi; j++ {
+			c0 := j * amxBlock
+			cols := min(amxBlock, n-c0)
+			r0 := 0
+			if cols == amxBlock {
+				r0 = fullBlocks * amxBlock
+			}
+			if r0 == m {
+				continue
+			}
+			panel := bp[j*kb*amxStep : (j+1)*kb*amxStep]
+			rows := m - r0
+			e := resize(s.edge[worker], ceil32(rows)*amxBlock)
+			s.edge[worker] = e
+			if accum {
+				for r := 0; r < rows; r++ {
+					copy(e[r*amxBlock:r*amxBlock+cols], c[(r0+r)*ldc+c0:(r0+r)*ldc+c0+cols])
+				}
+			}
+			for q := 0; q < kb; q += amxKChunk {
+				var init *float32
+				cs := 0
+				switch {
+				case accum || q > 0:
+					init, cs = &e[0], amxBlock
+				case bias != nil:
+					init = &s.bias[c0]
+				}
+				amxPanel(&a[r0/32*kb*amxStep+q*amxStep], kb*amxStep, ceil32(rows)/amxBlock, &panel[q*amxStep], min(amxKChunk, kb-q), &e[0], amxBlock, init, cs)
+			}
+			for r := 0; r < rows; r++ {
+				copy(c[(r0+r)*ldc+c0:(r0+r)*ldc+c0+cols], e[r*amxBlock:r*amxBlock+cols])
+			}
+		}
+	})
+}
+
+// linearBF16AMX computes y = x·Wᵀ + b on the tile unit, x (n,in) rounded
+// to bf16, wp the weight (out,in) packed by packWeightsVNNI.
+func linearBF16AMX(x []float32, wp []uint16, bias, y []float32, n, in, out int, s *amxScratch) {
+	kp := ceil32(in)
+	mp := ceil32(n)
+	s.a = resize(s.a, mp*kp)
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers { // each worker's packing row, before they start
+		s.tmpFor(w, kp)
+	}
+	parallelIdx(workers, mp/amxBlock, func(w, lo, hi int) {
+		packRowsBF16(s.a, s.tmp[w], x, in, n, in, kp, lo*amxBlock, hi*amxBlock)
+	})
+	amxProduct(s, s.a, n, kp, wp, out, y, out, bias, false, workers)
+}

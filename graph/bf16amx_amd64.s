@@ -1,0 +1,159 @@
+#include "textflag.h"
+
+// AMX bf16 kernels (bf16amx.go). The Go assembler has no AMX (or
+// AVX512_BF16 conversion) mnemonics, so each instruction is spelled out in
+// BYTEs, taken from GNU as 2.40 (`as --64`, `objdump -d`) assembling the same
+// instruction with the same fixed registers (AT&T syntax in each comment).
+
+// LDTILECFG (SP)                    ldtilecfg (%rsp)
+#define LDTILECFG_SP BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0x04; BYTE $0x24
+// TILERELEASE                       tilerelease
+#define TILERELEASE BYTE $0xc4; BYTE $0xe2; BYTE $0x78; BYTE $0x49; BYTE $0xc0
+// TILEZERO tmm0..tmm3               tilezero %tmmN
+#define TILEZERO_C BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc0; BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc8; BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd0; BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xd8
+// tileloadd (%r11,%r12,1),%tmm0; tileloadd 0x40(%r11,%r12,1),%tmm1;
+// tileloadd 0x0(%r13,%r12,1),%tmm2; tileloadd 0x40(%r13,%r12,1),%tmm3
+#define TILELOAD_C BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x04; BYTE $0x23; BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x4c; BYTE $0x23; BYTE $0x40; BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x54; BYTE $0x25; BYTE $0x00; BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x5c; BYTE $0x25; BYTE $0x40
+// tileloadd (%rsi,%r8,1),%tmm4      (A rows 0-15)
+#define TILELOAD_A0 BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x24; BYTE $0x06
+// tileloadd (%rbx,%r8,1),%tmm5      (A rows 16-31)
+#define TILELOAD_A1 BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x2c; BYTE $0x03
+// tileloadd (%rdi,%r9,1),%tmm6      (B columns 0-15)
+#define TILELOAD_B0 BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x34; BYTE $0x0f
+// tileloadd 0x400(%rdi,%r9,1),%tmm7 (B columns 16-31)
+#define TILELOAD_B1 BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0xbc; BYTE $0x0f; BYTE $0x00; BYTE $0x04; BYTE $0x00; BYTE $0x00
+// tdpbf16ps %tmm6,%tmm4,%tmm0; tdpbf16ps %tmm7,%tmm4,%tmm1;
+// tdpbf16ps %tmm6,%tmm5,%tmm2; tdpbf16ps %tmm7,%tmm5,%tmm3
+#define TDPBF16PS_4 BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xc4; BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xcc; BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xd5; BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xdd
+// tilestored %tmm0,(%rdx,%r10,1); tilestored %tmm1,0x40(%rdx,%r10,1);
+// tilestored %tmm2,(%rcx,%r10,1); tilestored %tmm3,0x40(%rcx,%r10,1)
+#define TILESTORE_C BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x04; BYTE $0x12; BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x4c; BYTE $0x12; BYTE $0x40; BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x14; BYTE $0x11; BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x5c; BYTE $0x11; BYTE $0x40
+// vcvtne2ps2bf16 %zmm1,%zmm0,%zmm2: zmm2 = bf16(zmm1) in its low half,
+// bf16(zmm0) in its high half (round to nearest even)
+#define CVT2BF16_Z2 BYTE $0x62; BYTE $0xf2; BYTE $0x7f; BYTE $0x48; BYTE $0x72; BYTE $0xd1
+
+// func amxPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int)
+// One 32-column panel of C = init + A·B, 32 rows at a time for mb row blocks.
+// a: bf16 in tiles, per block of 32 rows (ablk elements apart) per k step
+// [2 halves][16 rows][32 k] (each tile 1 KB, rows 64 bytes apart); b: the
+// panel in VNNI tiles, [kb][2][16 pairs][16 columns][2] bf16; c: float32,
+// ldc elements apart. init is zero when cinit is nil (cs must then be 0),
+// else C's tiles start from cinit's rows, cs elements apart (cs 0: one
+// bias row for every row). Tiles: tmm0-3 accumulate C (rows 0-15/16-31 ×
+// columns 0-15/16-31), tmm4-5 hold A's two 16-row halves of a 32-wide k
+// step, tmm6-7 B's two 16-column halves. The tile configuration lives in
+// this frame; the function loads it first and releases the tiles last, so
+// all tile state lives inside this one call.
+TEXT ·amxPanel(SB), NOSPLIT, $64-72
+	// tile configuration: palette 1, tmm0-7 each 16 rows × 64 bytes
+	MOVQ $1, AX
+	MOVQ AX, 0(SP)
+	MOVQ $0, 8(SP)
+	MOVQ $0x0040004000400040, AX
+	MOVQ AX, 16(SP)
+	MOVQ AX, 24(SP)
+	MOVQ $0, 32(SP)
+	MOVQ $0, 40(SP)
+	MOVQ $0x1010101010101010, AX
+	MOVQ AX, 48(SP)
+	MOVQ $0, 56(SP)
+	LDTILECFG_SP
+
+	MOVQ a+0(FP), R14
+	MOVQ $64, R8         // A tile row stride, bytes
+	MOVQ mb+16(FP), R15
+	MOVQ $64, R9         // B tile row stride, bytes
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R10
+	SHLQ $2, R10         // C row stride, bytes
+	MOVQ R10, CX
+	SHLQ $4, CX
+	ADDQ DX, CX          // C row 16
+	MOVQ cinit+56(FP), R11
+	MOVQ cs+64(FP), R12
+	SHLQ $2, R12
+	MOVQ R12, R13
+	SHLQ $4, R13
+	ADDQ R11, R13        // init row 16
+
+amxrow:
+	TESTQ R11, R11
+	JZ amxzero
+	TILELOAD_C
+	JMP amxk
+amxzero:
+	TILEZERO_C
+amxk:
+	MOVQ R14, SI
+	LEAQ 1024(R14), BX   // A rows 16-31
+	MOVQ b+24(FP), DI
+	MOVQ kb+32(FP), AX
+amxkloop:
+	TILELOAD_A0
+	TILELOAD_A1
+	TILELOAD_B0
+	TILELOAD_B1
+	TDPBF16PS_4
+	ADDQ $2048, SI
+	ADDQ $2048, BX
+	ADDQ $2048, DI
+	DECQ AX
+	JNZ amxkloop
+	TILESTORE_C
+	MOVQ ablk+8(FP), AX
+	SHLQ $1, AX
+	ADDQ AX, R14         // next row block of A
+	MOVQ R10, AX
+	SHLQ $5, AX
+	ADDQ AX, DX
+	ADDQ AX, CX
+	MOVQ R12, AX
+	SHLQ $5, AX
+	ADDQ AX, R11
+	ADDQ AX, R13
+	DECQ R15
+	JNZ amxrow
+	TILERELEASE
+	RET
+
+// func cvtBF16AVX512(dst *uint16, src *float32, n int)
+// dst[i] = bf16(src[i]) for n a multiple of 32 (VCVTNE2PS2BF16: round to
+// nearest even, like BF16FromF32 except that float32 denormals become zero
+// and NaN payloads may differ).
+TEXT ·cvtBF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $5, CX
+	JZ cvtdone
+cvtloop:
+	VMOVUPS (SI), Z1
+	VMOVUPS 64(SI), Z0
+	CVT2BF16_Z2
+	VMOVDQU32 Z2, (DI)
+	ADDQ $128, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ cvtloop
+cvtdone:
+	VZEROUPPER
+	RET
+
+// func cpuidex(leaf, sub uint32) (a, b, c, d uint32)
+TEXT ·cpuidex(SB), NOSPLIT, $0-24
+	MOVL leaf+0(FP), AX
+	MOVL sub+4(FP), CX
+	CPUID
+	MOVL AX, a+8(FP)
+	MOVL BX, b+12(FP)
+	MOVL CX, c+16(FP)
+	MOVL DX, d+20(FP)
+	RET
+
+// func xgetbv0() (lo, hi uint32): XCR0, the state components the OS enables.
+TEXT ·xgetbv0(SB), NOSPLIT, $0-8
+	MOVL $0, CX
+	XGETBV
+	MOVL AX, lo+0(FP)
+	MOVL DX, hi+4(FP)
+	RET

@@ -1,0 +1,13 @@
+//go:build !amd64
+
+package graph
+
+func probeAMX() amxCaps { return amxCaps{reason: "not amd64"} }
+
+func amxPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int) {
+	panic("graph: no AMX kernels on this architecture")
+}
+
+func cvtBF16AVX512(dst *uint16, src *float32, n int) {
+	panic("graph: no AVX512_BF16 kernels on this architecture")
+}

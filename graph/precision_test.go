@@ -528,3 +528,52 @@ func TestBF16PrecisionNeedsAVX512BF16(t *testing.T) {
 		t.Fatal("fp16 accepted")
 	}
 }
+
+// TestGemmBF16MatchesFloat64OnRoundedOperands checks GemmBF16's contract
+// (whichever kernel implements it): for every transpose combination, with
+// leading dimensions wider than the matrices (the attention op's head
+// slices) and beta 0 and 1, c equals the float64 product of the
+// bf16-rounded operands plus beta·c within the float32 summation bound
+// (k+2)·u·(Σ|a·b| + |beta·c|), and it writes nothing outside the m×n
+// matrix.
+func TestGemmBF16MatchesFloat64OnRoundedOperands(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	for _, tc := range []struct{ m, n, k int }{{1, 7, 33}, {5, 1, 9}, {13, 11, 70}, {33, 40, 129}} {
+		for _, tA := range []bool{false, true} {
+			for _, tB := range []bool{false, true} {
+				for _, beta := range []float32{0, 1} {
+					ar, ac, br, bc := tc.m, tc.k, tc.k, tc.n
+					if tA {
+						ar, ac = ac, ar
+					}
+					if tB {
+						br, bc = bc, br
+					}
+					lda, ldb, ldc := ac+3, bc+1, tc.n+2
+					a, b := randF32(rng, ar*lda), randF32(rng, br*ldb)
+					c := randF32(rng, tc.m*ldc)
+					c0 := clone32(c)
+					GemmBF16(tA, tB, tc.m, tc.n, tc.k, a, lda, b, ldb, beta, c, ldc)
+					want, bound := refProduct(tA, tB, tc.m, tc.n, tc.k, a, lda, b, ldb, true)
+					name := fmt.Sprintf("%dx%dx%d tA=%v tB=%v beta=%v", tc.m, tc.n, tc.k, tA, tB, beta)
+					for i := 0; i < tc.m; i++ {
+						for j := 0; j < ldc; j++ {
+							got := c[i*ldc+j]
+							if j >= tc.n {
+								if got != c0[i*ldc+j] {
+									t.Fatalf("%s: wrote c[%d,%d] outside the matrix", name, i, j)
+								}
+								continue
+							}
+							w := want[i*tc.n+j] + float64(beta)*float64(c0[i*ldc+j])
+							bd := bound[i*tc.n+j] + float64(tc.k+2)*u*math.Abs(float64(beta*c0[i*ldc+j]))
+							if d := math.Abs(float64(got) - w); !(d <= bd) {
+								t.Fatalf("%s: c[%d,%d] = %v, want %v ± %.3g", name, i, j, got, w, bd)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

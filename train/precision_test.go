@@ -113,6 +113,10 @@ func TestPrecisionOption(t *testing.T) {
 			t.Fatalf("%q %q: precision %q, want %q", tc.yaml, tc.flag, c.Precision, tc.want)
 		}
 	}
+	js, err := ParseConfig([]byte(`{"model_config": "m.json", "train": {"path": "x.json"}, "precision": "bf16"}`))
+	if err != nil || js.Precision != "bf16" {
+		t.Fatalf("JSON run config: %v, %v", js, err)
+	}
 	cfg := DefaultConfig()
 	cfg.Precision = "bf16"
 	noBF16 := func(p graph.Precision) error {
@@ -121,7 +125,7 @@ func TestPrecisionOption(t *testing.T) {
 		}
 		return nil
 	}
-	_, err := checkPrecision(&cfg, noBF16)
+	_, err = checkPrecision(&cfg, noBF16)
 	if err == nil {
 		t.Fatal("bf16 accepted on a CPU without AVX512_BF16")
 	}

@@ -47,6 +47,11 @@ type ForwardOptions struct {
 	// SamplesPerImage is Batch.SamplesPerImage for this graph: the vision
 	// tower runs once per image and its tokens feed that many text rows.
 	SamplesPerImage int
+	// Precision is the arithmetic of the graph's matrix products
+	// (graph.WithPrecision): graph.FP32 (the zero value) or graph.BF16,
+	// mixed-precision training (bf16 inputs, float32 accumulation, float32
+	// weights and gradients).
+	Precision graph.Precision
 }
 
 // Forward is a compiled full-sequence graph for batches of B examples of T
@@ -108,7 +113,7 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 	if textLen > c.MaxPositionEmbeddings {
 		return nil, fmt.Errorf("text length %d exceeds max_position_embeddings %d", textLen, c.MaxPositionEmbeddings)
 	}
-	var bo []graph.BuilderOption
+	bo := []graph.BuilderOption{graph.WithPrecision(opts.Precision)}
 	if opts.Dropout {
 		bo = append(bo, graph.WithDropout(c.DropoutRates()))
 	}

@@ -24,7 +24,13 @@ type AttentionShape struct {
 // PrefixCausalMask). dropout > 0 drops attention probabilities with the
 // noise source's current seed (training only).
 func Attention(q, k, v, mask *G.Node, s AttentionShape, dropout float64, noise *Noise) *G.Node {
-	a := attnArgs{dt: dtypeOf(q), s: s, scale: 1 / math.Sqrt(float64(s.HeadDim)), hasMask: mask != nil}
+	return attention(q, k, v, mask, s, dropout, noise, nil)
+}
+
+// attention is Attention whose products (forward and backward) call mm
+// (nil: sgemm; see Builder.Attention).
+func attention(q, k, v, mask *G.Node, s AttentionShape, dropout float64, noise *Noise, mm products) *G.Node {
+	a := attnArgs{dt: dtypeOf(q), s: s, scale: 1 / math.Sqrt(float64(s.HeadDim)), hasMask: mask != nil, mm: mm}
 	if dropout > 0 {
 		a.drop, a.noise, a.noiseID = dropout, noise, noise.nextID()
 	}
@@ -44,6 +50,7 @@ type attnArgs struct {
 	drop    float64
 	noise   *Noise
 	noiseID uint64
+	mm      products // the graph's product (precision.go); nil: sgemm
 }
 
 // base is the plumbing of the named attention op over n inputs (all 2-D
@@ -57,7 +64,7 @@ func (a attnArgs) base(name string, n int, grad bool) baseOp {
 		}
 		ins[m] = tt(3, a.dt)
 	}
-	sig := fmt.Sprintf("%s{%v,%+v,scale=%g,mask=%v,drop=%g/%d}", name, a.dt, a.s, a.scale, a.hasMask, a.drop, a.noiseID)
+	sig := fmt.Sprintf("%s{%v,%+v,scale=%g,mask=%v,drop=%g/%d%s}", name, a.dt, a.s, a.scale, a.hasMask, a.drop, a.noiseID, precSig(a.mm))
 	return newBase(sig, tt(2, a.dt), ins...)
 }
 
@@ -168,7 +175,7 @@ func attnInputs[T Float](a attnArgs, vals []G.Value, grad bool) (q, k, v, mask, 
 func attnProbs[T Float](a attnArgs, b, h int, q, k, mask, p []T) {
 	s := a.s
 	c, hd := s.Heads*s.HeadDim, s.HeadDim
-	gemm1(false, true, s.Tq, s.Tk, hd, T(a.scale), q[b*s.Tq*c+h*hd:], c, k[b*s.Tk*c+h*hd:], c, 0, p, s.Tk)
+	gemmVia(a.mm, true, false, true, s.Tq, s.Tk, hd, T(a.scale), q[b*s.Tq*c+h*hd:], c, k[b*s.Tk*c+h*hd:], c, 0, p, s.Tk)
 	if mask != nil {
 		m := mask[b*s.Tq*s.Tk : (b+1)*s.Tq*s.Tk]
 		for j := range p {
@@ -211,7 +218,7 @@ func attnForward[T Float](a attnArgs, vals []G.Value, y []T) {
 			qo, ko := b*s.Tq*c+h*hd, b*s.Tk*c+h*hd
 			attnProbs(a, b, h, q, k, mask, p)
 			dropProbs(a, seed, item, p, p)
-			gemm1(false, false, s.Tq, hd, s.Tk, 1, p, tall, v[ko:], c, 0, y[qo:], c)
+			gemmVia(a.mm, true, false, false, s.Tq, hd, s.Tk, 1, p, tall, v[ko:], c, 0, y[qo:], c)
 		}
 	})
 }
@@ -233,8 +240,8 @@ func attnBackward[T Float](a attnArgs, vals []G.Value, y []T) {
 			attnProbs(a, b, h, q, k, mask, p)
 			pd := dp // dropped probabilities, reusing dp's buffer first
 			dropProbs(a, seed, item, pd, p)
-			gemm1(true, false, s.Tk, hd, s.Tq, 1, pd, tall, dout[qo:], c, 0, dv[ko:], c)
-			gemm1(false, true, s.Tq, s.Tk, hd, 1, dout[qo:], c, v[ko:], c, 0, dp, tall)
+			gemmVia(a.mm, true, true, false, s.Tk, hd, s.Tq, 1, pd, tall, dout[qo:], c, 0, dv[ko:], c)
+			gemmVia(a.mm, true, false, true, s.Tq, s.Tk, hd, 1, dout[qo:], c, v[ko:], c, 0, dp, tall)
 			if a.drop > 0 {
 				dropProbs(a, seed, item, dp, dp)
 			}
@@ -248,8 +255,8 @@ func attnBackward[T Float](a attnArgs, vals []G.Value, y []T) {
 					dr[j] = pr[j] * (dr[j] - T(dot))
 				}
 			}
-			gemm1(false, false, s.Tq, hd, s.Tk, scale, dp, tall, k[ko:], c, 0, dq[qo:], c)
-			gemm1(true, false, s.Tk, hd, s.Tq, scale, dp, tall, q[qo:], c, 0, dk[ko:], c)
+			gemmVia(a.mm, true, false, false, s.Tq, hd, s.Tk, scale, dp, tall, k[ko:], c, 0, dq[qo:], c)
+			gemmVia(a.mm, true, true, false, s.Tk, hd, s.Tq, scale, dp, tall, q[qo:], c, 0, dk[ko:], c)
 		}
 	})
 }

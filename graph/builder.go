@@ -12,7 +12,8 @@ import (
 // parameter exactly one node per graph, bound to the parameter's own tensor
 // (no copy), and carries what differs between graphs built from the same
 // model definition: whether and how much dropout the graph applies
-// (WithDropout) and the dropout noise source.
+// (WithDropout), the dropout noise source and the precision of the matrix
+// products (WithPrecision).
 type Builder struct {
 	G       *G.ExprGraph
 	Dtype   tensor.Dtype
@@ -21,6 +22,9 @@ type Builder struct {
 	nodes   map[nodeKey]*G.Node
 	order   []nodeKey
 	bf16    *bf16Scratch // shared by this graph's LinearBF16 ops (bf16.go)
+	// precision is the arithmetic of the matrix products (WithPrecision,
+	// precision.go).
+	precision Precision
 }
 
 // DropoutSite names a kind of place where a layer applies dropout (for

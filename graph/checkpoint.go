@@ -72,7 +72,7 @@ func NewSegment(b *Builder, name string, template []*Param, x []int, extra [][]i
 }
 
 func (s *Segment) build(outer *Builder, g *segGraph, template []*Param, full bool, fn func(b *Builder, x *G.Node, extra G.Nodes) *G.Node) error {
-	g.b = NewBuilder(s.dt, WithDropout(outer.dropout))
+	g.b = NewBuilder(s.dt, WithDropout(outer.dropout), WithPrecision(outer.precision))
 	var keep G.Nodes
 	err := Build(func() {
 		g.x = G.NewTensor(g.b.G, s.dt, len(s.shape), G.WithShape(s.shape...), G.WithValue(newOut(s.dt, s.shape...)), G.WithName(s.name+".x"))

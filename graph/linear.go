@@ -10,12 +10,16 @@ import (
 // Linear returns x·Wᵀ + b for x (N,in), W (out,in) as HuggingFace stores it,
 // and b (out) or nil. It calls BLAS directly with W transposed in place, so
 // the weight keeps the checkpoint's layout and is never copied.
-func Linear(x, w, b *G.Node) *G.Node {
+func Linear(x, w, b *G.Node) *G.Node { return linear(x, w, b, nil) }
+
+// linear is Linear whose products (forward and backward) call mm (nil:
+// sgemm; see Builder.Linear).
+func linear(x, w, b *G.Node, mm products) *G.Node {
 	dt := dtypeOf(x)
 	if b != nil {
-		return apply(linearOp{newBase(fmt.Sprintf("Linear{%v,bias}", dt), tt(2, dt), tt(2, dt), tt(2, dt), tt(1, dt)), dt, true}, x, w, b)
+		return apply(linearOp{newBase(fmt.Sprintf("Linear{%v,bias%s}", dt, precSig(mm)), tt(2, dt), tt(2, dt), tt(2, dt), tt(1, dt)), dt, true, mm}, x, w, b)
 	}
-	return apply(linearOp{newBase(fmt.Sprintf("Linear{%v}", dt), tt(2, dt), tt(2, dt), tt(2, dt)), dt, false}, x, w)
+	return apply(linearOp{newBase(fmt.Sprintf("Linear{%v%s}", dt, precSig(mm)), tt(2, dt), tt(2, dt), tt(2, dt)), dt, false, mm}, x, w)
 }
 
 // linearOp is x·Wᵀ (+ b) from (x, W[, b]).
@@ -23,6 +27,7 @@ type linearOp struct {
 	baseOp
 	dt   tensor.Dtype
 	bias bool
+	mm   products // the graph's product (precision.go); nil: sgemm
 }
 
 func (op linearOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -44,7 +49,7 @@ func (op linearOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, n, out)
 	switch op.dt {
 	case tensor.Float32:
-		linearFwd(data[float32](vals[0]), data[float32](vals[1]), biasOf[float32](op.bias, vals), y.Data().([]float32), n, in, out)
+		linearFwdVia(op.mm, data[float32](vals[0]), data[float32](vals[1]), biasOf[float32](op.bias, vals), y.Data().([]float32), n, in, out)
 	default:
 		linearFwd(data[float64](vals[0]), data[float64](vals[1]), biasOf[float64](op.bias, vals), y.Data().([]float64), n, in, out)
 	}
@@ -58,23 +63,26 @@ func biasOf[T Float](has bool, vals []G.Value) []T {
 	return data[T](vals[2])
 }
 
-func linearFwd[T Float](x, w, b, y []T, n, in, out int) {
+func linearFwd[T Float](x, w, b, y []T, n, in, out int) { linearFwdVia(nil, x, w, b, y, n, in, out) }
+
+// linearFwdVia is linearFwd with the product mm (nil: sgemm).
+func linearFwdVia[T Float](mm products, x, w, b, y []T, n, in, out int) {
 	if b != nil {
 		for i := 0; i < n; i++ {
 			copy(y[i*out:(i+1)*out], b)
 		}
-		gemm(false, true, n, out, in, 1, x, in, w, in, 1, y, out)
+		gemmVia(mm, false, false, true, n, out, in, 1, x, in, w, in, 1, y, out)
 		return
 	}
-	gemm(false, true, n, out, in, 1, x, in, w, in, 0, y, out)
+	gemmVia(mm, false, false, true, n, out, in, 1, x, in, w, in, 0, y, out)
 }
 
 func (op linearOp) DiffWRT(n int) []bool { return allTrue(n) }
 
 func (op linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	x, w := inputs[0], inputs[1]
-	dx := apply(newMatMul(op.dt, false, false, true), grad, w) // (N,out)·(out,in)
-	dw := apply(newMatMul(op.dt, true, false, false), grad, x) // (out,N)·(N,in)
+	dx := apply(newMatMul(op.dt, false, false, true, op.mm), grad, w) // (N,out)·(out,in)
+	dw := apply(newMatMul(op.dt, true, false, false, op.mm), grad, x) // (out,N)·(N,in)
 	if !op.bias {
 		return G.Nodes{dx, dw}, nil
 	}
@@ -82,8 +90,12 @@ func (op linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 }
 
 // MatMul returns op(a)·op(b) for 2-D a and b, transposing in BLAS.
-func MatMul(a, b *G.Node, transA, transB bool) *G.Node {
-	return apply(newMatMul(dtypeOf(a), transA, transB, false), a, b)
+func MatMul(a, b *G.Node, transA, transB bool) *G.Node { return matMul(a, b, transA, transB, nil) }
+
+// matMul is MatMul whose products (forward and backward) call mm (nil:
+// sgemm).
+func matMul(a, b *G.Node, transA, transB bool, mm products) *G.Node {
+	return apply(newMatMul(dtypeOf(a), transA, transB, false, mm), a, b)
 }
 
 // matMulOp is op(a)·op(b) from (a, b).
@@ -96,13 +108,14 @@ type matMulOp struct {
 	// identical product elsewhere, and an activation gradient may overwrite
 	// it in place (see actGradOp.inPlace).
 	private bool
+	mm      products // the graph's product (precision.go); nil: sgemm
 }
 
-func newMatMul(dt tensor.Dtype, transA, transB, private bool) matMulOp {
-	op := matMulOp{baseOp: newBase("", tt(2, dt), tt(2, dt), tt(2, dt)), dt: dt, transA: transA, transB: transB, private: private}
-	sig := fmt.Sprintf("MatMul{%v,tA=%v,tB=%v}", dt, transA, transB)
+func newMatMul(dt tensor.Dtype, transA, transB, private bool, mm products) matMulOp {
+	op := matMulOp{baseOp: newBase("", tt(2, dt), tt(2, dt), tt(2, dt)), dt: dt, transA: transA, transB: transB, private: private, mm: mm}
+	sig := fmt.Sprintf("MatMul{%v,tA=%v,tB=%v%s}", dt, transA, transB, precSig(mm))
 	if private {
-		sig = fmt.Sprintf("MatMul{%v,tA=%v,tB=%v,private=%p}", dt, transA, transB, op.cache)
+		sig = fmt.Sprintf("MatMul{%v,tA=%v,tB=%v%s,private=%p}", dt, transA, transB, precSig(mm), op.cache)
 	}
 	op.baseOp = op.baseOp.named(sig)
 	return op
@@ -137,7 +150,7 @@ func (op matMulOp) Do(vals ...G.Value) (G.Value, error) {
 	lda, ldb := a.Shape()[1], b.Shape()[1]
 	switch op.dt {
 	case tensor.Float32:
-		gemm(op.transA, op.transB, m, n, k, 1, data[float32](a), lda, data[float32](b), ldb, 0, c.Data().([]float32), n)
+		gemmVia(op.mm, false, op.transA, op.transB, m, n, k, 1, data[float32](a), lda, data[float32](b), ldb, 0, c.Data().([]float32), n)
 	default:
 		gemm(op.transA, op.transB, m, n, k, 1, data[float64](a), lda, data[float64](b), ldb, 0, c.Data().([]float64), n)
 	}
@@ -149,13 +162,13 @@ func (op matMulOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 	var da, db *G.Node
 	switch {
 	case !op.transA && !op.transB: // C = AB
-		da, db = MatMul(grad, b, false, true), MatMul(a, grad, true, false)
+		da, db = matMul(grad, b, false, true, op.mm), matMul(a, grad, true, false, op.mm)
 	case !op.transA && op.transB: // C = ABᵀ
-		da, db = MatMul(grad, b, false, false), MatMul(grad, a, true, false)
+		da, db = matMul(grad, b, false, false, op.mm), matMul(grad, a, true, false, op.mm)
 	case op.transA && !op.transB: // C = AᵀB
-		da, db = MatMul(b, grad, false, true), MatMul(a, grad, false, false)
+		da, db = matMul(b, grad, false, true, op.mm), matMul(a, grad, false, false, op.mm)
 	default: // C = AᵀBᵀ
-		da, db = MatMul(b, grad, true, true), MatMul(grad, a, true, true)
+		da, db = matMul(b, grad, true, true, op.mm), matMul(grad, a, true, true, op.mm)
 	}
 	return G.Nodes{da, db}, nil
 }

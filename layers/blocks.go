@@ -94,7 +94,7 @@ func (p *PatchEmbedding) Forward(b *graph.Builder, patches *G.Node) *G.Node {
 		return graph.LinearBF16(b, patches, p.W, nil)
 	}
 	w := b.Param(p.W, p.Dim, p.Channels*p.Patch*p.Patch)
-	return graph.Linear(patches, w, nil)
+	return b.Linear(patches, w, nil)
 }
 
 // Patchify cuts images (n, channels, h, w), row-major, into non-overlapping

@@ -34,7 +34,7 @@ func (l *Linear) Forward(b *graph.Builder, x *G.Node) *G.Node {
 	if l.W.IsBF16() {
 		return graph.LinearBF16(b, x, l.W, bias)
 	}
-	return graph.Linear(x, b.Param(l.W), bias)
+	return b.Linear(x, b.Param(l.W), bias)
 }
 
 // LayerNorm normalises each row and applies a gain and bias.
@@ -145,7 +145,7 @@ func (a *SelfAttention) Forward(b *graph.Builder, x, mask *G.Node, cache *KVCach
 		values = graph.CacheWrite(cache.V, v, cache.At, cache.Slots)
 		shape.Tk = cache.Slots
 	}
-	ctx := graph.Attention(q, keys, values, mask, shape, b.DropoutRate(a.Dropout), b.Noise)
+	ctx := b.Attention(q, keys, values, mask, shape, b.DropoutRate(a.Dropout))
 	return a.O.Forward(b, ctx), k, v
 }
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/gitcap/gitcap/data/fsutil"
+	"github.com/gitcap/gitcap/graph"
 	"gopkg.in/yaml.v3"
 )
 
@@ -120,6 +121,13 @@ type Config struct {
 	// backward pass instead of keeping them (HF's gradient_checkpointing):
 	// less memory for one more forward pass of the layers.
 	GradientCheckpointing bool `yaml:"gradient_checkpointing"`
+	// Precision is the arithmetic of the training step's matrix products:
+	// "fp32" (the default) or "bf16", mixed precision: the linear and
+	// attention products round their inputs to bfloat16 and accumulate in
+	// float32, while the weights, gradients and AdamW state stay float32
+	// (graph.WithPrecision). bf16 needs a CPU with AVX512_BF16; the run
+	// refuses it at setup otherwise.
+	Precision string `yaml:"precision"`
 	// Dropout, when set, overrides the checkpoint's hidden and attention
 	// dropout probabilities; unset (null) keeps them.
 	Dropout *float64 `yaml:"dropout"`
@@ -201,6 +209,7 @@ func DefaultConfig() Config {
 		LogEvery:     10,
 		GenMaxLength: 50,
 
+		Precision:       "fp32",
 		Objective:       ObjectiveXE,
 		SCSTSamples:     5,
 		SCSTTemperature: 1,
@@ -530,6 +539,9 @@ func (c *Config) Validate() error {
 	if c.GenMaxLength < 2 {
 		bad("gen_max_length", "must be >= 2, got %d", c.GenMaxLength)
 	}
+	if _, err := graph.ParsePrecision(c.Precision); err != nil {
+		bad("precision", "%v", err)
+	}
 	switch c.Objective {
 	case ObjectiveXE:
 	case ObjectiveSCST:
@@ -645,6 +657,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.LabelSmoothing, "label-smoothing", c.LabelSmoothing, "cross-entropy label smoothing")
 	fs.BoolVar(&c.FreezeVision, "freeze-vision", c.FreezeVision, "keep the vision encoder fixed")
 	fs.BoolVar(&c.GradientCheckpointing, "gradient-checkpointing", c.GradientCheckpointing, "recompute layer activations in the backward pass (less memory, slower)")
+	fs.StringVar(&c.Precision, "precision", c.Precision, "matrix products of the training step: fp32, or bf16 (mixed precision: bf16 inputs, float32 sums, float32 weights; needs AVX512_BF16)")
 	fs.Var(&optFloat{&c.Dropout}, "dropout", "override hidden and attention dropout (\"none\" = keep the checkpoint's)")
 	fs.IntVar(&c.EvalEvery, "eval-every", c.EvalEvery, "validate every N steps (0 = every epoch)")
 	fs.IntVar(&c.SaveEvery, "save-every", c.SaveEvery, "checkpoint every N steps (0 = every epoch)")

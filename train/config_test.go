@@ -35,6 +35,7 @@ max_grad_norm: 0.5
 label_smoothing: 0.1
 freeze_vision: false
 gradient_checkpointing: true
+precision: bf16
 dropout: 0
 eval_every: 500
 save_every: 1000
@@ -76,6 +77,7 @@ func TestLoadConfigReadsEveryField(t *testing.T) {
 	want.MaxGradNorm, want.LabelSmoothing = 0.5, 0.1
 	want.Dropout = &zero
 	want.GradientCheckpointing = true
+	want.Precision = "bf16"
 	want.EvalEvery, want.SaveEvery, want.MaxTextLen, want.Bucketing = 500, 1000, 32, true
 	want.Augment = AugmentConfig{RandomResizedCrop: true, HFlip: true}
 	want.Workers, want.LogEvery, want.ValCIDEr, want.GenMaxLength = 3, 5, true, 30

@@ -23,6 +23,7 @@ import (
 	"github.com/gitcap/gitcap/gitmodel"
 	"github.com/gitcap/gitcap/gitmodel/caption"
 	"github.com/gitcap/gitcap/gitmodel/hub"
+	"github.com/gitcap/gitcap/graph"
 )
 
 // Checkpoint directory names inside Config.OutDir.
@@ -346,6 +347,9 @@ func run(ctx context.Context, cfg *Config, resumeDir string, out io.Writer) (sum
 // a resumed run's state or starts a new run in cfg.OutDir.
 func (t *runner) setup(ctx context.Context) error {
 	cfg, dp := t.cfg, t.dp
+	if _, err := checkPrecision(cfg, graph.CheckPrecision); err != nil {
+		return err
+	}
 	if err := dp.fetchFirst(ctx, cfg, t.resumeDir, t.out); err != nil { // MPI: rank 0 downloads, the others wait
 		return err
 	}
@@ -457,10 +461,14 @@ func (t *runner) setupTrainer() error {
 		delete(ac.GroupLR, visionGroup)
 	}
 	sched := cfg.LRSchedule(t.total)
+	prec, err := checkPrecision(cfg, graph.CheckPrecision)
+	if err != nil {
+		return err
+	}
 	tr, err := NewTrainer(t.pipe.Model, TrainerOptions{
 		AdamW: ac, MaxGradNorm: cfg.MaxGradNorm, Smoothing: cfg.LabelSmoothing, Dropout: true,
-		GradientCheckpointing: cfg.GradientCheckpointing,
-		Seed:                  cfg.Seed, LR: sched.LR,
+		GradientCheckpointing: cfg.GradientCheckpointing, Precision: prec,
+		Seed: cfg.Seed, LR: sched.LR,
 	})
 	if err != nil {
 		return err

@@ -4,7 +4,22 @@ import (
 	"fmt"
 
 	"github.com/gitcap/gitcap/gitmodel"
+	"github.com/gitcap/gitcap/graph"
 )
+
+// checkPrecision refuses a precision this machine cannot run (cpu says
+// whether it can: graph.CheckPrecision), before the run loads anything,
+// with a message that names the option and its alternative.
+func checkPrecision(cfg *Config, cpu func(graph.Precision) error) (graph.Precision, error) {
+	p, err := graph.ParsePrecision(cfg.Precision)
+	if err != nil {
+		return graph.FP32, fmt.Errorf("precision: %w", err)
+	}
+	if err := cpu(p); err != nil {
+		return graph.FP32, fmt.Errorf("precision %s (--precision %s) cannot run here: %w; use precision: fp32 (--precision fp32)", p, p, err)
+	}
+	return p, nil
+}
 
 // checkAgainstModel reports run settings the model cannot honour, at setup
 // rather than at the step where a long caption or a validation pass first

@@ -17,6 +17,11 @@ type TrainerOptions struct {
 	// GradientCheckpointing recomputes the layers' activations in the
 	// backward pass (gitmodel.ForwardOptions.GradientCheckpointing).
 	GradientCheckpointing bool
+	// Precision is the arithmetic of the training graphs' matrix products
+	// (gitmodel.ForwardOptions.Precision): graph.FP32 or graph.BF16
+	// (mixed precision; the weights, gradients and AdamW state stay
+	// float32). Evaluation graphs (validation loss) stay float32.
+	Precision graph.Precision
 	// Seed seeds dropout: micro-batch k of step s draws its masks from
 	// seedFor(Seed, s, k), so a resumed run draws the masks the
 	// uninterrupted run would have.
@@ -278,7 +283,7 @@ func (t *Trainer) graph(cache map[batchShape]*gitmodel.Forward, k batchShape, tr
 	opts := gitmodel.ForwardOptions{Loss: true}
 	if train {
 		opts = gitmodel.ForwardOptions{Train: true, Loss: true, Dropout: t.opts.Dropout, Smoothing: t.opts.Smoothing,
-			GradientCheckpointing: t.opts.GradientCheckpointing}
+			GradientCheckpointing: t.opts.GradientCheckpointing, Precision: t.opts.Precision}
 	}
 	opts.Weighted, opts.SamplesPerImage = k.weighted, k.perImage
 	if k.weighted {

@@ -197,11 +197,24 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if ckpt {
 				name += ", checkpointed" // gradient_checkpointing: its extra forward pass is not counted
 			}
-			if err := benchTrain(ctx, m, b, t, ckpt, pixels[:b*img], rng, func(step func() error) error {
+			if err := benchTrain(ctx, m, b, t, ckpt, graph.FP32, pixels[:b*img], rng, func(step func() error) error {
 				return measure(name, c.TrainFLOPs(b, t), b, "images/s", step)
 			}); err != nil {
 				return err
 			}
+		}
+		// Mixed precision (precision: bf16) on the same workload, after
+		// the float32 rows of this run; its ratio is over the plain step's.
+		if err := graph.CheckPrecision(graph.BF16); err != nil {
+			fmt.Fprintf(stderr, "skipping the bf16 training step: %v\n", err)
+		} else {
+			fp := len(rows) - 2 // the plain float32 step
+			if err := benchTrain(ctx, m, b, t, false, graph.BF16, pixels[:b*img], rng, func(step func() error) error {
+				return measure(fmt.Sprintf("training step, batch %d, %d tokens, bf16", b, t), c.TrainFLOPs(b, t), b, "images/s", step)
+			}); err != nil {
+				return err
+			}
+			rows[len(rows)-1].RatioToFP32 = rows[len(rows)-1].Seconds / rows[fp].Seconds
 		}
 	}
 	var bf16 *bf16Summary
@@ -406,8 +419,9 @@ func interleavedMedians(ctx context.Context, runs int, fns ...func() error) ([]f
 }
 
 // benchTrain sets up one training step (forward with dropout, backward,
-// gradient clipping, AdamW: train.Trainer's Step) and hands it to measure.
-func benchTrain(ctx context.Context, m *gitmodel.Model, b, t int, ckpt bool, pixels []float32, rng *rand.Rand, measure func(step func() error) error) error {
+// gradient clipping, AdamW: train.Trainer's Step) at precision prec and
+// hands it to measure.
+func benchTrain(ctx context.Context, m *gitmodel.Model, b, t int, ckpt bool, prec graph.Precision, pixels []float32, rng *rand.Rand, measure func(step func() error) error) error {
 	in := gitmodel.Batch{Pixels: pixels, IDs: make([]int, b*t), Labels: make([]int, b*t)}
 	for i := range in.IDs {
 		in.IDs[i] = rng.Intn(m.Config.VocabSize)
@@ -415,7 +429,7 @@ func benchTrain(ctx context.Context, m *gitmodel.Model, b, t int, ckpt bool, pix
 	}
 	tr, err := train.NewTrainer(m, train.TrainerOptions{
 		AdamW: train.DefaultAdamWConfig(), MaxGradNorm: 1, Dropout: true, LR: func(int) float64 { return 1e-5 },
-		GradientCheckpointing: ckpt,
+		GradientCheckpointing: ckpt, Precision: prec,
 	})
 	if err != nil {
 		return err

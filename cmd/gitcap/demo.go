@@ -26,17 +26,18 @@ import (
 // CIDEr-D. With --scst it then fine-tunes that checkpoint with
 // self-critical sequence training (configs/demo-scst.yaml) and scores both.
 //
-//	gitcap demo [--out DIR] [--steps N] [--n N] [--scst] [--scst-steps N]
+//	gitcap demo [--out DIR] [--steps N] [--n N] [--precision fp32|bf16] [--scst] [--scst-steps N]
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
 	out := fs.String("out", filepath.Join(os.TempDir(), "gitcap-demo"), "working `directory` (data set, model, run)")
 	steps := fs.Int("steps", 0, "training steps (0: the demo configuration's)")
 	n := fs.Int("n", 3000, "total synthetic images, split 80/10/10 into train/val/test")
 	show := fs.Int("show", 5, "test images to print with their captions")
+	precision := fs.String("precision", "", "training precision, fp32 or bf16 (empty: the demo configuration's, fp32)")
 	scst := fs.Bool("scst", false, "then fine-tune the checkpoint with self-critical sequence training (configs/demo-scst.yaml) and score both stages")
 	scstSteps := fs.Int("scst-steps", 0, "SCST steps with --scst (0: the configuration's)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gitcap demo [--out DIR] [--steps N] [--n N] [--show N] [--scst] [--scst-steps N]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: gitcap demo [--out DIR] [--steps N] [--n N] [--show N] [--precision fp32|bf16] [--scst] [--scst-steps N]\n\n"+
 			"Trains a small GIT from scratch on a synthetic shapes data set and reports\n"+
 			"held-out CIDEr-D. Uses configs/demo.json and configs/demo.yaml (embedded in the binary);\n"+
 			"--scst then fine-tunes with self-critical sequence training (configs/demo-scst.yaml).\n\nFlags:\n")
@@ -141,6 +142,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Train = train.DataConfig{Path: synth.AnnotationsPath(dataDir, synth.Train), Format: "coco", Images: synth.ImageDir(dataDir, synth.Train)}
 	cfg.Val = train.DataConfig{Path: synth.AnnotationsPath(dataDir, synth.Val), Format: "coco", Images: synth.ImageDir(dataDir, synth.Val)}
 	cfg.OutDir = runDir
+	if *precision != "" {
+		cfg.Precision = *precision
+	}
 	if *steps > 0 {
 		cfg.Steps, cfg.Epochs = *steps, 0
 		cfg.WarmupSteps = min(cfg.WarmupSteps, *steps/10)
@@ -181,8 +185,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	fmt.Fprintf(stdout, "\nheld-out test CIDEr-D: %.3f on %d images (greedy)\n", xe.cider, len(imgs))
-	fmt.Fprintf(stdout, "training: %d steps in %s (final train loss %.4f, val loss %.4f); total %s\n",
-		sum.Steps, trainTime.Round(time.Second), sum.LastLoss, sum.ValLoss, time.Since(start).Round(time.Second))
+	fmt.Fprintf(stdout, "training: %d steps at precision %s in %s (final train loss %.4f, val loss %.4f); total %s\n",
+		sum.Steps, cfg.Precision, trainTime.Round(time.Second), sum.LastLoss, sum.ValLoss, time.Since(start).Round(time.Second))
 	fmt.Fprintf(stdout, "checkpoint: %s\ntraining curve: %s\n", ck, filepath.Join(runDir, train.PlotFile))
 	if scstCfg == nil {
 		return nil

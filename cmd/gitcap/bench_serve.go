@@ -172,7 +172,9 @@ func benchServeParts(ctx context.Context, m *gitmodel.Model, p *caption.Pipeline
 	var mu sync.Mutex
 	encodes := map[int][]float64{}
 	steps := map[int][]float64{}
-	bt, err := m.NewBatcher(gitmodel.BatcherOptions{Rows: b.rows, MaxText: b.tokens + 1, Window: 200 * time.Millisecond, MaxEncode: b.maxEncode,
+	// Serial encoding: no step runs while images are encoded, so every
+	// part is timed with nothing else running.
+	bt, err := m.NewBatcher(gitmodel.BatcherOptions{Rows: b.rows, MaxText: b.tokens + 1, Window: 200 * time.Millisecond, MaxEncode: b.maxEncode, SerialEncode: true,
 		OnStep: func(rows int, d time.Duration) {
 			mu.Lock()
 			steps[rows] = append(steps[rows], d.Seconds())
@@ -205,7 +207,8 @@ func benchServeParts(ctx context.Context, m *gitmodel.Model, p *caption.Pipeline
 	mu.Unlock()
 	// A full batch, twice (the first compiles the batched graphs): all
 	// calls arrive within the window, are encoded MaxEncode at a time
-	// (the first batch with nothing else running) and then decode together.
+	// (serially: no step meanwhile) and then decode together, every row
+	// busy.
 	full := func() error {
 		var wg sync.WaitGroup
 		errs := make([]error, b.rows)
@@ -235,13 +238,12 @@ func benchServeParts(ctx context.Context, m *gitmodel.Model, p *caption.Pipeline
 	for n, ds := range encodes {
 		if n > parts.EncodeBatch {
 			parts.EncodeBatch = n
-			parts.EncodeFull = slices.Min(ds) / float64(n) // the first batch ran alone
+			parts.EncodeFull = slices.Min(ds) / float64(n)
 		}
 	}
-	// The second encode batch overlaps the first batch's decoding, so the
-	// rows may never all be busy at once: a step over all rows costs at
-	// least the step over the most rows seen, which, shared by every row,
-	// gives a lower bound on an image's decode share.
+	// The step over the most rows seen (all of them, unless a call was
+	// late for the window), shared by every row: an image's decode share
+	// (a lower bound if fewer rows were seen).
 	for r, ds := range steps {
 		if r > parts.StepRows {
 			parts.StepRows, parts.StepFull = r, median(ds)

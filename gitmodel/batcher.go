@@ -21,6 +21,13 @@ type BatcherOptions struct {
 	Window    time.Duration // an idle batcher waits this long after a request for others to encode with it (default 2ms; negative: none)
 	MaxEncode int           // most images encoded in one prefix graph (default 8)
 	MaxGraphs int           // prefix graphs kept compiled, one per (images, prompt length), least recently used evicted (default 4)
+	// SerialEncode turns off the overlap of encoding with decoding: the
+	// decode goroutine waits at the token boundary until the encoder has
+	// sent back every call it handed over, so no step runs while images
+	// are encoded (as before the encoder goroutine). Both modes give the
+	// same captions; it exists to compare their throughput (on few cores
+	// the two goroutines compete for the same cores).
+	SerialEncode bool
 
 	// Optional observers (keep them cheap): OnStep after every decode step
 	// with the rows in use and the step's duration, called from the decode
@@ -384,6 +391,13 @@ func (b *Batcher) loop() {
 			}
 		}
 		b.admit()
+		if b.o.SerialEncode {
+			// No step while the encoder runs: wait for every call handed
+			// over (the encoder answers each, failed or not).
+			for b.encoding > 0 {
+				b.join(<-b.encoded)
+			}
+		}
 		if len(b.members) > 0 {
 			b.decode()
 		}

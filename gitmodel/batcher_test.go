@@ -84,12 +84,16 @@ func TestBatcherMatchesHFAloneAndUnderLoad(t *testing.T) {
 	m := loadTiny(t, "git-tiny")
 	cases := batcherCases(t, m)
 	ctx := context.Background()
-	for _, rows := range []int{3, 8} {
-		b, err := m.NewBatcher(BatcherOptions{Rows: rows, MaxText: 24, MaxEncode: 4})
+	for _, cfg := range []struct {
+		rows   int
+		serial bool // SerialEncode: no decode step while the encoder runs
+	}{{3, false}, {8, false}, {8, true}} {
+		rows := cfg.rows
+		b, err := m.NewBatcher(BatcherOptions{Rows: rows, MaxText: 24, MaxEncode: 4, SerialEncode: cfg.serial})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rows == 8 {
+		if rows == 8 && !cfg.serial {
 			for i, c := range cases {
 				if testing.Short() && i%4 != 0 {
 					continue // -short: a quarter of the cases alone
@@ -109,10 +113,10 @@ func TestBatcherMatchesHFAloneAndUnderLoad(t *testing.T) {
 				defer wg.Done()
 				got, err := b.Generate(ctx, px, c.prompt, c.opts)
 				if err != nil {
-					t.Errorf("%s with %d rows: %v", c.name, rows, err)
+					t.Errorf("%s with %d rows (serial encode %v): %v", c.name, rows, cfg.serial, err)
 					return
 				}
-				checkSeqs(t, fmt.Sprintf("%s with %d rows", c.name, rows), got, c.want)
+				checkSeqs(t, fmt.Sprintf("%s with %d rows (serial encode %v)", c.name, rows, cfg.serial), got, c.want)
 			}()
 		}
 		wg.Wait()
@@ -314,15 +318,25 @@ func TestBatcherLetsShortCallsPassLongOnes(t *testing.T) {
 
 // TestBatcherDecodesWhileItEncodes: a call that arrives while another
 // decodes is encoded on the encoder goroutine; the running call keeps
-// taking decode steps until the new one is ready to join.
+// taking decode steps until the new one is ready to join. With
+// SerialEncode it takes none meanwhile (and both still finish with HF's
+// ids).
 func TestBatcherDecodesWhileItEncodes(t *testing.T) {
+	for _, serial := range []bool{false, true} {
+		t.Run(fmt.Sprintf("serial=%v", serial), func(t *testing.T) { checkStepsWhileEncoding(t, serial) })
+	}
+}
+
+// checkStepsWhileEncoding holds the encoder on a second call while a long
+// one decodes and counts the long one's steps meanwhile.
+func checkStepsWhileEncoding(t *testing.T, serial bool) {
 	m := loadTiny(t, "git-tiny")
 	ref := loadGenRef(t)
 	var steps atomic.Int64
 	var hold atomic.Bool
 	inEncode := make(chan struct{}, 1)
 	release := make(chan struct{})
-	b, err := m.NewBatcher(BatcherOptions{Rows: 4, MaxText: 60,
+	b, err := m.NewBatcher(BatcherOptions{Rows: 4, MaxText: 60, SerialEncode: serial,
 		OnStep: func(int, time.Duration) {
 			steps.Add(1)
 			time.Sleep(time.Millisecond) // the long call takes 58 ms at least
@@ -368,6 +382,22 @@ func TestBatcherDecodesWhileItEncodes(t *testing.T) {
 	// (possibly to its end); a batcher that encodes between steps would
 	// take none.
 	s0 := steps.Load()
+	if serial {
+		// Serial encoding: no step at all while the encoder holds the
+		// call (20 ms is twenty steps of the overlapping batcher).
+		time.Sleep(20 * time.Millisecond)
+		if n := steps.Load() - s0; n != 0 {
+			t.Errorf("serial encode: %d decode steps while the second call was encoding", n)
+		}
+		unhold()
+		if err := <-shortDone; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-longDone; err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	var longErr error
 	ended := false
 	for !ended && steps.Load() < s0+5 && time.Now().Before(deadline.Add(10*time.Second)) {

@@ -157,15 +157,29 @@ func (m *Model) forward(b *graph.Builder, in fullInputs, s Shape, opts ForwardOp
 	// padded text hidden. Every query sits at its own position.
 	qpos := b.Const("query_positions", repeatRange(s.Batch, n))
 	mask := graph.PrefixCausalMask(b.Dtype, qpos, in.keep, graph.MaskShape{B: s.Batch, Tq: n, Tk: n, Prefix: s.Image})
+	last := make([]int, s.Batch) // each example's last position
+	for i := range last {
+		last[i] = i*n + n - 1
+	}
+	if opts.Last && !opts.AllLogits && in.targets == nil && f.rc == nil {
+		// A prefix graph (generation) reads every layer's keys and values
+		// but only the last position's output: its last layer computes
+		// the output of that row alone (Decoder.Last and the last Hidden
+		// are then (Batch, hidden)), under that row of the mask.
+		lpos := make([]int, s.Batch)
+		for i := range lpos {
+			lpos[i] = n - 1
+		}
+		lmask := graph.PrefixCausalMask(b.Dtype, b.Const("last_positions", lpos), in.keep, graph.MaskShape{B: s.Batch, Tq: 1, Tk: n, Prefix: s.Image})
+		f.Decoder = m.decodeLast(b, x, mask, lmask, last, s.Decoder())
+		f.LastLogits = m.Logits(b, f.Decoder.Last)
+		return
+	}
 	f.Decoder = m.decode(b, x, mask, nil, s.Decoder(), f.rc)
 	if opts.AllLogits {
 		f.Logits = m.Logits(b, f.Decoder.Last)
 	}
 	if opts.Last {
-		last := make([]int, s.Batch)
-		for i := range last {
-			last[i] = i*n + n - 1
-		}
 		f.LastLogits = m.Logits(b, graph.Rows(f.Decoder.Last, last))
 	}
 	if in.targets != nil {
@@ -343,6 +357,25 @@ func (m *Model) decode(b *graph.Builder, x, mask *G.Node, cache []layers.KVCache
 		}
 		var k, v *G.Node
 		x, k, v = l.Forward(b, x, mask, kv, s)
+		out.Hidden = append(out.Hidden, x)
+		out.K, out.V = append(out.K, k), append(out.V, v)
+	}
+	out.Last = x
+	return out
+}
+
+// decodeLast is decode (no cache) whose last layer computes only the rows
+// in last (one per sequence) under lmask (Batch, 1, Len): every layer's
+// keys and values, and Last (len(last), hidden).
+func (m *Model) decodeLast(b *graph.Builder, x, mask, lmask *G.Node, last []int, s layers.Seq) DecoderOut {
+	out := DecoderOut{Hidden: []*G.Node{x}}
+	for i, l := range m.decoder {
+		var k, v *G.Node
+		if i == len(m.decoder)-1 {
+			x, k, v = l.ForwardRows(b, x, lmask, last, s)
+		} else {
+			x, k, v = l.Forward(b, x, mask, nil, s)
+		}
 		out.Hidden = append(out.Hidden, x)
 		out.K, out.V = append(out.K, k), append(out.V, v)
 	}

@@ -345,3 +345,51 @@ func BenchmarkSgemmSmall(b *testing.B) {
 		})
 	}
 }
+
+// TestFewRowProductsEqualOneRowProducts: a Linear-shaped product of a few
+// rows (gemmFewRows, taken for m ≤ fewRows) gives every row bit for bit
+// what the one-row product (gemv) gives it, and matches a float64
+// reference to float32 rounding of k-term sums; beta keeps its BLAS
+// meaning (the bias is written into c first).
+func TestFewRowProductsEqualOneRowProducts(t *testing.T) {
+	rng := rand.New(rand.NewSource(4))
+	for _, sh := range []struct{ m, n, k int }{{2, 3000, 64}, {5, 700, 300}, {fewRows, 1031, 96}, {4, 8192, 128}} {
+		a := make([]float32, sh.m*sh.k)
+		b := make([]float32, sh.n*sh.k)
+		for i := range a {
+			a[i] = float32(rng.NormFloat64())
+		}
+		for i := range b {
+			b[i] = float32(rng.NormFloat64())
+		}
+		for _, beta := range []float32{0, 1} {
+			c := make([]float32, sh.m*sh.n)
+			for i := range c {
+				c[i] = float32(i%7) - 3
+			}
+			c0 := append([]float32(nil), c...)
+			gemm(false, true, sh.m, sh.n, sh.k, 1, a, sh.k, b, sh.k, beta, c, sh.n)
+			for i := range sh.m {
+				one := append([]float32(nil), c0[i*sh.n:(i+1)*sh.n]...)
+				gemm1(false, true, 1, sh.n, sh.k, 1, a[i*sh.k:], sh.k, b, sh.k, beta, one, sh.n)
+				for j := range one {
+					if got := c[i*sh.n+j]; got != one[j] {
+						t.Fatalf("%+v beta %g: row %d col %d is %g, the one-row product %g", sh, beta, i, j, got, one[j])
+					}
+					ref := float64(beta) * float64(c0[i*sh.n+j])
+					var abs float64
+					for q := range sh.k {
+						p := float64(a[i*sh.k+q]) * float64(b[j*sh.k+q])
+						ref += p
+						abs += math.Abs(p)
+					}
+					// float32 sums of k terms: within k·2⁻²⁴ of the sum of
+					// their magnitudes.
+					if d := math.Abs(float64(one[j]) - ref); d > float64(sh.k)*0x1p-24*(abs+math.Abs(ref)) {
+						t.Fatalf("%+v beta %g: (%d,%d) = %g, reference %g", sh, beta, i, j, one[j], ref)
+					}
+				}
+			}
+		}
+	}
+}

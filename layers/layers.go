@@ -149,6 +149,21 @@ func (a *SelfAttention) Forward(b *graph.Builder, x, mask *G.Node, cache *KVCach
 	return a.O.Forward(b, ctx), k, v
 }
 
+// ForwardRows is Forward without a cache for the queries at rows of x
+// only, one per sequence (rows[i] in sequence i): every row's keys and
+// values, but the attention and output projection of those rows alone.
+// mask is (Batch, 1, Len). A prefix graph needs every position's keys and
+// values for the cache but only the last position's output, so its last
+// layer spares the other rows' queries, attention and output.
+func (a *SelfAttention) ForwardRows(b *graph.Builder, x, mask *G.Node, rows []int, s Seq) (out, k, v *G.Node) {
+	q := a.Q.Forward(b, graph.Rows(x, rows))
+	k = a.K.Forward(b, x)
+	v = a.V.Forward(b, x)
+	shape := graph.AttentionShape{B: s.Batch, Tq: 1, Tk: s.Len, Heads: a.Heads, HeadDim: x.Shape()[1] / a.Heads}
+	ctx := graph.Attention(q, k, v, mask, shape, b.DropoutRate(a.Dropout), b.Noise)
+	return a.O.Forward(b, ctx), k, v
+}
+
 // Add is the residual sum of two same-shaped nodes.
 func Add(a, c *G.Node) *G.Node { return graph.Add(a, c) }
 

@@ -58,11 +58,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	var sb serveBench // --only serve (bench_serve.go)
 	sb.register(fs.FlagSet)
+	sb.dtype = gitmodel.FP32
+	fs.Var((*dtypeValue)(&sb.dtype), "dtype", "serve workload: the served weights' `dtype`: fp32, bf16 or bf16-full (a bf16 copy of the model; the other workloads have their own bf16 rows)")
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
 	}
 	if *runs < 1 {
 		return usageError{errors.New("--runs must be at least 1")}
+	}
+	if _, err := sb.overlapModes(); err != nil {
+		return err
 	}
 	want := map[string]bool{}
 	for _, w := range strings.Split(*only, ",") {
@@ -244,9 +249,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"sgemm_peak_gflops": peak, "read_bandwidth_gbs": bw, "bf16": bf16, "parameters": m.Params.Count(), "blas": graph.BLAS().Name, "version": currentVersion(), "results": rows, "serve": serveRows, "serve_parts": parts})
+		return enc.Encode(map[string]any{"sgemm_peak_gflops": peak, "read_bandwidth_gbs": bw, "bf16": bf16, "parameters": m.Params.Count(), "blas": graph.BLAS().Name, "version": currentVersion(), "results": rows, "serve": serveRows, "serve_parts": parts, "serve_dtype": sb.dtype})
 	}
-	defer printServeRows(stdout, serveRows, parts)
+	defer printServeRows(stdout, serveRows, parts, sb.dtype)
 	fmt.Fprintf(stdout, "%-45s %9s %14s %9s %7s %9s %9s %9s %8s\n", "workload", "median s", "throughput", "GFLOP/s", "of peak", "peak RSS", "MB/step", "ms/step", "of BW")
 	for _, r := range rows {
 		fmt.Fprintf(stdout, "%-45s %9.3f %8.2f %-5s %9.1f %6.0f%% %6.2f GiB", r.Name, r.Seconds, r.Throughput, strings.TrimSuffix(r.Unit, "/s")+"/s", r.GFLOPS, 100*r.PeakShare, r.PeakRSSGiB)

@@ -32,11 +32,14 @@ import (
 
 // serveBench holds `gitcap bench --only serve`'s options.
 type serveBench struct {
-	clients  string
-	requests int
-	limit    time.Duration
-	tokens   int
-	rows     int
+	clients   string
+	requests  int
+	limit     time.Duration
+	tokens    int
+	rows      int
+	maxEncode int
+	overlap   string               // "true", "false" or "both"
+	dtype     gitmodel.WeightDtype // the served weights (set by runBench's --dtype)
 }
 
 func (b *serveBench) register(fs *flag.FlagSet) {
@@ -45,17 +48,39 @@ func (b *serveBench) register(fs *flag.FlagSet) {
 	fs.DurationVar(&b.limit, "serve-time", 3*time.Minute, "serve workload: time limit per client count (requests not started by then are not sent)")
 	fs.IntVar(&b.tokens, "serve-tokens", 20, "serve workload: tokens generated per image (EOS banned until then)")
 	fs.IntVar(&b.rows, "serve-batch-size", 16, "serve workload: the server's --batch-size")
+	fs.IntVar(&b.maxEncode, "serve-max-encode-batch", 8, "serve workload: the server's --max-encode-batch (most images encoded in one prefix graph)")
+	fs.StringVar(&b.overlap, "encode-overlap", "true", "serve workload: the server's --encode-overlap: true, false, or both (two servers measured in turn, A B B A, at each client count: an A/B in one run)")
 }
 
-// serveRow is one measured client count.
+// overlapModes are the --encode-overlap settings to measure, in order.
+func (b *serveBench) overlapModes() ([]bool, error) {
+	switch b.overlap {
+	case "", "true":
+		return []bool{true}, nil
+	case "false":
+		return []bool{false}, nil
+	case "both":
+		return []bool{true, false}, nil
+	}
+	return nil, usageError{fmt.Errorf("--encode-overlap must be true, false or both, got %q", b.overlap)}
+}
+
+// serveRow is one measured client count (of one --encode-overlap mode).
 type serveRow struct {
 	Clients      int     `json:"clients"`
+	Overlap      bool    `json:"encode_overlap"`
 	Requests     int     `json:"requests"`
 	Errors       int     `json:"errors"`
 	Seconds      float64 `json:"seconds"`
 	ImagesPerSec float64 `json:"images_per_second"`
 	P50ms        float64 `json:"p50_ms"`
 	P99ms        float64 `json:"p99_ms"`
+	// ImagesPerEncode is the mean number of images the server encoded in
+	// one prefix graph during the row's requests (1: one at a time).
+	ImagesPerEncode float64 `json:"images_per_encode"`
+	// EncodeBusy is the share of the row's time the encoder goroutine spent
+	// encoding (the sum of its encode durations over the elapsed time).
+	EncodeBusy float64 `json:"encode_busy"`
 }
 
 // serveParts are the costs one served image is made of, each measured
@@ -63,7 +88,9 @@ type serveRow struct {
 type serveParts struct {
 	Preprocess   float64 `json:"preprocess_s"`             // PNG decode + CLIP preprocessing, one image
 	Vision       float64 `json:"vision_s"`                 // vision tower, one image
-	Encode1      float64 `json:"encode_s"`                 // prefix graph (vision tower + decoder over image tokens and prompt), one image
+	Prefix1      float64 `json:"prefix_s"`                 // the prefix graph alone (vision tower + decoder over image tokens and prompt + first logits), one image
+	PrefixBatch  float64 `json:"prefix_per_image_s_batch"` // the same per image, EncodeBatch images in one graph (runs alternating with Prefix1's)
+	Encode1      float64 `json:"encode_s"`                 // one image's encode in the batcher (the prefix graph, copying its keys/values), compile excluded
 	EncodeFull   float64 `json:"encode_per_image_s_batch"` // the same per image, MaxEncode images in one graph
 	EncodeBatch  int     `json:"encode_batch"`
 	Step1        float64 `json:"decode_step_s_1_row"`
@@ -133,11 +160,21 @@ func benchServeParts(ctx context.Context, m *gitmodel.Model, p *caption.Pipeline
 	if err != nil {
 		return nil, err
 	}
+	// The prefix graph alone, one image and MaxEncode images per graph,
+	// runs alternating (the machine's load falls on both alike): whether
+	// encoding waiting images together is cheaper per image than one by
+	// one, and what the decoder's prefix pass adds to the vision tower.
+	nb := min(b.maxEncode, b.rows)
+	if err := benchPrefixes(m, pixels, img, nb, parts); err != nil {
+		return nil, err
+	}
 	// The batcher's own observers time its encodes and steps.
 	var mu sync.Mutex
 	encodes := map[int][]float64{}
 	steps := map[int][]float64{}
-	bt, err := m.NewBatcher(gitmodel.BatcherOptions{Rows: b.rows, MaxText: b.tokens + 1, Window: 200 * time.Millisecond,
+	// Serial encoding: no step runs while images are encoded, so every
+	// part is timed with nothing else running.
+	bt, err := m.NewBatcher(gitmodel.BatcherOptions{Rows: b.rows, MaxText: b.tokens + 1, Window: 200 * time.Millisecond, MaxEncode: b.maxEncode, SerialEncode: true,
 		OnStep: func(rows int, d time.Duration) {
 			mu.Lock()
 			steps[rows] = append(steps[rows], d.Seconds())
@@ -161,13 +198,17 @@ func benchServeParts(ctx context.Context, m *gitmodel.Model, p *caption.Pipeline
 		return nil, err
 	}
 	mu.Lock()
-	parts.Encode1, parts.Step1 = median(encodes[1]), median(steps[1])
+	if e := encodes[1]; len(e) > 1 {
+		parts.Encode1 = median(e[1:]) // the first compiled the graph
+	}
+	parts.Step1 = median(steps[1])
 	clear(encodes)
 	clear(steps)
 	mu.Unlock()
 	// A full batch, twice (the first compiles the batched graphs): all
 	// calls arrive within the window, are encoded MaxEncode at a time
-	// (the first batch with nothing else running) and then decode together.
+	// (serially: no step meanwhile) and then decode together, every row
+	// busy.
 	full := func() error {
 		var wg sync.WaitGroup
 		errs := make([]error, b.rows)
@@ -197,13 +238,12 @@ func benchServeParts(ctx context.Context, m *gitmodel.Model, p *caption.Pipeline
 	for n, ds := range encodes {
 		if n > parts.EncodeBatch {
 			parts.EncodeBatch = n
-			parts.EncodeFull = slices.Min(ds) / float64(n) // the first batch ran alone
+			parts.EncodeFull = slices.Min(ds) / float64(n)
 		}
 	}
-	// The second encode batch overlaps the first batch's decoding, so the
-	// rows may never all be busy at once: a step over all rows costs at
-	// least the step over the most rows seen, which, shared by every row,
-	// gives a lower bound on an image's decode share.
+	// The step over the most rows seen (all of them, unless a call was
+	// late for the window), shared by every row: an image's decode share
+	// (a lower bound if fewer rows were seen).
 	for r, ds := range steps {
 		if r > parts.StepRows {
 			parts.StepRows, parts.StepFull = r, median(ds)
@@ -214,6 +254,49 @@ func benchServeParts(ctx context.Context, m *gitmodel.Model, p *caption.Pipeline
 	parts.CeilingRate = 1 / perImage
 	parts.CeilingRatio = parts.CeilingRate / parts.SingleRate
 	return parts, nil
+}
+
+// benchPrefixes times the batcher's prefix graph (ForwardOptions{Last:
+// true}, a one-token prompt) alone for one image and for n images in one
+// graph, three runs each after a warm-up, alternating, and stores the
+// medians (per image for n) in parts.
+func benchPrefixes(m *gitmodel.Model, pixels []float32, img, n int, parts *serveParts) error {
+	bos := m.Config.BosTokenID
+	var fs []*gitmodel.Forward
+	defer func() {
+		for _, f := range fs {
+			f.Close()
+		}
+	}()
+	for _, batch := range []int{1, n} {
+		f, err := m.NewForward(batch, 1, gitmodel.ForwardOptions{Last: true})
+		if err != nil {
+			return err
+		}
+		fs = append(fs, f)
+	}
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = bos
+	}
+	ts := [2][]float64{}
+	for i := range 4 {
+		for j, f := range fs {
+			batch := f.B
+			t0 := time.Now()
+			if err := f.Run(gitmodel.Batch{Pixels: pixels[:batch*img], IDs: ids[:batch]}); err != nil {
+				return err
+			}
+			if i > 0 { // the first runs warm up
+				ts[j] = append(ts[j], time.Since(t0).Seconds()/float64(batch))
+			}
+		}
+	}
+	for j := range ts {
+		sort.Float64s(ts[j])
+	}
+	parts.Prefix1, parts.PrefixBatch = ts[0][len(ts[0])/2], ts[1][len(ts[1])/2]
+	return nil
 }
 
 // benchServe starts `gitcap serve` in-process on loopback and measures
@@ -242,73 +325,188 @@ func benchServe(ctx context.Context, m *gitmodel.Model, p *caption.Pipeline, b *
 	if err != nil {
 		return nil, nil, err
 	}
-	fmt.Fprintf(stderr, "serve: measuring the parts of one image's cost ...\n")
+	modes, err := b.overlapModes()
+	if err != nil {
+		return nil, nil, err
+	}
+	if b.maxEncode < 1 {
+		return nil, nil, usageError{errors.New("--serve-max-encode-batch must be at least 1")}
+	}
+	if m, p, err = servedModel(m, p, b.dtype); err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(stderr, "serve: %s weights; measuring the parts of one image's cost ...\n", b.dtype)
 	parts, err := benchServeParts(ctx, m, p, b, pngs[0])
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := serve.New(p, serve.Options{
-		Batch:       gitmodel.BatcherOptions{Rows: b.rows, MaxText: b.tokens + 1},
-		QueueImages: 4 * (b.rows + slicesMax(levels)), RequestTimeout: 10 * time.Minute,
-	})
-	if err != nil {
-		return nil, nil, err
+	// One server per --encode-overlap mode, each on its own loopback port;
+	// with both, each client count runs them in turn (A B B A, half the
+	// requests each time), so drifting load falls on both alike.
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	type server struct {
+		overlap bool
+		one     func(i int) error
+		images  atomic.Int64 // encoded, and encodes, and their nanoseconds
+		encodes atomic.Int64
+		busy    atomic.Int64
 	}
-	defer s.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, err
-	}
+	var servers []*server
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go s.Serve(sctx, ln, time.Minute)
-	url := "http://" + ln.Addr().String() + "/v1/captions"
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	one := func(i int) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(bodies[i%len(bodies)]))
+	for _, overlap := range modes {
+		sv := &server{overlap: overlap}
+		s, err := serve.New(p, serve.Options{
+			Batch: gitmodel.BatcherOptions{Rows: b.rows, MaxText: b.tokens + 1, MaxEncode: b.maxEncode, SerialEncode: !overlap,
+				OnEncode: func(n int, d time.Duration) {
+					sv.images.Add(int64(n))
+					sv.encodes.Add(1)
+					sv.busy.Add(int64(d))
+				}},
+			QueueImages: 4 * (b.rows + slicesMax(levels)), RequestTimeout: 10 * time.Minute,
+		})
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		req.Header.Set("Content-Type", ctype[i%len(ctype)])
-		resp, err := client.Do(req)
+		defer s.Close()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		defer resp.Body.Close()
-		msg, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+		go s.Serve(sctx, ln, time.Minute)
+		url := "http://" + ln.Addr().String() + "/v1/captions"
+		sv.one = func(i int) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(bodies[i%len(bodies)]))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", ctype[i%len(ctype)])
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			msg, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("status %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+			}
+			return nil
 		}
-		return nil
-	}
-	// Warm-up: compile the prefix graphs for every encode batch size.
-	warm := slicesMax(levels)
-	fmt.Fprintf(stderr, "serve: warm-up with %d concurrent requests ...\n", warm)
-	if _, err := runClients(ctx, warm, warm, b.limit, one); err != nil {
-		return nil, nil, err
+		// Warm-up: compile the prefix graphs for every encode batch size.
+		warm := slicesMax(levels)
+		fmt.Fprintf(stderr, "serve: encode overlap %v: warm-up with %d concurrent requests ...\n", overlap, warm)
+		if _, err := runClients(ctx, warm, warm, b.limit, sv.one); err != nil {
+			return nil, nil, err
+		}
+		servers = append(servers, sv)
 	}
 	var rows []serveRow
 	for _, c := range levels {
 		if err := ctx.Err(); err != nil {
 			return rows, parts, err
 		}
-		fmt.Fprintf(stderr, "serve: %d clients, %d requests ...\n", c, b.requests)
-		row, err := runClients(ctx, c, b.requests, b.limit, one)
-		if err != nil {
-			return rows, parts, err
+		order := []int{0}
+		n := []int{b.requests}
+		if len(servers) == 2 {
+			order = []int{0, 1, 1, 0}
+			r := b.requests // each mode gets them all, in two halves
+			n = []int{(r + 1) / 2, (r + 1) / 2, r / 2, r / 2}
 		}
-		rows = append(rows, row)
+		runs := make([]clientRun, len(servers))
+		for k, si := range order {
+			if n[k] == 0 {
+				continue
+			}
+			sv := servers[si]
+			fmt.Fprintf(stderr, "serve: %d clients, %d requests, encode overlap %v ...\n", c, n[k], sv.overlap)
+			i0, e0, b0 := sv.images.Load(), sv.encodes.Load(), sv.busy.Load()
+			run, err := runClients(ctx, c, n[k], b.limit, sv.one)
+			run.images += sv.images.Load() - i0
+			run.encodes += sv.encodes.Load() - e0
+			run.busy += time.Duration(sv.busy.Load() - b0)
+			runs[si].add(run)
+			if err != nil {
+				return rows, parts, err
+			}
+		}
+		for si, sv := range servers {
+			rows = append(rows, runs[si].row(c, sv.overlap))
+		}
 	}
 	return rows, parts, nil
 }
 
+// servedModel is m (and p) with the weights in dt: a bf16 copy of an fp32
+// model (gitmodel.Model.CloneBF16, with bf16 activations for bf16-full), the
+// pipeline sharing its tokenizer and image processor.
+func servedModel(m *gitmodel.Model, p *caption.Pipeline, dt gitmodel.WeightDtype) (*gitmodel.Model, *caption.Pipeline, error) {
+	if dt == "" || dt == gitmodel.FP32 {
+		return m, p, nil
+	}
+	bf := m
+	if !m.IsBF16() {
+		var err error
+		if bf, err = m.CloneBF16(); err != nil {
+			return nil, nil, err
+		}
+	}
+	bf.SetBF16Activations(dt == gitmodel.BF16Full)
+	q := *p
+	q.Model = bf
+	return bf, &q, nil
+}
+
+// clientRun is what runClients measured: per-request latencies, errors,
+// elapsed time, and (filled in by the caller) the server's encodes meanwhile.
+type clientRun struct {
+	lat      []float64
+	errors   int
+	seconds  float64
+	images   int64
+	encodes  int64
+	busy     time.Duration
+	firstErr error
+}
+
+// add merges another run of the same setting into r.
+func (r *clientRun) add(o clientRun) {
+	r.lat = append(r.lat, o.lat...)
+	r.errors += o.errors
+	r.seconds += o.seconds
+	r.images += o.images
+	r.encodes += o.encodes
+	r.busy += o.busy
+	if r.firstErr == nil {
+		r.firstErr = o.firstErr
+	}
+}
+
+// row summarises r for c clients.
+func (r *clientRun) row(c int, overlap bool) serveRow {
+	row := serveRow{Clients: c, Overlap: overlap, Requests: len(r.lat), Errors: r.errors, Seconds: r.seconds}
+	if r.seconds > 0 {
+		row.ImagesPerSec = float64(len(r.lat)) / r.seconds
+		row.EncodeBusy = r.busy.Seconds() / r.seconds
+	}
+	if r.encodes > 0 {
+		row.ImagesPerEncode = float64(r.images) / float64(r.encodes)
+	}
+	if len(r.lat) > 0 {
+		lat := slices.Clone(r.lat)
+		sort.Float64s(lat)
+		row.P50ms = 1000 * lat[len(lat)/2]
+		row.P99ms = 1000 * lat[min(len(lat)-1, (len(lat)*99+99)/100-1)]
+	}
+	return row
+}
+
 // runClients sends up to n requests from c concurrent clients, starting no
-// new one after limit, and measures them.
-func runClients(ctx context.Context, c, n int, limit time.Duration, one func(i int) error) (serveRow, error) {
-	var next, errs atomic.Int64
+// new one after limit, and measures them. It fails only when every request
+// failed (or ctx ended).
+func runClients(ctx context.Context, c, n int, limit time.Duration, one func(i int) error) (clientRun, error) {
+	var next atomic.Int64
 	var mu sync.Mutex
-	var lat []float64
-	var firstErr error
+	var run clientRun
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range c {
@@ -325,29 +523,23 @@ func runClients(ctx context.Context, c, n int, limit time.Duration, one func(i i
 				d := time.Since(t0).Seconds()
 				mu.Lock()
 				if err != nil {
-					errs.Add(1)
-					if firstErr == nil {
-						firstErr = err
+					run.errors++
+					if run.firstErr == nil {
+						run.firstErr = err
 					}
 				} else {
-					lat = append(lat, d)
+					run.lat = append(run.lat, d)
 				}
 				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	el := time.Since(start).Seconds()
-	row := serveRow{Clients: c, Requests: len(lat), Errors: int(errs.Load()), Seconds: el, ImagesPerSec: float64(len(lat)) / el}
-	if len(lat) > 0 {
-		sort.Float64s(lat)
-		row.P50ms = 1000 * lat[len(lat)/2]
-		row.P99ms = 1000 * lat[min(len(lat)-1, (len(lat)*99+99)/100-1)]
+	run.seconds = time.Since(start).Seconds()
+	if len(run.lat) == 0 && run.firstErr != nil {
+		return run, fmt.Errorf("serve bench: every request failed: %w", run.firstErr)
 	}
-	if len(lat) == 0 && firstErr != nil {
-		return row, fmt.Errorf("serve bench: every request failed: %w", firstErr)
-	}
-	return row, ctx.Err()
+	return run, ctx.Err()
 }
 
 // benchBodies are one-image multipart requests (four different synthetic
@@ -413,13 +605,15 @@ func syntheticPipeline(m *gitmodel.Model) (*caption.Pipeline, error) {
 	return &caption.Pipeline{Model: m, Tokenizer: tok, Processor: proc}, nil
 }
 
-func printServeRows(w io.Writer, rows []serveRow, parts *serveParts) {
+func printServeRows(w io.Writer, rows []serveRow, parts *serveParts, dtype gitmodel.WeightDtype) {
 	if parts != nil {
 		pt := parts
-		fmt.Fprintf(w, "\nserve: one image's parts, each measured alone\n")
+		fmt.Fprintf(w, "\nserve (%s weights): one image's parts, each measured alone\n", dtype)
 		fmt.Fprintf(w, "  preprocess (PNG decode + CLIP)        %8.1f ms\n", 1000*pt.Preprocess)
 		fmt.Fprintf(w, "  vision tower, 1 image                 %8.1f ms\n", 1000*pt.Vision)
-		fmt.Fprintf(w, "  encode (vision + image prefix), 1     %8.1f ms\n", 1000*pt.Encode1)
+		fmt.Fprintf(w, "  prefix graph, 1 image                 %8.1f ms (decoder prefix pass + first logits: %.1f ms)\n", 1000*pt.Prefix1, 1000*(pt.Prefix1-pt.Vision))
+		fmt.Fprintf(w, "  prefix graph per image, %2d at once    %8.1f ms (%.2fx the one-image graph, runs alternating)\n", pt.EncodeBatch, 1000*pt.PrefixBatch, pt.PrefixBatch/pt.Prefix1)
+		fmt.Fprintf(w, "  encode in the batcher, 1 image        %8.1f ms\n", 1000*pt.Encode1)
 		fmt.Fprintf(w, "  encode per image, %2d at once          %8.1f ms\n", pt.EncodeBatch, 1000*pt.EncodeFull)
 		fmt.Fprintf(w, "  decode step, 1 row                    %8.1f ms\n", 1000*pt.Step1)
 		fmt.Fprintf(w, "  decode step, %2d rows                  %8.1f ms (shared by %d rows: %.1f ms each)\n", pt.StepRows, 1000*pt.StepFull, pt.Rows, 1000*pt.StepFull/float64(pt.Rows))
@@ -430,13 +624,24 @@ func printServeRows(w io.Writer, rows []serveRow, parts *serveParts) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n%-22s %9s %7s %9s %10s %10s %10s\n", "serve (loopback)", "requests", "errors", "seconds", "images/s", "p50 ms", "p99 ms")
+	fmt.Fprintf(w, "\n%-22s %8s %9s %7s %9s %10s %10s %10s %8s %8s\n", "serve (loopback)", "overlap", "requests", "errors", "seconds", "images/s", "p50 ms", "p99 ms", "img/enc", "enc busy")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%-22s %9d %7d %9.2f %10.3f %10.1f %10.1f\n", fmt.Sprintf("%d clients", r.Clients), r.Requests, r.Errors, r.Seconds, r.ImagesPerSec, r.P50ms, r.P99ms)
+		fmt.Fprintf(w, "%-22s %8v %9d %7d %9.2f %10.3f %10.1f %10.1f %8.2f %7.0f%%\n", fmt.Sprintf("%d clients", r.Clients), r.Overlap, r.Requests, r.Errors, r.Seconds, r.ImagesPerSec, r.P50ms, r.P99ms, r.ImagesPerEncode, 100*r.EncodeBusy)
 	}
-	if len(rows) > 1 && rows[0].ImagesPerSec > 0 {
-		last := rows[len(rows)-1]
-		fmt.Fprintf(w, "%d clients / %d client: %.2fx throughput\n", last.Clients, rows[0].Clients, last.ImagesPerSec/rows[0].ImagesPerSec)
+	for _, overlap := range []bool{true, false} {
+		var first, last *serveRow
+		for i := range rows {
+			if rows[i].Overlap != overlap {
+				continue
+			}
+			if first == nil {
+				first = &rows[i]
+			}
+			last = &rows[i]
+		}
+		if first != nil && last != first && first.ImagesPerSec > 0 {
+			fmt.Fprintf(w, "encode overlap %v: %d clients / %d client: %.2fx throughput\n", overlap, last.Clients, first.Clients, last.ImagesPerSec/first.ImagesPerSec)
+		}
 	}
 }
 

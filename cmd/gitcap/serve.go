@@ -22,6 +22,7 @@ type serveFlags struct {
 	rows, maxEncode, maxGraphs, maxLength, maxImages, maxPixels, queue, reads int
 	wait, timeout                                                             time.Duration
 	maxBody                                                                   int64
+	overlap                                                                   bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -36,6 +37,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.queue, "queue", 0, "images admitted at once (waiting or decoding); more get 429 (default 8 x batch-size)")
 	fs.IntVar(&f.reads, "max-body-reads", 16, "request bodies read at once; more wait for a slot")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "per-request time limit (504 after it)")
+	fs.BoolVar(&f.overlap, "encode-overlap", true, "encode new images while the running sequences keep decoding (false: decoding waits at the token boundary until they are encoded)")
 }
 
 func (f *serveFlags) options(p *caption.Pipeline) serve.Options {
@@ -48,7 +50,7 @@ func (f *serveFlags) options(p *caption.Pipeline) serve.Options {
 		window = -1 // --batch-wait 0: no wait (the batcher's 0 means its default)
 	}
 	return serve.Options{
-		Batch:        gitmodel.BatcherOptions{Rows: f.rows, MaxText: ml, Window: window, MaxEncode: f.maxEncode, MaxGraphs: f.maxGraphs},
+		Batch:        gitmodel.BatcherOptions{Rows: f.rows, MaxText: ml, Window: window, MaxEncode: f.maxEncode, MaxGraphs: f.maxGraphs, SerialEncode: !f.overlap},
 		MaxBodyBytes: f.maxBody, MaxPixels: f.maxPixels, MaxImages: f.maxImages, QueueImages: f.queue,
 		MaxBodyReads: f.reads, RequestTimeout: f.timeout,
 	}

@@ -92,14 +92,23 @@ func New(p *caption.Pipeline, opts Options) (*Server, error) {
 	o := opts.withDefaults()
 	s := &Server{p: p, o: o, log: o.Logger, reads: make(chan struct{}, o.MaxBodyReads)}
 	s.m = newMetrics(func() float64 { return float64(s.b.Waiting()) }, func() float64 { return float64(s.b.BusyRows()) })
+	// The metrics observe every step and encode; observers the caller set
+	// in o.Batch (a benchmark's) are called after them.
 	bo := o.Batch
+	onStep, onEncode := bo.OnStep, bo.OnEncode
 	bo.OnStep = func(rows int, d time.Duration) {
 		s.m.batchRows.Observe(float64(rows))
 		s.m.stepTime.Observe(d.Seconds())
+		if onStep != nil {
+			onStep(rows, d)
+		}
 	}
 	bo.OnEncode = func(n int, d time.Duration) {
 		s.m.encode.Observe(float64(n))
 		s.m.encTime.Observe(d.Seconds())
+		if onEncode != nil {
+			onEncode(n, d)
+		}
 	}
 	b, err := p.Model.NewBatcher(bo)
 	if err != nil {

@@ -170,6 +170,11 @@ func quickGELU32(grad bool, vals []G.Value, y []float32) {
 		dy = data[float32](vals[1])
 	}
 	parallelFor(len(x), 4096, func(lo, hi int) {
+		var d []float32
+		if grad {
+			d = dy[lo:hi]
+		}
+		lo += quickGELUBlock(grad, x[lo:hi], d, y[lo:hi]) // AVX-512, same bits
 		for i := lo; i < hi; i++ {
 			v := x[i]
 			s := 1 / (1 + exp32(-1.702*v))

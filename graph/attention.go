@@ -258,10 +258,34 @@ func attnBackward[T Float](a attnArgs, vals []G.Value, y []T) {
 // float32 exp for float32 data.
 func softmaxRows[T Float](p []T, rows, cols int) {
 	if p32, ok := any(p).([]float32); ok {
-		softmaxRowsExp(p32, rows, cols, exp32)
+		softmaxRows32(p32, rows, cols)
 		return
 	}
 	softmaxRowsExp(p, rows, cols, func(x T) T { return T(math.Exp(float64(x))) })
+}
+
+// softmaxRows32 is softmaxRowsExp with exp32 for float32, its
+// exponentials 16 lanes at a time (expSub32) and the same sequential sum,
+// so the same bits.
+func softmaxRows32(p []float32, rows, cols int) {
+	for r := 0; r < rows; r++ {
+		row := p[r*cols : (r+1)*cols]
+		mx := row[0]
+		for _, v := range row[1:] {
+			if v > mx {
+				mx = v
+			}
+		}
+		expSub32(row, mx)
+		var sum float32
+		for _, e := range row {
+			sum += e
+		}
+		inv := 1 / sum
+		for j := range row {
+			row[j] *= inv
+		}
+	}
 }
 
 func softmaxRowsExp[T Float](p []T, rows, cols int, exp func(T) T) {

@@ -1,0 +1,179 @@
+#include "textflag.h"
+
+// AVX-512 forms of exp32 (fastmath.go) and of the float32 activations and
+// softmax that use it (fastmath_amd64.go). Every lane does exp32's float32
+// operations in exp32's order, each rounded once (no fused multiply-adds),
+// with its special cases (overflow, underflow, NaN, subnormal results) as
+// masked moves, so the results are bit-identical to the scalar code.
+
+// expConsts (fastmath_amd64.go) layout, in float32s.
+#define C_LOG2E 0
+#define C_SHIFT 4
+#define C_LN2HI 8
+#define C_LN2LO 12
+#define C_P0 16
+#define C_P1 20
+#define C_P2 24
+#define C_P3 28
+#define C_P4 32
+#define C_P5 36
+#define C_ONE 40
+#define C_HI 44
+#define C_LO 48
+#define C_TINY 52
+#define C_INF 56
+#define C_QG 60
+#define C_NQG 64
+
+// LOADEXP broadcasts exp32's constants (table in DX) into Z6-Z23.
+#define LOADEXP \
+	VBROADCASTSS C_LOG2E(DX), Z8 \
+	VBROADCASTSS C_SHIFT(DX), Z9 \
+	VBROADCASTSS C_LN2HI(DX), Z10 \
+	VBROADCASTSS C_LN2LO(DX), Z11 \
+	VBROADCASTSS C_P0(DX), Z12 \
+	VBROADCASTSS C_P1(DX), Z13 \
+	VBROADCASTSS C_P2(DX), Z14 \
+	VBROADCASTSS C_P3(DX), Z15 \
+	VBROADCASTSS C_P4(DX), Z16 \
+	VBROADCASTSS C_P5(DX), Z17 \
+	VBROADCASTSS C_ONE(DX), Z18 \
+	VBROADCASTSS C_HI(DX), Z19 \
+	VBROADCASTSS C_LO(DX), Z20 \
+	VBROADCASTSS C_TINY(DX), Z21 \
+	VBROADCASTSS C_INF(DX), Z22 \
+	MOVL $127, AX \
+	VPBROADCASTD AX, Z23 \
+	MOVL $253, AX \
+	VPBROADCASTD AX, Z7 \
+	MOVL $-126, AX \
+	VPBROADCASTD AX, Z6
+
+// EXP sets Y = exp32(X) lane by lane (X and Y distinct, neither Z24-Z29).
+#define EXP(X, Y) \
+	VMULPS     Z8, X, Z24 \
+	VADDPS     Z9, Z24, Z24 \
+	VSUBPS     Z9, Z24, Z24 \
+	VMULPS     Z10, Z24, Z25 \
+	VSUBPS     Z25, X, Z25 \
+	VMULPS     Z11, Z24, Z26 \
+	VSUBPS     Z26, Z25, Z25 \
+	VMULPS     Z12, Z25, Z26 \
+	VADDPS     Z13, Z26, Z26 \
+	VMULPS     Z25, Z26, Z26 \
+	VADDPS     Z14, Z26, Z26 \
+	VMULPS     Z25, Z26, Z26 \
+	VADDPS     Z15, Z26, Z26 \
+	VMULPS     Z25, Z26, Z26 \
+	VADDPS     Z16, Z26, Z26 \
+	VMULPS     Z25, Z26, Z26 \
+	VADDPS     Z17, Z26, Z26 \
+	VMULPS     Z25, Z26, Z26 \
+	VMULPS     Z25, Z26, Z26 \
+	VADDPS     Z25, Z26, Z26 \
+	VADDPS     Z18, Z26, Z26 \
+	VCVTTPS2DQ Z24, Z27 \
+	VPADDD     Z23, Z27, Z28 \
+	VPSLLD     $23, Z28, Z28 \
+	VMULPS     Z28, Z26, Y \
+	VPCMPD     $1, Z6, Z27, K1 \
+	VPADDD     Z7, Z27, Z28 \
+	VPSLLD     $23, Z28, Z28 \
+	VMULPS     Z28, Z26, Z29 \
+	VMULPS     Z21, Z29, K1, Y \
+	VCMPPS     $0x1e, Z19, X, K2 \
+	VMOVAPS    Z22, K2, Y \
+	VCMPPS     $0x11, Z20, X, K3 \
+	VPXORD     Y, Y, K3, Y \
+	VCMPPS     $3, X, X, K4 \
+	VMOVAPS    X, K4, Y
+
+// func expSubAVX512(x *float32, n int, sub float32, c *[expConstsLen]float32)
+// x[i] = exp32(x[i] - sub); n is a multiple of 16.
+TEXT ·expSubAVX512(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS sub+16(FP), Z5
+	MOVQ         c+24(FP), DX
+	LOADEXP
+	SHRQ         $4, CX
+	JZ           esdone
+
+esloop:
+	VMOVUPS (SI), Z0
+	VSUBPS  Z5, Z0, Z0
+	EXP(Z0, Z1)
+	VMOVUPS Z1, (SI)
+	ADDQ    $64, SI
+	DECQ    CX
+	JNZ     esloop
+
+esdone:
+	VZEROUPPER
+	RET
+
+// func quickGELUAVX512(x, y *float32, n int, c *[expConstsLen]float32)
+// y[i] = x[i]·s, s = 1/(1 + exp32(-1.702·x[i])); n is a multiple of 16.
+TEXT ·quickGELUAVX512(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), SI
+	MOVQ         y+8(FP), DI
+	MOVQ         n+16(FP), CX
+	MOVQ         c+24(FP), DX
+	LOADEXP
+	VBROADCASTSS C_NQG(DX), Z5
+	SHRQ         $4, CX
+	JZ           qgdone
+
+qgloop:
+	VMOVUPS (SI), Z0
+	VMULPS  Z5, Z0, Z1 // -1.702·x
+	EXP(Z1, Z2)
+	VADDPS  Z18, Z2, Z2 // 1 + e
+	VDIVPS  Z2, Z18, Z2 // s = 1/(1+e)
+	VMULPS  Z2, Z0, Z0 // x·s
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     qgloop
+
+qgdone:
+	VZEROUPPER
+	RET
+
+// func quickGELUGradAVX512(x, dy, y *float32, n int, c *[expConstsLen]float32)
+// y[i] = (s + 1.702·x·s·(1-s))·dy[i]; y may be dy; n is a multiple of 16.
+TEXT ·quickGELUGradAVX512(SB), NOSPLIT, $0-40
+	MOVQ         x+0(FP), SI
+	MOVQ         dy+8(FP), BX
+	MOVQ         y+16(FP), DI
+	MOVQ         n+24(FP), CX
+	MOVQ         c+32(FP), DX
+	LOADEXP
+	VBROADCASTSS C_NQG(DX), Z5
+	VBROADCASTSS C_QG(DX), Z4
+	SHRQ         $4, CX
+	JZ           qggdone
+
+qggloop:
+	VMOVUPS (SI), Z0
+	VMULPS  Z5, Z0, Z1 // -1.702·x
+	EXP(Z1, Z2)
+	VADDPS  Z18, Z2, Z2 // 1 + e
+	VDIVPS  Z2, Z18, Z2 // s
+	VMULPS  Z4, Z0, Z1 // 1.702·x
+	VMULPS  Z2, Z1, Z1 // ·s
+	VSUBPS  Z2, Z18, Z3 // 1 - s
+	VMULPS  Z3, Z1, Z1 // ·(1-s)
+	VADDPS  Z1, Z2, Z1 // s + ...
+	VMULPS  (BX), Z1, Z1 // ·dy
+	VMOVUPS Z1, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, BX
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     qggloop
+
+qggdone:
+	VZEROUPPER
+	RET

@@ -60,9 +60,11 @@ func biasOf[T Float](has bool, vals []G.Value) []T {
 
 func linearFwd[T Float](x, w, b, y []T, n, in, out int) {
 	if b != nil {
-		for i := 0; i < n; i++ {
-			copy(y[i*out:(i+1)*out], b)
-		}
+		parallelFor(n, 64, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				copy(y[i*out:(i+1)*out], b)
+			}
+		})
 		gemm(false, true, n, out, in, 1, x, in, w, in, 1, y, out)
 		return
 	}

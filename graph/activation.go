@@ -196,6 +196,11 @@ func gelu32(grad bool, vals []G.Value, y []float32) {
 		dy = data[float32](vals[1])
 	}
 	parallelFor(len(x), 4096, func(lo, hi int) {
+		var d []float32
+		if grad {
+			d = dy[lo:hi]
+		}
+		lo += geluBlock(grad, x[lo:hi], d, y[lo:hi]) // AVX-512, same bits
 		for i := lo; i < hi; i++ {
 			v := x[i]
 			cdf := 0.5 * (1 + erf32(v*(1/sqrt2)))

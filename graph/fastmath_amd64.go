@@ -5,15 +5,20 @@ package graph
 import "math"
 
 // expConstsLen is the length of expConsts.
-const expConstsLen = 17
+const expConstsLen = 37
 
-// expConsts are exp32's float32 constants (and QuickGELU's 1.702) in the
-// order fastmath_amd64.s reads them. It is never written.
+// expConsts are exp32's float32 constants, QuickGELU's 1.702, GELU's and
+// erf32's constants and two bit masks, in the order (and at the byte
+// offsets) fastmath_amd64.s reads them. It is never written.
 var expConsts = [expConstsLen]float32{
 	1.44269504088896341, 12582912, 0.693359375, -2.12194440e-4,
 	1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1,
 	1, 88.72283, -103.97208, math.Float32frombits(1 << 23), float32(math.Inf(1)),
 	1.702, -1.702,
+	1 / sqrt2, 0.5, invSqrt2Pi, -0.5, 0.927734375,
+	-1.72853470e-5, 3.83197126e-4, -3.88396438e-3, 2.42546219e-2, 1.06777877e-1, 6.34846687e-1, 1.28717512e-1,
+	-5.96761703e-4, 4.99119423e-3, 2.67681349e-2, 1.12819925e-1, 3.76125336e-1, 1.28379166e-1,
+	math.Float32frombits(0x7fffffff), math.Float32frombits(0x80000000),
 }
 
 //go:noescape
@@ -24,6 +29,12 @@ func quickGELUAVX512(x, y *float32, n int, c *[expConstsLen]float32)
 
 //go:noescape
 func quickGELUGradAVX512(x, dy, y *float32, n int, c *[expConstsLen]float32)
+
+//go:noescape
+func geluAVX512(x, y *float32, n int, c *[expConstsLen]float32)
+
+//go:noescape
+func geluGradAVX512(x, dy, y *float32, n int, c *[expConstsLen]float32)
 
 // expSub32 sets x[i] = exp32(x[i] - sub), 16 lanes at a time where the CPU
 // has AVX-512 (same bits as the scalar exp32).
@@ -50,6 +61,20 @@ func quickGELUBlock(grad bool, x, dy, y []float32) int {
 		quickGELUGradAVX512(&x[0], &dy[0], &y[0], b, &expConsts)
 	} else {
 		quickGELUAVX512(&x[0], &y[0], b, &expConsts)
+	}
+	return b
+}
+
+// geluBlock is quickGELUBlock for the exact GELU (gelu32).
+func geluBlock(grad bool, x, dy, y []float32) int {
+	b := len(x) &^ 15
+	if !hasAVX512 || b == 0 {
+		return 0
+	}
+	if grad {
+		geluGradAVX512(&x[0], &dy[0], &y[0], b, &expConsts)
+	} else {
+		geluAVX512(&x[0], &y[0], b, &expConsts)
 	}
 	return b
 }

@@ -177,3 +177,108 @@ qggloop:
 qggdone:
 	VZEROUPPER
 	RET
+
+// ERF sets Z31 = erf32(Z1) lane by lane, with Z2 = |Z1|, Z3 = Z1², Z4, Z5
+// and Z30 as scratch (and EXP's registers): both of erf32's branches,
+// blended by |x| > 0.927734375.
+#define ERF \
+	VANDPS.BCST  140(DX), Z1, Z2 \
+	VMULPS       Z1, Z1, Z3 \
+	VMULPS.BCST  88(DX), Z2, Z4 \
+	VADDPS.BCST  92(DX), Z4, Z4 \
+	VMULPS.BCST  96(DX), Z2, Z5 \
+	VADDPS.BCST  100(DX), Z5, Z5 \
+	VMULPS       Z3, Z4, Z4 \
+	VADDPS       Z5, Z4, Z4 \
+	VMULPS       Z2, Z4, Z4 \
+	VSUBPS.BCST  104(DX), Z4, Z4 \
+	VMULPS       Z2, Z4, Z4 \
+	VSUBPS.BCST  108(DX), Z4, Z4 \
+	VMULPS       Z2, Z4, Z4 \
+	VSUBPS.BCST  112(DX), Z4, Z4 \
+	VMULPS       Z2, Z4, Z4 \
+	VSUBPS       Z2, Z4, Z4 \
+	EXP(Z4, Z30) \
+	VSUBPS       Z30, Z18, Z4 \
+	VANDPS.BCST  144(DX), Z1, Z5 \
+	VXORPS       Z5, Z4, Z4 \
+	VMULPS.BCST  116(DX), Z3, Z31 \
+	VADDPS.BCST  120(DX), Z31, Z31 \
+	VMULPS       Z3, Z31, Z31 \
+	VSUBPS.BCST  124(DX), Z31, Z31 \
+	VMULPS       Z3, Z31, Z31 \
+	VADDPS.BCST  128(DX), Z31, Z31 \
+	VMULPS       Z3, Z31, Z31 \
+	VSUBPS.BCST  132(DX), Z31, Z31 \
+	VMULPS       Z3, Z31, Z31 \
+	VADDPS.BCST  136(DX), Z31, Z31 \
+	VMULPS       Z1, Z31, Z31 \
+	VADDPS       Z1, Z31, Z31 \
+	VCMPPS.BCST  $0x1e, 84(DX), Z2, K5 \
+	VMOVAPS      Z4, K5, Z31
+
+// CDF sets Z31 = 0.5·(1 + erf32(Z0·(1/√2))), the exact GELU's Φ(x).
+#define CDF \
+	VMULPS.BCST 68(DX), Z0, Z1 \
+	ERF \
+	VADDPS      Z18, Z31, Z31 \
+	VMULPS.BCST 72(DX), Z31, Z31
+
+// func geluAVX512(x, y *float32, n int, c *[expConstsLen]float32)
+// y[i] = x[i]·Φ(x[i]) as gelu32 computes it; n is a multiple of 16.
+TEXT ·geluAVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ c+24(FP), DX
+	LOADEXP
+	SHRQ $4, CX
+	JZ   gedone
+
+geloop:
+	VMOVUPS (SI), Z0
+	CDF
+	VMULPS  Z31, Z0, Z4
+	VMOVUPS Z4, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     geloop
+
+gedone:
+	VZEROUPPER
+	RET
+
+// func geluGradAVX512(x, dy, y *float32, n int, c *[expConstsLen]float32)
+// y[i] = (Φ(x) + x·φ(x))·dy[i] as gelu32 computes it; y may be dy; n is a
+// multiple of 16.
+TEXT ·geluGradAVX512(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ dy+8(FP), BX
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), CX
+	MOVQ c+32(FP), DX
+	LOADEXP
+	SHRQ $4, CX
+	JZ   ggdone
+
+ggloop:
+	VMOVUPS     (SI), Z0
+	CDF
+	VMULPS.BCST 80(DX), Z0, Z4 // -0.5·x
+	VMULPS      Z0, Z4, Z4 // ·x
+	EXP(Z4, Z30)
+	VMULPS.BCST 76(DX), Z0, Z5 // x·(1/√(2π))
+	VMULPS      Z30, Z5, Z5
+	VADDPS      Z5, Z31, Z5
+	VMULPS      (BX), Z5, Z5
+	VMOVUPS     Z5, (DI)
+	ADDQ        $64, SI
+	ADDQ        $64, BX
+	ADDQ        $64, DI
+	DECQ        CX
+	JNZ         ggloop
+
+ggdone:
+	VZEROUPPER
+	RET

@@ -11,3 +11,6 @@ func expSub32(x []float32, sub float32) {
 
 // quickGELUBlock does nothing off amd64: the scalar loop does every element.
 func quickGELUBlock(grad bool, x, dy, y []float32) int { return 0 }
+
+// geluBlock does nothing off amd64: the scalar loop does every element.
+func geluBlock(grad bool, x, dy, y []float32) int { return 0 }

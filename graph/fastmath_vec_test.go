@@ -64,6 +64,9 @@ func TestQuickGELUBlocksMatchScalar(t *testing.T) {
 	g := make([]float32, len(x))
 	n := quickGELUBlock(false, x, nil, y)
 	quickGELUBlock(true, x, dy, g)
+	if hasAVX512 && n == 0 {
+		t.Fatal("the AVX-512 kernel did not run")
+	}
 	for i := 0; i < n; i++ {
 		v := x[i]
 		s := 1 / (1 + exp32(-1.702*v))
@@ -77,6 +80,46 @@ func TestQuickGELUBlocksMatchScalar(t *testing.T) {
 	// In place over dy, as actGradOp does.
 	in := append([]float32(nil), dy...)
 	quickGELUBlock(true, x, in, in)
+	for i := 0; i < n; i++ {
+		if !sameBits32(in[i], g[i]) {
+			t.Fatalf("in-place gradient %d: %v, want %v", i, in[i], g[i])
+		}
+	}
+}
+
+func TestGELUBlocksMatchScalar(t *testing.T) {
+	rng := rand.New(rand.NewSource(6))
+	x := expInputs()
+	for i := range x {
+		x[i] *= 0.1 // erf32's both branches and exp32's whole range
+	}
+	x = append(x, 0.927734375*sqrt2, -0.927734375*sqrt2, 1.3119, -1.3121, 0, float32(math.Copysign(0, -1)))
+	for len(x)%16 != 3 {
+		x = append(x, -0.75)
+	}
+	dy := make([]float32, len(x))
+	for i := range dy {
+		dy[i] = float32(rng.NormFloat64())
+	}
+	y := make([]float32, len(x))
+	g := make([]float32, len(x))
+	n := geluBlock(false, x, nil, y)
+	geluBlock(true, x, dy, g)
+	if hasAVX512 && n == 0 {
+		t.Fatal("the AVX-512 kernel did not run")
+	}
+	for i := 0; i < n; i++ {
+		v := x[i]
+		cdf := 0.5 * (1 + erf32(v*(1/sqrt2)))
+		if want := v * cdf; !sameBits32(y[i], want) {
+			t.Fatalf("GELU(%v): vector %v, scalar %v", v, y[i], want)
+		}
+		if want := (cdf + v*invSqrt2Pi*exp32(-0.5*v*v)) * dy[i]; !sameBits32(g[i], want) {
+			t.Fatalf("GELU'(%v)·%v: vector %v, scalar %v", v, dy[i], g[i], want)
+		}
+	}
+	in := append([]float32(nil), dy...)
+	geluBlock(true, x, in, in)
 	for i := 0; i < n; i++ {
 		if !sameBits32(in[i], g[i]) {
 			t.Fatalf("in-place gradient %d: %v, want %v", i, in[i], g[i])

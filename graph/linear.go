@@ -76,7 +76,9 @@ func (op linearOp) DiffWRT(n int) []bool { return allTrue(n) }
 func (op linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	x, w := inputs[0], inputs[1]
 	dx := apply(newMatMul(op.dt, false, false, true), grad, w) // (N,out)·(out,in)
-	dw := apply(newMatMul(op.dt, true, false, false), grad, x) // (out,N)·(N,in)
+	// x itself, or an MLP's activation computed again (recomputedAct).
+	xa := recomputedAct(x, grad)
+	dw := apply(newMatMul(op.dt, true, false, false), grad, xa) // (out,N)·(N,in)
 	if !op.bias {
 		return G.Nodes{dx, dw}, nil
 	}

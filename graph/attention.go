@@ -264,27 +264,19 @@ func softmaxRows[T Float](p []T, rows, cols int) {
 	softmaxRowsExp(p, rows, cols, func(x T) T { return T(math.Exp(float64(x))) })
 }
 
-// softmaxRows32 is softmaxRowsExp with exp32 for float32, its
-// exponentials 16 lanes at a time (expSub32) and the same sequential sum,
-// so the same bits.
+// softmaxRows32 is softmaxRowsExp with exp32 for float32, its maximum,
+// exponentials and scaling 16 lanes at a time (max32, expSub32, scale32)
+// and the same sequential sum, so the same bits.
 func softmaxRows32(p []float32, rows, cols int) {
 	for r := 0; r < rows; r++ {
 		row := p[r*cols : (r+1)*cols]
-		mx := row[0]
-		for _, v := range row[1:] {
-			if v > mx {
-				mx = v
-			}
-		}
+		mx := max32(row)
 		expSub32(row, mx)
 		var sum float32
 		for _, e := range row {
 			sum += e
 		}
-		inv := 1 / sum
-		for j := range row {
-			row[j] *= inv
-		}
+		scale32(row, 1/sum)
 	}
 }
 

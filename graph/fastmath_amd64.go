@@ -36,6 +36,40 @@ func geluAVX512(x, y *float32, n int, c *[expConstsLen]float32)
 //go:noescape
 func geluGradAVX512(x, dy, y *float32, n int, c *[expConstsLen]float32)
 
+//go:noescape
+func maxAVX512(x *float32, n int) float32
+
+//go:noescape
+func scaleF32AVX512(x *float32, n int, s float32)
+
+// max32 is the largest element of x (len(x) > 0), 16 lanes at a time where
+// the CPU has AVX-512. Without NaNs it is the scalar maximum; a row holding
+// NaN gives a NaN softmax either way.
+func max32(x []float32) float32 {
+	mx := x[0]
+	if b := len(x) &^ 15; hasAVX512 && b > 0 {
+		mx = maxAVX512(&x[0], b)
+		x = x[b:]
+	}
+	for _, v := range x {
+		if v > mx {
+			mx = v
+		}
+	}
+	return mx
+}
+
+// scale32 multiplies x by s in place (one rounded product per element).
+func scale32(x []float32, s float32) {
+	if b := len(x) &^ 15; hasAVX512 && b > 0 {
+		scaleF32AVX512(&x[0], b, s)
+		x = x[b:]
+	}
+	for i := range x {
+		x[i] *= s
+	}
+}
+
 // expSub32 sets x[i] = exp32(x[i] - sub), 16 lanes at a time where the CPU
 // has AVX-512 (same bits as the scalar exp32).
 func expSub32(x []float32, sub float32) {

@@ -282,3 +282,55 @@ ggloop:
 ggdone:
 	VZEROUPPER
 	RET
+
+// func maxAVX512(x *float32, n int) float32
+// The largest of x[0..n) (n a multiple of 16, > 0), as VMAXPS sees it: for
+// rows without NaN it is the scalar loop's maximum (an equal +0/-0 pair
+// may give either zero, which the softmax's x - max does not see).
+TEXT ·maxAVX512(SB), NOSPLIT, $0-20
+	MOVQ    x+0(FP), SI
+	MOVQ    n+8(FP), CX
+	VMOVUPS (SI), Z0
+	ADDQ    $64, SI
+	SHRQ    $4, CX
+	DECQ    CX
+	JZ      maxdone
+
+maxloop:
+	VMAXPS (SI), Z0, Z0
+	ADDQ   $64, SI
+	DECQ   CX
+	JNZ    maxloop
+
+maxdone:
+	VEXTRACTF64X4 $1, Z0, Y1
+	VMAXPS        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VMAXPS        X1, X0, X0
+	VPERMILPS     $0x4e, X0, X1
+	VMAXPS        X1, X0, X0
+	VPERMILPS     $0xb1, X0, X1
+	VMAXPS        X1, X0, X0
+	VZEROUPPER
+	MOVSS         X0, ret+16(FP)
+	RET
+
+// func scaleF32AVX512(x *float32, n int, s float32)
+// x[i] *= s; n is a multiple of 16.
+TEXT ·scaleF32AVX512(SB), NOSPLIT, $0-20
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS s+16(FP), Z1
+	SHRQ         $4, CX
+	JZ           sfdone
+
+sfloop:
+	VMULPS  (SI), Z1, Z0
+	VMOVUPS Z0, (SI)
+	ADDQ    $64, SI
+	DECQ    CX
+	JNZ     sfloop
+
+sfdone:
+	VZEROUPPER
+	RET

@@ -127,15 +127,39 @@ func TestGELUBlocksMatchScalar(t *testing.T) {
 	}
 }
 
+func TestMax32MatchesScalarMax(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	for _, n := range []int{1, 15, 16, 17, 33, 197} {
+		for trial := 0; trial < 50; trial++ {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64() * 100)
+			}
+			want := x[0]
+			for _, v := range x[1:] {
+				if v > want {
+					want = v
+				}
+			}
+			if got := max32(x); got != want {
+				t.Fatalf("n %d: %v, want %v", n, got, want)
+			}
+		}
+	}
+}
+
 func TestSoftmaxRows32MatchesScalar(t *testing.T) {
 	rng := rand.New(rand.NewSource(4))
-	for _, cols := range []int{1, 7, 16, 20, 197, 217} {
+	for _, cols := range []int{1, 7, 16, 17, 20, 32, 197, 217} {
 		const rows = 5
 		p := make([]float32, rows*cols)
 		for i := range p {
 			p[i] = float32(rng.NormFloat64() * 8)
-			if rng.Intn(10) == 0 {
+			switch rng.Intn(10) {
+			case 0:
 				p[i] = -1e9 // a masked position
+			case 1:
+				p[i] = float32(math.Copysign(0, float64(rng.NormFloat64()))) // zeros of both signs
 			}
 		}
 		want := append([]float32(nil), p...)

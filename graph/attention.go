@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -24,7 +25,7 @@ type AttentionShape struct {
 // PrefixCausalMask). dropout > 0 drops attention probabilities with the
 // noise source's current seed (training only).
 func Attention(q, k, v, mask *G.Node, s AttentionShape, dropout float64, noise *Noise) *G.Node {
-	a := attnArgs{dt: dtypeOf(q), s: s, scale: 1 / math.Sqrt(float64(s.HeadDim)), hasMask: mask != nil}
+	a := attnArgs{dt: dtypeOf(q), s: s, scale: 1 / math.Sqrt(float64(s.HeadDim)), hasMask: mask != nil, scratch: new(attnScratch)}
 	if dropout > 0 {
 		a.drop, a.noise, a.noiseID = dropout, noise, noise.nextID()
 	}
@@ -44,7 +45,26 @@ type attnArgs struct {
 	drop    float64
 	noise   *Noise
 	noiseID uint64
+	// scratch recycles the per-worker probability buffers of the forward
+	// and backward kernels from run to run (one per op, shared by its
+	// forward and gradient ops), so a training step allocates none.
+	scratch *attnScratch
 }
+
+// attnScratch holds probability buffers (*[]float32 or *[]float64, each
+// Tq·Tk long) between runs.
+type attnScratch struct{ pool sync.Pool }
+
+// get returns a buffer of n elements (recycled or new); put gives it back.
+func scratchGet[T Float](sc *attnScratch, n int) *[]T {
+	if b, ok := sc.pool.Get().(*[]T); ok && len(*b) == n {
+		return b
+	}
+	b := make([]T, n)
+	return &b
+}
+
+func scratchPut[T Float](sc *attnScratch, b *[]T) { sc.pool.Put(b) }
 
 // base is the plumbing of the named attention op over n inputs (all 2-D
 // but the 3-D mask, which comes last, before dOut for the gradient).
@@ -205,7 +225,9 @@ func attnForward[T Float](a attnArgs, vals []G.Value, y []T) {
 	q, k, v, mask, _ := attnInputs[T](a, vals, false)
 	seed := noiseSeed(a)
 	parallelFor(s.B*s.Heads, 1, func(lo, hi int) {
-		p := make([]T, s.Tq*tall)
+		pb := scratchGet[T](a.scratch, s.Tq*tall)
+		defer scratchPut(a.scratch, pb)
+		p := *pb
 		for item := lo; item < hi; item++ {
 			b, h := item/s.Heads, item%s.Heads
 			qo, ko := b*s.Tq*c+h*hd, b*s.Tk*c+h*hd
@@ -225,8 +247,10 @@ func attnBackward[T Float](a attnArgs, vals []G.Value, y []T) {
 	scale := T(a.scale)
 	dq, dk, dv := y, y[s.B*s.Tq*c:], y[s.B*s.Tq*c+s.B*s.Tk*c:]
 	parallelFor(s.B*s.Heads, 1, func(lo, hi int) {
-		p := make([]T, s.Tq*tall)
-		dp := make([]T, s.Tq*tall)
+		pb, dpb := scratchGet[T](a.scratch, s.Tq*tall), scratchGet[T](a.scratch, s.Tq*tall)
+		defer scratchPut(a.scratch, pb)
+		defer scratchPut(a.scratch, dpb)
+		p, dp := *pb, *dpb
 		for item := lo; item < hi; item++ {
 			b, h := item/s.Heads, item%s.Heads
 			qo, ko := b*s.Tq*c+h*hd, b*s.Tk*c+h*hd

@@ -228,7 +228,7 @@ func quickGELU32(grad bool, vals []G.Value, y []float32) {
 			v := x[i]
 			s := 1 / (1 + exp32(-1.702*v))
 			if grad {
-				y[i] = (s + 1.702*v*s*(1-s)) * dy[i]
+				y[i] = (s + float32(float32(1.702*v*s)*(1-s))) * dy[i]
 			} else {
 				y[i] = v * s
 			}
@@ -254,7 +254,7 @@ func gelu32(grad bool, vals []G.Value, y []float32) {
 			v := x[i]
 			cdf := 0.5 * (1 + erf32(v*(1/sqrt2)))
 			if grad {
-				y[i] = (cdf + v*invSqrt2Pi*exp32(-0.5*v*v)) * dy[i]
+				y[i] = (cdf + float32(v*invSqrt2Pi*exp32(-0.5*v*v))) * dy[i]
 			} else {
 				y[i] = v * cdf
 			}

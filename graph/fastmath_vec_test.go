@@ -73,7 +73,7 @@ func TestQuickGELUBlocksMatchScalar(t *testing.T) {
 		if want := v * s; !sameBits32(y[i], want) {
 			t.Fatalf("QuickGELU(%v): vector %v, scalar %v", v, y[i], want)
 		}
-		if want := (s + 1.702*v*s*(1-s)) * dy[i]; !sameBits32(g[i], want) {
+		if want := (s + float32(float32(1.702*v*s)*(1-s))) * dy[i]; !sameBits32(g[i], want) {
 			t.Fatalf("QuickGELU'(%v)·%v: vector %v, scalar %v", v, dy[i], g[i], want)
 		}
 	}
@@ -114,7 +114,7 @@ func TestGELUBlocksMatchScalar(t *testing.T) {
 		if want := v * cdf; !sameBits32(y[i], want) {
 			t.Fatalf("GELU(%v): vector %v, scalar %v", v, y[i], want)
 		}
-		if want := (cdf + v*invSqrt2Pi*exp32(-0.5*v*v)) * dy[i]; !sameBits32(g[i], want) {
+		if want := (cdf + float32(v*invSqrt2Pi*exp32(-0.5*v*v))) * dy[i]; !sameBits32(g[i], want) {
 			t.Fatalf("GELU'(%v)·%v: vector %v, scalar %v", v, dy[i], g[i], want)
 		}
 	}

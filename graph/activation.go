@@ -71,6 +71,55 @@ func (op actOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	return G.Nodes{apply(g, x, grad)}, nil
 }
 
+// recomputedAct is what a Linear's weight gradient reads for its input x:
+// when x is an activation f(h) (an MLP's hidden layer), f(h) computed again
+// in the backward pass, after grad (the Linear's output gradient) exists,
+// and otherwise x itself. The forward activation is then read only by the
+// forward Linear, so ShareBuffers lets its buffer go after it instead of
+// keeping it until the backward pass: one hidden-layer-sized buffer per MLP
+// for the cost of one more activation pass (f's gradient reads h, which is
+// kept anyway). The values are the same bits as the forward ones.
+func recomputedAct(x, grad *G.Node) *G.Node {
+	a, ok := x.Op().(actOp)
+	if !ok {
+		return x
+	}
+	h := children(x.Graph(), x)
+	if len(h) != 1 {
+		return x
+	}
+	t := tt(x.Dims(), a.dt)
+	r := actAgainOp{newBase(fmt.Sprintf("ActAgain{%v,%s,dims=%d}", a.dt, a.act, x.Dims()), t, t, tt(grad.Dims(), a.dt)), a.dt, a.act}
+	return apply(r, h[0], grad)
+}
+
+// actAgainOp is f(h) from (h, after): after is not read, it only orders
+// the op after the gradient it names, so that the recomputed activation
+// lives from there to the weight gradient that reads it.
+type actAgainOp struct {
+	baseOp
+	dt  tensor.Dtype
+	act Activation
+}
+
+func (op actAgainOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return shapeOf(in[0]).Clone(), nil
+}
+
+func (op actAgainOp) Do(vals ...G.Value) (G.Value, error) {
+	x := dense(vals[0])
+	y := op.out(op.dt, x.Shape()...)
+	switch op.dt {
+	case tensor.Float32:
+		actDo(op.act, false, vals[:1], y.Data().([]float32))
+	default:
+		actDo(op.act, false, vals[:1], y.Data().([]float64))
+	}
+	return y, nil
+}
+
+func (op actAgainOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) { return noGrad(op) }
+
 // actGradOp is dy·f'(x) from (x, dy).
 type actGradOp struct {
 	baseOp
@@ -170,11 +219,16 @@ func quickGELU32(grad bool, vals []G.Value, y []float32) {
 		dy = data[float32](vals[1])
 	}
 	parallelFor(len(x), 4096, func(lo, hi int) {
+		var d []float32
+		if grad {
+			d = dy[lo:hi]
+		}
+		lo += quickGELUBlock(grad, x[lo:hi], d, y[lo:hi]) // AVX-512, same bits
 		for i := lo; i < hi; i++ {
 			v := x[i]
 			s := 1 / (1 + exp32(-1.702*v))
 			if grad {
-				y[i] = (s + 1.702*v*s*(1-s)) * dy[i]
+				y[i] = (s + float32(float32(1.702*v*s)*(1-s))) * dy[i]
 			} else {
 				y[i] = v * s
 			}
@@ -191,11 +245,16 @@ func gelu32(grad bool, vals []G.Value, y []float32) {
 		dy = data[float32](vals[1])
 	}
 	parallelFor(len(x), 4096, func(lo, hi int) {
+		var d []float32
+		if grad {
+			d = dy[lo:hi]
+		}
+		lo += geluBlock(grad, x[lo:hi], d, y[lo:hi]) // AVX-512, same bits
 		for i := lo; i < hi; i++ {
 			v := x[i]
 			cdf := 0.5 * (1 + erf32(v*(1/sqrt2)))
 			if grad {
-				y[i] = (cdf + v*invSqrt2Pi*exp32(-0.5*v*v)) * dy[i]
+				y[i] = (cdf + float32(v*invSqrt2Pi*exp32(-0.5*v*v))) * dy[i]
 			} else {
 				y[i] = v * cdf
 			}

@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -30,7 +31,7 @@ func Attention(q, k, v, mask *G.Node, s AttentionShape, dropout float64, noise *
 // attention is Attention whose products (forward and backward) call mm
 // (nil: sgemm; see Builder.Attention).
 func attention(q, k, v, mask *G.Node, s AttentionShape, dropout float64, noise *Noise, mm products) *G.Node {
-	a := attnArgs{dt: dtypeOf(q), s: s, scale: 1 / math.Sqrt(float64(s.HeadDim)), hasMask: mask != nil, mm: mm}
+	a := attnArgs{dt: dtypeOf(q), s: s, scale: 1 / math.Sqrt(float64(s.HeadDim)), hasMask: mask != nil, mm: mm, scratch: new(attnScratch)}
 	if dropout > 0 {
 		a.drop, a.noise, a.noiseID = dropout, noise, noise.nextID()
 	}
@@ -51,7 +52,26 @@ type attnArgs struct {
 	noise   *Noise
 	noiseID uint64
 	mm      products // the graph's product (precision.go); nil: sgemm
+	// scratch recycles the per-worker probability buffers of the forward
+	// and backward kernels from run to run (one per op, shared by its
+	// forward and gradient ops), so a training step allocates none.
+	scratch *attnScratch
 }
+
+// attnScratch holds probability buffers (*[]float32 or *[]float64, each
+// Tq·Tk long) between runs.
+type attnScratch struct{ pool sync.Pool }
+
+// get returns a buffer of n elements (recycled or new); put gives it back.
+func scratchGet[T Float](sc *attnScratch, n int) *[]T {
+	if b, ok := sc.pool.Get().(*[]T); ok && len(*b) == n {
+		return b
+	}
+	b := make([]T, n)
+	return &b
+}
+
+func scratchPut[T Float](sc *attnScratch, b *[]T) { sc.pool.Put(b) }
 
 // base is the plumbing of the named attention op over n inputs (all 2-D
 // but the 3-D mask, which comes last, before dOut for the gradient).
@@ -212,7 +232,9 @@ func attnForward[T Float](a attnArgs, vals []G.Value, y []T) {
 	q, k, v, mask, _ := attnInputs[T](a, vals, false)
 	seed := noiseSeed(a)
 	parallelFor(s.B*s.Heads, 1, func(lo, hi int) {
-		p := make([]T, s.Tq*tall)
+		pb := scratchGet[T](a.scratch, s.Tq*tall)
+		defer scratchPut(a.scratch, pb)
+		p := *pb
 		for item := lo; item < hi; item++ {
 			b, h := item/s.Heads, item%s.Heads
 			qo, ko := b*s.Tq*c+h*hd, b*s.Tk*c+h*hd
@@ -232,8 +254,10 @@ func attnBackward[T Float](a attnArgs, vals []G.Value, y []T) {
 	scale := T(a.scale)
 	dq, dk, dv := y, y[s.B*s.Tq*c:], y[s.B*s.Tq*c+s.B*s.Tk*c:]
 	parallelFor(s.B*s.Heads, 1, func(lo, hi int) {
-		p := make([]T, s.Tq*tall)
-		dp := make([]T, s.Tq*tall)
+		pb, dpb := scratchGet[T](a.scratch, s.Tq*tall), scratchGet[T](a.scratch, s.Tq*tall)
+		defer scratchPut(a.scratch, pb)
+		defer scratchPut(a.scratch, dpb)
+		p, dp := *pb, *dpb
 		for item := lo; item < hi; item++ {
 			b, h := item/s.Heads, item%s.Heads
 			qo, ko := b*s.Tq*c+h*hd, b*s.Tk*c+h*hd
@@ -265,10 +289,26 @@ func attnBackward[T Float](a attnArgs, vals []G.Value, y []T) {
 // float32 exp for float32 data.
 func softmaxRows[T Float](p []T, rows, cols int) {
 	if p32, ok := any(p).([]float32); ok {
-		softmaxRowsExp(p32, rows, cols, exp32)
+		softmaxRows32(p32, rows, cols)
 		return
 	}
 	softmaxRowsExp(p, rows, cols, func(x T) T { return T(math.Exp(float64(x))) })
+}
+
+// softmaxRows32 is softmaxRowsExp with exp32 for float32, its maximum,
+// exponentials and scaling 16 lanes at a time (max32, expSub32, scale32)
+// and the same sequential sum, so the same bits.
+func softmaxRows32(p []float32, rows, cols int) {
+	for r := 0; r < rows; r++ {
+		row := p[r*cols : (r+1)*cols]
+		mx := max32(row)
+		expSub32(row, mx)
+		var sum float32
+		for _, e := range row {
+			sum += e
+		}
+		scale32(row, 1/sum)
+	}
 }
 
 func softmaxRowsExp[T Float](p []T, rows, cols int, exp func(T) T) {

@@ -22,16 +22,18 @@ func exp32(x float32) float32 {
 		return x
 	}
 	const shift = 12582912 // 1.5·2²³: adding it rounds to an integer
-	n := (x*log2e + shift) - shift
-	r := x - n*ln2hi - n*ln2lo
+	// The explicit conversions round every product on its own (no fused
+	// multiply-add at any GOAMD64 level), as fastmath_amd64.s does.
+	n := (float32(x*log2e) + shift) - shift
+	r := x - float32(n*ln2hi) - float32(n*ln2lo)
 	// e^r ≈ 1 + r + r²/2 + … (Cephes expf coefficients).
 	p := float32(1.9875691500e-4)
-	p = p*r + 1.3981999507e-3
-	p = p*r + 8.3334519073e-3
-	p = p*r + 4.1665795894e-2
-	p = p*r + 1.6666665459e-1
-	p = p*r + 5.0000001201e-1
-	y := p*r*r + r + 1
+	p = float32(p*r) + 1.3981999507e-3
+	p = float32(p*r) + 8.3334519073e-3
+	p = float32(p*r) + 4.1665795894e-2
+	p = float32(p*r) + 1.6666665459e-1
+	p = float32(p*r) + 5.0000001201e-1
+	y := float32(float32(p*r)*r) + r + 1
 	ni := int32(n)
 	if ni < -126 { // subnormal result: scale in two steps
 		return y * math.Float32frombits(uint32(ni+126+127)<<23) * math.Float32frombits(1<<23)
@@ -48,13 +50,13 @@ func erf32(x float32) float32 {
 	}
 	s := x * x
 	if t > 0.927734375 {
-		r := -1.72853470e-5*t + 3.83197126e-4
-		u := -3.88396438e-3*t + 2.42546219e-2
-		r = r*s + u
-		r = r*t - 1.06777877e-1
-		r = r*t - 6.34846687e-1
-		r = r*t - 1.28717512e-1
-		r = r*t - t
+		r := float32(-1.72853470e-5*t) + 3.83197126e-4
+		u := float32(-3.88396438e-3*t) + 2.42546219e-2
+		r = float32(r*s) + u
+		r = float32(r*t) - 1.06777877e-1
+		r = float32(r*t) - 6.34846687e-1
+		r = float32(r*t) - 1.28717512e-1
+		r = float32(r*t) - t
 		r = 1 - exp32(r)
 		if x < 0 {
 			return -r
@@ -62,10 +64,10 @@ func erf32(x float32) float32 {
 		return r
 	}
 	r := float32(-5.96761703e-4)
-	r = r*s + 4.99119423e-3
-	r = r*s - 2.67681349e-2
-	r = r*s + 1.12819925e-1
-	r = r*s - 3.76125336e-1
-	r = r*s + 1.28379166e-1
-	return r*x + x
+	r = float32(r*s) + 4.99119423e-3
+	r = float32(r*s) - 2.67681349e-2
+	r = float32(r*s) + 1.12819925e-1
+	r = float32(r*s) - 3.76125336e-1
+	r = float32(r*s) + 1.28379166e-1
+	return float32(r*x) + x
 }

@@ -193,15 +193,19 @@ func parallelFor(n, minChunk int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// colSum adds the rows of x (n×c) into out (c), overwriting out.
+// colSum adds the rows of x (n×c) into out (c), overwriting out: column
+// blocks in parallel, each column summed in row order.
 func colSum[T Float](x []T, n, c int, out []T) {
-	clear(out)
-	for i := 0; i < n; i++ {
-		row := x[i*c : i*c+c]
-		for j, v := range row {
-			out[j] += v
+	parallelFor(c, colBlock, func(lo, hi int) {
+		o := out[lo:hi]
+		clear(o)
+		for i := 0; i < n; i++ {
+			row := x[i*c+lo : i*c+hi]
+			for j, v := range row {
+				o[j] += v
+			}
 		}
-	}
+	})
 }
 
 // SgemmGFLOPS measures this machine's float32 matrix-multiply speed through

@@ -165,18 +165,33 @@ func (op layerNormGradGOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
 func layerNormGradG[T Float](op layerNormGradGOp, vals []G.Value, y []T, n, c int) {
 	x, dy := data[T](vals[0]), data[T](vals[1])
 	st := op.stats
-	acc := make([]float64, c)
-	for i := 0; i < n; i++ {
-		xr, dyr := x[i*c:(i+1)*c], dy[i*c:(i+1)*c]
-		mu, rstd := st.mu[i], st.rstd[i]
-		for j, v := range xr {
-			acc[j] += float64(dyr[j]) * (float64(v) - mu) * rstd
+	// Column blocks in parallel, each column summed over the rows in row
+	// order as before (so the same bits), in a float64 accumulator on the
+	// stack.
+	parallelFor(c, colBlock, func(lo, hi int) {
+		var acc [colBlock]float64
+		for j0 := lo; j0 < hi; j0 += colBlock {
+			w := min(colBlock, hi-j0)
+			a := acc[:w]
+			clear(a)
+			for i := 0; i < n; i++ {
+				xr, dyr := x[i*c+j0:i*c+j0+w], dy[i*c+j0:i*c+j0+w]
+				mu, rstd := st.mu[i], st.rstd[i]
+				for j, v := range xr {
+					a[j] += float64(dyr[j]) * (float64(v) - mu) * rstd
+				}
+			}
+			for j, v := range a {
+				y[j0+j] = T(v)
+			}
 		}
-	}
-	for j := range y {
-		y[j] = T(acc[j])
-	}
+	})
 }
+
+// colBlock is the column block of the column sums (LayerNorm's gain
+// gradient, a bias gradient): a worker's share of the columns is summed
+// colBlock columns at a time.
+const colBlock = 128
 
 // lnShape checks x (N,C) and, for the forward and dx, that the gain fits;
 // the result is x's shape, or (C) for dg.

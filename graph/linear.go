@@ -68,9 +68,11 @@ func linearFwd[T Float](x, w, b, y []T, n, in, out int) { linearFwdVia(nil, x, w
 // linearFwdVia is linearFwd with the product mm (nil: sgemm).
 func linearFwdVia[T Float](mm products, x, w, b, y []T, n, in, out int) {
 	if b != nil {
-		for i := 0; i < n; i++ {
-			copy(y[i*out:(i+1)*out], b)
-		}
+		parallelFor(n, 64, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				copy(y[i*out:(i+1)*out], b)
+			}
+		})
 		gemmVia(mm, false, false, true, n, out, in, 1, x, in, w, in, 1, y, out)
 		return
 	}
@@ -82,7 +84,9 @@ func (op linearOp) DiffWRT(n int) []bool { return allTrue(n) }
 func (op linearOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	x, w := inputs[0], inputs[1]
 	dx := apply(newMatMul(op.dt, false, false, true, op.mm), grad, w) // (N,out)·(out,in)
-	dw := apply(newMatMul(op.dt, true, false, false, op.mm), grad, x) // (out,N)·(N,in)
+	// x itself, or an MLP's activation computed again (recomputedAct).
+	xa := recomputedAct(x, grad)
+	dw := apply(newMatMul(op.dt, true, false, false, op.mm), grad, xa) // (out,N)·(N,in)
 	if !op.bias {
 		return G.Nodes{dx, dw}, nil
 	}

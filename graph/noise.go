@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -38,13 +39,30 @@ func keepElem(seed, id, i uint64, p float64) bool {
 	return float64(h>>11)*(1.0/(1<<53)) >= p
 }
 
+// dropThreshold is keepElem's test in integers: with k = h>>11 < 2⁵³,
+// float64(k)·2⁻⁵³ is exact, so it is >= p exactly when k >= ⌈p·2⁵³⌉ (p·2⁵³
+// is exact too).
+func dropThreshold(p float64) uint64 {
+	switch {
+	case !(p > 0):
+		return 0
+	case p >= 1:
+		return 1 << 53
+	}
+	return uint64(math.Ceil(p * (1 << 53)))
+}
+
 // applyDropout writes x times its dropout mask into dst (which may be x):
 // element j is element base+j of dropout op id under seed, kept and scaled
 // by keep (= 1/(1-p)) or zeroed. It is the one mask of the package: the
 // dropout op and the attention op (forward and backward) all use it, so a
 // backward pass sees exactly its forward pass's mask.
 func applyDropout[T Float](dst, x []T, seed, id, base uint64, p float64, keep T) {
-	for j := range x {
+	j0 := 0
+	if d, ok := any(dst).([]float32); ok {
+		j0 = dropoutBlock(d, any(x).([]float32), seed, id, base, p, float32(keep)) // AVX-512, same mask
+	}
+	for j := j0; j < len(x); j++ {
 		if keepElem(seed, id, base+uint64(j), p) {
 			dst[j] = x[j] * keep
 		} else {

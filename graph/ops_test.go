@@ -61,6 +61,10 @@ func TestOpsGradientsMatchFiniteDifferences(t *testing.T) {
 			func(b *Builder, in []*G.Node) *G.Node { return Act(in[0], GELU) }},
 		{"QuickGELU", []*tensor.Dense{randDense(rng, 3, 5)},
 			func(b *Builder, in []*G.Node) *G.Node { return Act(in[0], QuickGELU) }},
+		{"LinearOfActivation", []*tensor.Dense{randDense(rng, 4, 3), randDense(rng, 6, 3), randDense(rng, 6), randDense(rng, 2, 6)},
+			func(b *Builder, in []*G.Node) *G.Node { // an MLP: its weight gradient recomputes the activation
+				return Linear(Act(Linear(in[0], in[1], in[2]), GELU), in[3], nil)
+			}},
 		{"GELUTanh", []*tensor.Dense{randDense(rng, 3, 5)},
 			func(b *Builder, in []*G.Node) *G.Node { return Act(in[0], GELUTanh) }},
 		{"Attention", []*tensor.Dense{randDense(rng, 6, 6), randDense(rng, 6, 6), randDense(rng, 6, 6), maskDense(2, 3, 3)},

@@ -16,7 +16,22 @@ func GradNorm(params []*Param) float64 {
 	return math.Sqrt(s)
 }
 
+// sumSquares is Σ g², in float64 with four accumulators (element i goes to
+// accumulator i mod 4, the tail to the first): the AVX2 kernel holds the
+// four in one register's lanes and gives the same bits as sumSquaresGo.
 func sumSquares(g []float32) float64 {
+	if b := len(g) &^ 3; hasAVX2 && b > 0 {
+		s0, s1, s2, s3 := sumSquaresAVX2(&g[0], b)
+		for _, x := range g[b:] {
+			a := float64(x)
+			s0 += a * a
+		}
+		return (s0 + s1) + (s2 + s3)
+	}
+	return sumSquaresGo(g)
+}
+
+func sumSquaresGo(g []float32) float64 {
 	var s0, s1, s2, s3 float64
 	i := 0
 	for ; i+4 <= len(g); i += 4 {
@@ -55,10 +70,19 @@ func ClipGradNorm(params []*Param, maxNorm float64) float64 {
 // ScaleGrads multiplies every gradient by s.
 func ScaleGrads(params []*Param, s float32) {
 	for _, p := range params {
-		g := p.G
-		for i := range g {
-			g[i] *= s
-		}
+		scale(p.G, s)
+	}
+}
+
+// scale multiplies g by s in place (AVX-512 over whole 16-element blocks
+// where the CPU has it: one rounded product per element either way).
+func scale(g []float32, s float32) {
+	if b := len(g) &^ 15; hasAVX512 && b > 0 {
+		scaleAVX512(&g[0], b, s)
+		g = g[b:]
+	}
+	for i := range g {
+		g[i] *= s
 	}
 }
 

@@ -13,6 +13,9 @@ func amxPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc in
 //go:noescape
 func cvtBF16AVX512(dst *uint16, src *float32, n int)
 
+//go:noescape
+func packPairsBF16(dst *uint32, lo, hi *float32, panels, pstride int)
+
 func cpuidex(leaf, sub uint32) (a, b, c, d uint32)
 func xgetbv0() (lo, hi uint32)
 

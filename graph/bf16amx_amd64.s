@@ -157,3 +157,46 @@ TEXT ·xgetbv0(SB), NOSPLIT, $0-8
 	MOVL AX, lo+0(FP)
 	MOVL DX, hi+4(FP)
 	RET
+
+// func packPairsBF16(dst *uint32, lo, hi *float32, panels, pstride int)
+// For each of panels panels (pstride bytes apart in dst), rounds 32 floats
+// of row lo and of row hi (the two k of a pair, 128 bytes further per
+// panel) to bf16 (VCVTNE2PS2BF16) and stores the pairs lo[c] | hi[c]<<16
+// for columns c 0-15 at dst and 16-31 at dst+1024 bytes: one k pair of a
+// packBVNNI panel.
+TEXT ·packPairsBF16(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ lo+8(FP), SI
+	MOVQ hi+16(FP), DX
+	MOVQ panels+24(FP), CX
+	MOVQ pstride+32(FP), R8
+	TESTQ CX, CX
+	JZ ppdone
+pploop:
+	VMOVUPS (SI), Z1
+	VMOVUPS 64(SI), Z0
+	CVT2BF16_Z2
+	VMOVDQA64 Z2, Z3
+	VMOVUPS (DX), Z1
+	VMOVUPS 64(DX), Z0
+	CVT2BF16_Z2
+	VPMOVZXWD Y3, Z4
+	VPMOVZXWD Y2, Z5
+	VPSLLD $16, Z5, Z5
+	VPORD Z5, Z4, Z4
+	VMOVDQU32 Z4, (DI)
+	VEXTRACTI64X4 $1, Z3, Y3
+	VEXTRACTI64X4 $1, Z2, Y2
+	VPMOVZXWD Y3, Z4
+	VPMOVZXWD Y2, Z5
+	VPSLLD $16, Z5, Z5
+	VPORD Z5, Z4, Z4
+	VMOVDQU32 Z4, 1024(DI)
+	ADDQ $128, SI
+	ADDQ $128, DX
+	ADDQ R8, DI
+	DECQ CX
+	JNZ pploop
+ppdone:
+	VZEROUPPER
+	RET

@@ -116,7 +116,8 @@ func parallel(workers, n int, fn func(lo, hi int)) {
 }
 
 // parallelIdx splits [0,n) into one contiguous range per worker and runs
-// them at once, the worker's index given.
+// them at once, the worker's index given; the first range runs on the
+// calling goroutine.
 func parallelIdx(workers, n int, fn func(worker, lo, hi int)) {
 	workers = max(1, min(workers, n))
 	if workers == 1 {
@@ -125,12 +126,13 @@ func parallelIdx(workers, n int, fn func(worker, lo, hi int)) {
 	}
 	chunk := (n + workers - 1) / workers
 	var wg sync.WaitGroup
-	for w, lo := 0, 0; lo < n; w, lo = w+1, lo+chunk {
+	for w, lo := 1, chunk; lo < n; w, lo = w+1, lo+chunk {
 		wg.Add(1)
 		go func(w, lo, hi int) {
 			defer wg.Done()
 			fn(w, lo, hi)
 		}(w, lo, min(lo+chunk, n))
 	}
+	fn(0, 0, min(chunk, n))
 	wg.Wait()
 }

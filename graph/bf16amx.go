@@ -143,9 +143,11 @@ func packRowsBF16(dst, tmp []uint16, x []float32, ldx, rows, k, kp, r0, r1 int) 
 }
 
 // packColsBF16 is packRowsBF16 for the transpose: row r of op(A) is column
-// r of a (k rows of cols, lda apart); tmp holds r1-r0 values. Each row of
-// a is rounded at once (bf16Row) and scattered 16 rows of op(A) (one tile
-// row apart, 32 values) at a time.
+// r of a (k rows of cols, lda apart); tmp holds r1-r0 values. Pairs of
+// rows of a (two consecutive k) go 32 columns at a time through
+// packColPairsBF16 (VCVTNE2PS2BF16 and a scatter); the rest of the
+// columns, and a last odd k, are rounded a row at a time (bf16Row) and
+// scattered 16 rows of op(A) (one tile row apart, 32 values) at a time.
 func packColsBF16(dst, tmp []uint16, a []float32, lda, cols, k, kp, r0, r1 int) {
 	kb := kp / 32
 	clear(dst[r0/32*kb*amxStep : r1/32*kb*amxStep])
@@ -153,16 +155,36 @@ func packColsBF16(dst, tmp []uint16, a []float32, lda, cols, k, kp, r0, r1 int) 
 	if w == 0 {
 		return
 	}
-	tmp = tmp[:w]
+	vb := 0 // whole blocks of 32 columns done in pairs of k
+	if hasBF16DP {
+		vb = w / 32
+	}
 	for kk := 0; kk < k; kk++ {
-		bf16Row(tmp, a[kk*lda+r0:kk*lda+r0+w])
-		for i := 0; i < w; i += 16 { // r0 is a multiple of 32
-			o := amxAOffset(r0+i, kk, kb)
-			t := tmp[i:min(i+16, w)]
-			d := dst[o : o+(len(t)-1)*32+1]
-			for j, v := range t {
-				d[j*32] = v
-			}
+		if vb > 0 && kk%2 == 0 && kk+1 < k {
+			packColPairsBF16(&dst[amxAOffset(r0, kk, kb)], &a[kk*lda+r0], &a[(kk+1)*lda+r0], vb, kb*amxStep*2)
+			scatterColsBF16(dst, tmp, a, lda, kk, kb, r0, vb*32, w)
+			scatterColsBF16(dst, tmp, a, lda, kk+1, kb, r0, vb*32, w)
+			kk++
+			continue
+		}
+		scatterColsBF16(dst, tmp, a, lda, kk, kb, r0, 0, w)
+	}
+}
+
+// scatterColsBF16 rounds columns [r0+from, r0+w) of row kk of a (from a
+// multiple of 16) into tmp and stores them packed as rows of op(A).
+func scatterColsBF16(dst, tmp []uint16, a []float32, lda, kk, kb, r0, from, w int) {
+	if from >= w {
+		return
+	}
+	t := tmp[from:w]
+	bf16Row(t, a[kk*lda+r0+from:kk*lda+r0+w])
+	for i := 0; i < len(t); i += 16 {
+		o := amxAOffset(r0+from+i, kk, kb)
+		g := t[i:min(i+16, len(t))]
+		d := dst[o : o+(len(g)-1)*32+1]
+		for j, v := range g {
+			d[j*32] = v
 		}
 	}
 }
@@ -200,15 +222,27 @@ func packBVNNI(dst, tmp []uint16, b []float32, ldb int, tB bool, k, n, j0, j1 in
 		for j := j0; j < j1; j++ {
 			p32 := u32s(dst[j*pl : (j+1)*pl])
 			cols := min(amxBlock, n-j*amxBlock)
-			// column c of op(B) is row j·32+c of b
-			row := tmp[:kp]
-			r32 := u32s(row)
+			// column c of op(B) is row j·32+c of b: whole steps of 32 k
+			// with VCVTNE2PS2BF16 and a scatter (packRowStepsBF16), the
+			// rest rounded into tmp and stored a pair at a time.
+			steps := 0
+			if hasBF16DP {
+				steps = k / 32
+			}
 			for c := 0; c < cols; c++ {
 				src := b[(j*amxBlock+c)*ldb : (j*amxBlock+c)*ldb+k]
-				bf16Row(row, src)
-				clear(row[k:])
 				base := c/16*256 + c%16
-				for pp, v := range r32 {
+				if steps > 0 {
+					packRowStepsBF16(&p32[base], &src[0], steps)
+				}
+				if steps*32 == k {
+					continue
+				}
+				row := tmp[:kp-steps*32]
+				bf16Row(row, src[steps*32:])
+				clear(row[k-steps*32:])
+				for i, v := range u32s(row) {
+					pp := steps*16 + i
 					p32[pp/16*512+pp%16*16+base] = v
 				}
 			}

@@ -127,15 +127,27 @@ func amxAOffset(r, kk, kb int) int {
 // past k and past row rows); tmp holds kp values.
 func packRowsBF16(dst, tmp []uint16, x []float32, ldx, rows, k, kp, r0, r1 int) {
 	kb := kp / 32
+	steps := 0 // whole steps of 32 k rounded straight into dst
+	if hasBF16DP {
+		steps = k / 32
+	}
 	tmp = tmp[:kp]
 	for r := r0; r < r1; r++ {
+		q0 := 0
 		if r >= rows {
 			clear(tmp)
 		} else {
-			bf16Row(tmp, x[r*ldx:r*ldx+k])
+			if steps > 0 {
+				cvtStepsBF16(&dst[amxAOffset(r, 0, kb)], &x[r*ldx], steps)
+				q0 = steps
+			}
+			if q0 == kb {
+				continue
+			}
+			bf16Row(tmp[q0*32:], x[r*ldx+q0*32:r*ldx+k])
 			clear(tmp[k:])
 		}
-		for q := 0; q < kb; q++ {
+		for q := q0; q < kb; q++ {
 			o := amxAOffset(r, q*32, kb)
 			copy(dst[o:o+32], tmp[q*32:q*32+32])
 		}

@@ -20,6 +20,9 @@ func packPairsBF16(dst *uint32, lo, hi *float32, panels, pstride int)
 func packColPairsBF16(dst *uint16, lo, hi *float32, blocks, bstride int)
 
 //go:noescape
+func cvtStepsBF16(dst *uint16, src *float32, steps int)
+
+//go:noescape
 func packRowStepsBF16(dst *uint32, src *float32, steps int)
 
 func cpuidex(leaf, sub uint32) (a, b, c, d uint32)

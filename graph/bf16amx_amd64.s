@@ -290,3 +290,25 @@ prloop:
 prdone:
 	VZEROUPPER
 	RET
+
+// func cvtStepsBF16(dst *uint16, src *float32, steps int)
+// Rounds steps·32 floats of src to bf16 (VCVTNE2PS2BF16), each 32 stored
+// 2048 bytes after the last (one k step of a packed A row).
+TEXT ·cvtStepsBF16(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ steps+16(FP), CX
+	TESTQ CX, CX
+	JZ csdone
+csloop:
+	VMOVUPS (SI), Z1
+	VMOVUPS 64(SI), Z0
+	CVT2BF16_Z2
+	VMOVDQU32 Z2, (DI)
+	ADDQ $128, SI
+	ADDQ $2048, DI
+	DECQ CX
+	JNZ csloop
+csdone:
+	VZEROUPPER
+	RET

@@ -23,3 +23,7 @@ func packColPairsBF16(dst *uint16, lo, hi *float32, blocks, bstride int) {
 func packRowStepsBF16(dst *uint32, src *float32, steps int) {
 	panic("graph: no AVX512_BF16 kernels on this architecture")
 }
+
+func cvtStepsBF16(dst *uint16, src *float32, steps int) {
+	panic("graph: no AVX512_BF16 kernels on this architecture")
+}

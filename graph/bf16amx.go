@@ -127,15 +127,27 @@ func amxAOffset(r, kk, kb int) int {
 // past k and past row rows); tmp holds kp values.
 func packRowsBF16(dst, tmp []uint16, x []float32, ldx, rows, k, kp, r0, r1 int) {
 	kb := kp / 32
+	steps := 0 // whole steps of 32 k rounded straight into dst
+	if hasBF16DP {
+		steps = k / 32
+	}
 	tmp = tmp[:kp]
 	for r := r0; r < r1; r++ {
+		q0 := 0
 		if r >= rows {
 			clear(tmp)
 		} else {
-			bf16Row(tmp, x[r*ldx:r*ldx+k])
+			if steps > 0 {
+				cvtStepsBF16(&dst[amxAOffset(r, 0, kb)], &x[r*ldx], steps)
+				q0 = steps
+			}
+			if q0 == kb {
+				continue
+			}
+			bf16Row(tmp[q0*32:], x[r*ldx+q0*32:r*ldx+k])
 			clear(tmp[k:])
 		}
-		for q := 0; q < kb; q++ {
+		for q := q0; q < kb; q++ {
 			o := amxAOffset(r, q*32, kb)
 			copy(dst[o:o+32], tmp[q*32:q*32+32])
 		}
@@ -143,7 +155,11 @@ func packRowsBF16(dst, tmp []uint16, x []float32, ldx, rows, k, kp, r0, r1 int) 
 }
 
 // packColsBF16 is packRowsBF16 for the transpose: row r of op(A) is column
-// r of a (k rows of cols, lda apart); tmp holds r1-r0 values.
+// r of a (k rows of cols, lda apart); tmp holds r1-r0 values. Pairs of
+// rows of a (two consecutive k) go 32 columns at a time through
+// packColPairsBF16 (VCVTNE2PS2BF16 and a scatter); the rest of the
+// columns, and a last odd k, are rounded a row at a time (bf16Row) and
+// scattered 16 rows of op(A) (one tile row apart, 32 values) at a time.
 func packColsBF16(dst, tmp []uint16, a []float32, lda, cols, k, kp, r0, r1 int) {
 	kb := kp / 32
 	clear(dst[r0/32*kb*amxStep : r1/32*kb*amxStep])
@@ -151,11 +167,36 @@ func packColsBF16(dst, tmp []uint16, a []float32, lda, cols, k, kp, r0, r1 int) 
 	if w == 0 {
 		return
 	}
-	tmp = tmp[:w]
+	vb := 0 // whole blocks of 32 columns done in pairs of k
+	if hasBF16DP {
+		vb = w / 32
+	}
 	for kk := 0; kk < k; kk++ {
-		bf16Row(tmp, a[kk*lda+r0:kk*lda+r0+w])
-		for i, v := range tmp {
-			dst[amxAOffset(r0+i, kk, kb)] = v
+		if vb > 0 && kk%2 == 0 && kk+1 < k {
+			packColPairsBF16(&dst[amxAOffset(r0, kk, kb)], &a[kk*lda+r0], &a[(kk+1)*lda+r0], vb, kb*amxStep*2)
+			scatterColsBF16(dst, tmp, a, lda, kk, kb, r0, vb*32, w)
+			scatterColsBF16(dst, tmp, a, lda, kk+1, kb, r0, vb*32, w)
+			kk++
+			continue
+		}
+		scatterColsBF16(dst, tmp, a, lda, kk, kb, r0, 0, w)
+	}
+}
+
+// scatterColsBF16 rounds columns [r0+from, r0+w) of row kk of a (from a
+// multiple of 16) into tmp and stores them packed as rows of op(A).
+func scatterColsBF16(dst, tmp []uint16, a []float32, lda, kk, kb, r0, from, w int) {
+	if from >= w {
+		return
+	}
+	t := tmp[from:w]
+	bf16Row(t, a[kk*lda+r0+from:kk*lda+r0+w])
+	for i := 0; i < len(t); i += 16 {
+		o := amxAOffset(r0+from+i, kk, kb)
+		g := t[i:min(i+16, len(t))]
+		d := dst[o : o+(len(g)-1)*32+1]
+		for j, v := range g {
+			d[j*32] = v
 		}
 	}
 }
@@ -188,39 +229,77 @@ func packWeightsVNNI(dst, w []uint16, in, out, j0, j1 int) {
 func packBVNNI(dst, tmp []uint16, b []float32, ldb int, tB bool, k, n, j0, j1 int) {
 	kp := ceil32(k)
 	pl := kp / 32 * amxStep
-	for j := j0; j < j1; j++ {
-		p := dst[j*pl : (j+1)*pl]
-		clear(p)
-		p32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p))), len(p)/2)
-		cols := min(amxBlock, n-j*amxBlock)
-		if tB { // column c of op(B) is row j·32+c of b
-			row := tmp[:kp]
-			r32 := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(row))), kp/2)
+	clear(dst[j0*pl : j1*pl])
+	if tB {
+		for j := j0; j < j1; j++ {
+			p32 := u32s(dst[j*pl : (j+1)*pl])
+			cols := min(amxBlock, n-j*amxBlock)
+			// column c of op(B) is row j·32+c of b: whole steps of 32 k
+			// with VCVTNE2PS2BF16 and a scatter (packRowStepsBF16), the
+			// rest rounded into tmp and stored a pair at a time.
+			steps := 0
+			if hasBF16DP {
+				steps = k / 32
+			}
 			for c := 0; c < cols; c++ {
 				src := b[(j*amxBlock+c)*ldb : (j*amxBlock+c)*ldb+k]
-				bf16Row(row, src)
-				clear(row[k:])
 				base := c/16*256 + c%16
-				for pp, v := range r32 {
+				if steps > 0 {
+					packRowStepsBF16(&p32[base], &src[0], steps)
+				}
+				if steps*32 == k {
+					continue
+				}
+				row := tmp[:kp-steps*32]
+				bf16Row(row, src[steps*32:])
+				clear(row[k-steps*32:])
+				for i, v := range u32s(row) {
+					pp := steps*16 + i
 					p32[pp/16*512+pp%16*16+base] = v
 				}
 			}
-			continue
 		}
-		lo, hi := tmp[:cols], tmp[amxBlock:amxBlock+cols]
+		return
+	}
+	// Row pairs of b across a group of panels at a time (one contiguous
+	// read of each row, a few write streams): whole pairs of whole panels
+	// with VCVTNE2PS2BF16 (packPairsBF16), the rest one value at a time.
+	full := max(j0, min(j1, n/amxBlock)) // panels [j0,full) are 32 wide
+	const group = 8
+	for g0 := j0; g0 < j1; g0 += group {
+		g1 := min(g0+group, j1)
+		v1 := min(g1, full) // [g0,v1) whole panels
 		for pp := 0; 2*pp < k; pp++ {
-			bf16Row(lo, b[2*pp*ldb+j*amxBlock:2*pp*ldb+j*amxBlock+cols])
-			if 2*pp+1 < k {
-				bf16Row(hi, b[(2*pp+1)*ldb+j*amxBlock:(2*pp+1)*ldb+j*amxBlock+cols])
-			} else {
-				clear(hi)
-			}
 			base := pp/16*512 + pp%16*16
-			for c := range lo {
-				p32[base+c/16*256+c%16] = uint32(lo[c]) | uint32(hi[c])<<16
+			j := g0
+			if hasBF16DP && 2*pp+1 < k && v1 > g0 {
+				p32 := u32s(dst[g0*pl:])
+				packPairsBF16(&p32[base], &b[2*pp*ldb+g0*amxBlock], &b[(2*pp+1)*ldb+g0*amxBlock], v1-g0, pl*2)
+				j = v1
+			}
+			for ; j < g1; j++ {
+				p32 := u32s(dst[j*pl : (j+1)*pl])
+				cols := min(amxBlock, n-j*amxBlock)
+				lo := b[2*pp*ldb+j*amxBlock : 2*pp*ldb+j*amxBlock+cols]
+				var hi []float32
+				if 2*pp+1 < k {
+					hi = b[(2*pp+1)*ldb+j*amxBlock : (2*pp+1)*ldb+j*amxBlock+cols]
+				}
+				for c, v := range lo {
+					w := uint32(BF16FromF32(v))
+					if hi != nil {
+						w |= uint32(BF16FromF32(hi[c])) << 16
+					}
+					p32[base+c/16*256+c%16] = w
+				}
 			}
 		}
 	}
+}
+
+// u32s views p (even length) as uint32 pairs.
+func u32s(p []uint16) []uint32 {
+	return unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(p))), len(p)/2)
 }
 
 // amxWeightsLen is the length of a (out,in) weight packed by
@@ -274,68 +353,78 @@ func amxProduct(s *amxScratch, a []uint16, m, kp int, bp []uint16, n int, c []fl
 	}
 	fullBlocks := m / amxBlock // row blocks written straight into C
 	passBlocks := max(1, cmp.Or(s.passBytes, amxABytes)/(kp*2*amxBlock))
+	if workers == 1 { // no closure: a small product allocates nothing
+		amxPanels(s, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, 0, 0, panels)
+		return
+	}
 	parallelIdx(workers, panels, func(worker, lo, hi int) {
-		// Whole panels, passBlocks row blocks at a time (that much of A
-		// stays in L2 while the worker's panels of B pass).
-		for rb := 0; rb < fullBlocks; rb += passBlocks {
-			nrb := min(passBlocks, fullBlocks-rb)
-			for j := lo; j < hi; j++ {
-				c0 := j * amxBlock
-				if n-c0 < amxBlock {
-					continue
-				}
-				panel := bp[j*kb*amxStep : (j+1)*kb*amxStep]
-				cj := c[rb*amxBlock*ldc+c0:]
-				for q := 0; q < kb; q += amxKChunk {
-					var init *float32
-					cs := 0
-					switch {
-					case accum || q > 0:
-						init, cs = &cj[0], ldc
-					case bias != nil:
-						init = &s.bias[c0]
-					}
-					amxPanel(&a[rb*kb*amxStep+q*amxStep], kb*amxStep, nrb, &panel[q*amxStep], min(amxKChunk, kb-q), &cj[0], ldc, init, cs)
-				}
-			}
-		}
-		// The rest through the worker's edge scratch: rows past the last
-		// whole block, and every row of a panel narrower than 32.
+		amxPanels(s, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, worker, lo, hi)
+	})
+}
+
+// amxPanels is amxProduct's work on panels [lo,hi), with worker's edge
+// scratch.
+func amxPanels(s *amxScratch, a []uint16, m, kb int, bp []uint16, n int, c []float32, ldc int, bias []float32, accum bool, fullBlocks, passBlocks, worker, lo, hi int) {
+	// Whole panels, passBlocks row blocks at a time (that much of A
+	// stays in L2 while the worker's panels of B pass).
+	for rb := 0; rb < fullBlocks; rb += passBlocks {
+		nrb := min(passBlocks, fullBlocks-rb)
 		for j := lo; j < hi; j++ {
 			c0 := j * amxBlock
-			cols := min(amxBlock, n-c0)
-			r0 := 0
-			if cols == amxBlock {
-				r0 = fullBlocks * amxBlock
-			}
-			if r0 == m {
+			if n-c0 < amxBlock {
 				continue
 			}
 			panel := bp[j*kb*amxStep : (j+1)*kb*amxStep]
-			rows := m - r0
-			e := resize(s.edge[worker], ceil32(rows)*amxBlock)
-			s.edge[worker] = e
-			if accum {
-				for r := 0; r < rows; r++ {
-					copy(e[r*amxBlock:r*amxBlock+cols], c[(r0+r)*ldc+c0:(r0+r)*ldc+c0+cols])
-				}
-			}
+			cj := c[rb*amxBlock*ldc+c0:]
 			for q := 0; q < kb; q += amxKChunk {
 				var init *float32
 				cs := 0
 				switch {
 				case accum || q > 0:
-					init, cs = &e[0], amxBlock
+					init, cs = &cj[0], ldc
 				case bias != nil:
 					init = &s.bias[c0]
 				}
-				amxPanel(&a[r0/32*kb*amxStep+q*amxStep], kb*amxStep, ceil32(rows)/amxBlock, &panel[q*amxStep], min(amxKChunk, kb-q), &e[0], amxBlock, init, cs)
-			}
-			for r := 0; r < rows; r++ {
-				copy(c[(r0+r)*ldc+c0:(r0+r)*ldc+c0+cols], e[r*amxBlock:r*amxBlock+cols])
+				amxPanel(&a[rb*kb*amxStep+q*amxStep], kb*amxStep, nrb, &panel[q*amxStep], min(amxKChunk, kb-q), &cj[0], ldc, init, cs)
 			}
 		}
-	})
+	}
+	// The rest through the worker's edge scratch: rows past the last
+	// whole block, and every row of a panel narrower than 32.
+	for j := lo; j < hi; j++ {
+		c0 := j * amxBlock
+		cols := min(amxBlock, n-c0)
+		r0 := 0
+		if cols == amxBlock {
+			r0 = fullBlocks * amxBlock
+		}
+		if r0 == m {
+			continue
+		}
+		panel := bp[j*kb*amxStep : (j+1)*kb*amxStep]
+		rows := m - r0
+		e := resize(s.edge[worker], ceil32(rows)*amxBlock)
+		s.edge[worker] = e
+		if accum {
+			for r := 0; r < rows; r++ {
+				copy(e[r*amxBlock:r*amxBlock+cols], c[(r0+r)*ldc+c0:(r0+r)*ldc+c0+cols])
+			}
+		}
+		for q := 0; q < kb; q += amxKChunk {
+			var init *float32
+			cs := 0
+			switch {
+			case accum || q > 0:
+				init, cs = &e[0], amxBlock
+			case bias != nil:
+				init = &s.bias[c0]
+			}
+			amxPanel(&a[r0/32*kb*amxStep+q*amxStep], kb*amxStep, ceil32(rows)/amxBlock, &panel[q*amxStep], min(amxKChunk, kb-q), &e[0], amxBlock, init, cs)
+		}
+		for r := 0; r < rows; r++ {
+			copy(c[(r0+r)*ldc+c0:(r0+r)*ldc+c0+cols], e[r*amxBlock:r*amxBlock+cols])
+		}
+	}
 }
 
 // linearBF16AMX computes y = x·Wᵀ + b on the tile unit, x (n,in) rounded

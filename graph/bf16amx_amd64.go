@@ -13,6 +13,18 @@ func amxPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc in
 //go:noescape
 func cvtBF16AVX512(dst *uint16, src *float32, n int)
 
+//go:noescape
+func packPairsBF16(dst *uint32, lo, hi *float32, panels, pstride int)
+
+//go:noescape
+func packColPairsBF16(dst *uint16, lo, hi *float32, blocks, bstride int)
+
+//go:noescape
+func cvtStepsBF16(dst *uint16, src *float32, steps int)
+
+//go:noescape
+func packRowStepsBF16(dst *uint32, src *float32, steps int)
+
 func cpuidex(leaf, sub uint32) (a, b, c, d uint32)
 func xgetbv0() (lo, hi uint32)
 

@@ -157,3 +157,158 @@ TEXT ·xgetbv0(SB), NOSPLIT, $0-8
 	MOVL AX, lo+0(FP)
 	MOVL DX, hi+4(FP)
 	RET
+
+// func packPairsBF16(dst *uint32, lo, hi *float32, panels, pstride int)
+// For each of panels panels (pstride bytes apart in dst), rounds 32 floats
+// of row lo and of row hi (the two k of a pair, 128 bytes further per
+// panel) to bf16 (VCVTNE2PS2BF16) and stores the pairs lo[c] | hi[c]<<16
+// for columns c 0-15 at dst and 16-31 at dst+1024 bytes: one k pair of a
+// packBVNNI panel.
+TEXT ·packPairsBF16(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ lo+8(FP), SI
+	MOVQ hi+16(FP), DX
+	MOVQ panels+24(FP), CX
+	MOVQ pstride+32(FP), R8
+	TESTQ CX, CX
+	JZ ppdone
+pploop:
+	VMOVUPS (SI), Z1
+	VMOVUPS 64(SI), Z0
+	CVT2BF16_Z2
+	VMOVDQA64 Z2, Z3
+	VMOVUPS (DX), Z1
+	VMOVUPS 64(DX), Z0
+	CVT2BF16_Z2
+	VPMOVZXWD Y3, Z4
+	VPMOVZXWD Y2, Z5
+	VPSLLD $16, Z5, Z5
+	VPORD Z5, Z4, Z4
+	VMOVDQU32 Z4, (DI)
+	VEXTRACTI64X4 $1, Z3, Y3
+	VEXTRACTI64X4 $1, Z2, Y2
+	VPMOVZXWD Y3, Z4
+	VPMOVZXWD Y2, Z5
+	VPSLLD $16, Z5, Z5
+	VPORD Z5, Z4, Z4
+	VMOVDQU32 Z4, 1024(DI)
+	ADDQ $128, SI
+	ADDQ $128, DX
+	ADDQ R8, DI
+	DECQ CX
+	JNZ pploop
+ppdone:
+	VZEROUPPER
+	RET
+
+// Dword offsets 0, 16, …, 240: sixteen dwords 64 bytes apart (one tile row
+// apart in a packed A block, one k pair apart in a B panel).
+DATA scatter64<>+0(SB)/4, $0
+DATA scatter64<>+4(SB)/4, $16
+DATA scatter64<>+8(SB)/4, $32
+DATA scatter64<>+12(SB)/4, $48
+DATA scatter64<>+16(SB)/4, $64
+DATA scatter64<>+20(SB)/4, $80
+DATA scatter64<>+24(SB)/4, $96
+DATA scatter64<>+28(SB)/4, $112
+DATA scatter64<>+32(SB)/4, $128
+DATA scatter64<>+36(SB)/4, $144
+DATA scatter64<>+40(SB)/4, $160
+DATA scatter64<>+44(SB)/4, $176
+DATA scatter64<>+48(SB)/4, $192
+DATA scatter64<>+52(SB)/4, $208
+DATA scatter64<>+56(SB)/4, $224
+DATA scatter64<>+60(SB)/4, $240
+GLOBL scatter64<>(SB), RODATA|NOPTR, $64
+
+// func packColPairsBF16(dst *uint16, lo, hi *float32, blocks, bstride int)
+// For each of blocks blocks of 32 columns (bstride bytes apart in dst),
+// rounds 32 floats of row lo and of row hi (two consecutive k of the
+// transposed A) to bf16 and stores the pair lo[i] | hi[i]<<16 of column i
+// 64 bytes apart (one packed tile row each): columns 0-15 from dst, 16-31
+// from dst+1024 bytes (VPSCATTERDD).
+TEXT ·packColPairsBF16(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ lo+8(FP), SI
+	MOVQ hi+16(FP), DX
+	MOVQ blocks+24(FP), CX
+	MOVQ bstride+32(FP), R8
+	TESTQ CX, CX
+	JZ pcdone
+	VMOVDQU32 scatter64<>(SB), Z6
+pcloop:
+	VMOVUPS (SI), Z1
+	VMOVUPS (DX), Z0
+	CVT2BF16_Z2
+	VPMOVZXWD Y2, Z4
+	VEXTRACTI64X4 $1, Z2, Y5
+	VPMOVZXWD Y5, Z5
+	VPSLLD $16, Z5, Z5
+	VPORD Z5, Z4, Z4
+	KXNORW K1, K1, K1
+	VPSCATTERDD Z4, K1, (DI)(Z6*4)
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 64(DX), Z0
+	CVT2BF16_Z2
+	VPMOVZXWD Y2, Z4
+	VEXTRACTI64X4 $1, Z2, Y5
+	VPMOVZXWD Y5, Z5
+	VPSLLD $16, Z5, Z5
+	VPORD Z5, Z4, Z4
+	KXNORW K1, K1, K1
+	VPSCATTERDD Z4, K1, 1024(DI)(Z6*4)
+	ADDQ $128, SI
+	ADDQ $128, DX
+	ADDQ R8, DI
+	DECQ CX
+	JNZ pcloop
+pcdone:
+	VZEROUPPER
+	RET
+
+// func packRowStepsBF16(dst *uint32, src *float32, steps int)
+// Rounds steps·32 floats of src (one column of op(B), along k) to bf16 and
+// stores each step's 16 k pairs 64 bytes apart from dst, the next step
+// 2048 bytes further (a B panel's layout, VPSCATTERDD).
+TEXT ·packRowStepsBF16(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ steps+16(FP), CX
+	TESTQ CX, CX
+	JZ prdone
+	VMOVDQU32 scatter64<>(SB), Z6
+prloop:
+	VMOVUPS (SI), Z1
+	VMOVUPS 64(SI), Z0
+	CVT2BF16_Z2
+	KXNORW K1, K1, K1
+	VPSCATTERDD Z2, K1, (DI)(Z6*4)
+	ADDQ $128, SI
+	ADDQ $2048, DI
+	DECQ CX
+	JNZ prloop
+prdone:
+	VZEROUPPER
+	RET
+
+// func cvtStepsBF16(dst *uint16, src *float32, steps int)
+// Rounds steps·32 floats of src to bf16 (VCVTNE2PS2BF16), each 32 stored
+// 2048 bytes after the last (one k step of a packed A row).
+TEXT ·cvtStepsBF16(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ steps+16(FP), CX
+	TESTQ CX, CX
+	JZ csdone
+csloop:
+	VMOVUPS (SI), Z1
+	VMOVUPS 64(SI), Z0
+	CVT2BF16_Z2
+	VMOVDQU32 Z2, (DI)
+	ADDQ $128, SI
+	ADDQ $2048, DI
+	DECQ CX
+	JNZ csloop
+csdone:
+	VZEROUPPER
+	RET

@@ -11,3 +11,19 @@ func amxPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc in
 func cvtBF16AVX512(dst *uint16, src *float32, n int) {
 	panic("graph: no AVX512_BF16 kernels on this architecture")
 }
+
+func packPairsBF16(dst *uint32, lo, hi *float32, panels, pstride int) {
+	panic("graph: no AVX512_BF16 kernels on this architecture")
+}
+
+func packColPairsBF16(dst *uint16, lo, hi *float32, blocks, bstride int) {
+	panic("graph: no AVX512_BF16 kernels on this architecture")
+}
+
+func packRowStepsBF16(dst *uint32, src *float32, steps int) {
+	panic("graph: no AVX512_BF16 kernels on this architecture")
+}
+
+func cvtStepsBF16(dst *uint16, src *float32, steps int) {
+	panic("graph: no AVX512_BF16 kernels on this architecture")
+}

@@ -54,30 +54,46 @@ func linearBF16VDP(x []float32, w []uint16, bias, y []float32, n, in, out int, s
 	}
 	xp := s.xp[:blocks*kp*dpTileM]
 	workers := runtime.GOMAXPROCS(0)
+	if n*in*out < parallelGemmWork {
+		workers = 1
+	}
+	tiles := (out + dpTileN - 1) / dpTileN
+	for len(s.tiles) < workers {
+		s.tiles = append(s.tiles, make([]float32, dpTileM*dpTileN))
+	}
+	if workers == 1 { // no closures: a small product allocates nothing
+		for b := 0; b < blocks; b++ {
+			packBF16Pairs(xp[b*kp*dpTileM:(b+1)*kp*dpTileM], x, b*dpTileM, n, in)
+		}
+		vdpTiles(xp, w, bias, y, n, in, out, blocks, s.tiles[0], 0, tiles)
+		return
+	}
 	parallel(workers, blocks, func(lo, hi int) {
 		for b := lo; b < hi; b++ {
 			packBF16Pairs(xp[b*kp*dpTileM:(b+1)*kp*dpTileM], x, b*dpTileM, n, in)
 		}
 	})
-	tiles := (out + dpTileN - 1) / dpTileN
-	for len(s.tiles) < workers {
-		s.tiles = append(s.tiles, make([]float32, dpTileM*dpTileN))
-	}
 	parallelIdx(workers, tiles, func(worker, lo, hi int) {
-		tile := s.tiles[worker]
-		var bc [dpTileN]float32
-		for t := lo; t < hi; t++ {
-			n0 := min(t*dpTileN, out-dpTileN) // the last tile overlaps the one before
-			skip := t*dpTileN - n0            // columns the tile before writes (another worker may hold it)
-			if bias != nil {
-				copy(bc[:], bias[n0:n0+dpTileN])
-			}
-			for b := 0; b < blocks; b++ {
-				dpbf16Tile(&xp[b*kp*dpTileM], &w[n0*in], in, kp, &tile[0])
-				storeTile(y[b*dpTileM*out+n0:], tile, bc, skip, min(dpTileM, n-b*dpTileM), out)
-			}
-		}
+		vdpTiles(xp, w, bias, y, n, in, out, blocks, s.tiles[worker], lo, hi)
 	})
+}
+
+// vdpTiles computes tiles [lo,hi) of 12 output columns of linearBF16VDP's
+// product, xp packed by packBF16Pairs, in tile (a worker's 32×12 scratch).
+func vdpTiles(xp []uint32, w []uint16, bias, y []float32, n, in, out, blocks int, tile []float32, lo, hi int) {
+	kp := in / 2
+	var bc [dpTileN]float32
+	for t := lo; t < hi; t++ {
+		n0 := min(t*dpTileN, out-dpTileN) // the last tile overlaps the one before
+		skip := t*dpTileN - n0            // columns the tile before writes (another worker may hold it)
+		if bias != nil {
+			copy(bc[:], bias[n0:n0+dpTileN])
+		}
+		for b := 0; b < blocks; b++ {
+			dpbf16Tile(&xp[b*kp*dpTileM], &w[n0*in], in, kp, &tile[0])
+			storeTile(y[b*dpTileM*out+n0:], tile, bc, skip, min(dpTileM, n-b*dpTileM), out)
+		}
+	}
 }
 
 // storeTile writes rows of a dpbf16Tile output (column c, row r at
@@ -116,7 +132,8 @@ func parallel(workers, n int, fn func(lo, hi int)) {
 }
 
 // parallelIdx splits [0,n) into one contiguous range per worker and runs
-// them at once, the worker's index given.
+// them at once, the worker's index given; the first range runs on the
+// calling goroutine.
 func parallelIdx(workers, n int, fn func(worker, lo, hi int)) {
 	workers = max(1, min(workers, n))
 	if workers == 1 {
@@ -125,12 +142,13 @@ func parallelIdx(workers, n int, fn func(worker, lo, hi int)) {
 	}
 	chunk := (n + workers - 1) / workers
 	var wg sync.WaitGroup
-	for w, lo := 0, 0; lo < n; w, lo = w+1, lo+chunk {
+	for w, lo := 1, chunk; lo < n; w, lo = w+1, lo+chunk {
 		wg.Add(1)
 		go func(w, lo, hi int) {
 			defer wg.Done()
 			fn(w, lo, hi)
 		}(w, lo, min(lo+chunk, n))
 	}
+	fn(0, 0, min(chunk, n))
 	wg.Wait()
 }

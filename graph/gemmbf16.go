@@ -96,16 +96,15 @@ func (s *GemmBF16Scratch) gemm(kern gemmBF16Kernel, tA, tB bool, m, n, k int, a 
 		for w := range workers { // each worker's packing row, before they start
 			s.amx.tmpFor(w, 2*kp+mp)
 		}
-		parallelIdx(workers, mp/amxBlock, func(w, lo, hi int) {
-			if tA {
-				packColsBF16(s.amx.a, s.amx.tmp[w], a, lda, m, k, kp, lo*amxBlock, hi*amxBlock)
-			} else {
-				packRowsBF16(s.amx.a, s.amx.tmp[w], a, lda, m, k, kp, lo*amxBlock, hi*amxBlock)
-			}
-		})
 		panels := ceil32(n) / 32
 		s.amx.b = resize(s.amx.b, panels*kp/32*amxStep)
-		parallelIdx(workers, panels, func(w, lo, hi int) { packBVNNI(s.amx.b, s.amx.tmp[w], b, ldb, tB, k, n, lo, hi) })
+		if workers == 1 { // no closures: a small product allocates nothing
+			s.packA(tA, a, lda, m, k, kp, 0, 0, mp/amxBlock)
+			packBVNNI(s.amx.b, s.amx.tmp[0], b, ldb, tB, k, n, 0, panels)
+		} else {
+			parallelIdx(workers, mp/amxBlock, func(w, lo, hi int) { s.packA(tA, a, lda, m, k, kp, w, lo, hi) })
+			parallelIdx(workers, panels, func(w, lo, hi int) { packBVNNI(s.amx.b, s.amx.tmp[w], b, ldb, tB, k, n, lo, hi) })
+		}
 		if beta != 0 && beta != 1 {
 			scaleRows(c, m, n, ldc, beta)
 		}
@@ -157,6 +156,16 @@ func (s *GemmBF16Scratch) gemm(kern gemmBF16Kernel, tA, tB bool, m, n, k int, a 
 		}
 		gemm(false, false, m, n, k, 1, s.f, k, s.g, n, beta, c, ldc)
 	}
+}
+
+// packA rounds and packs row blocks [lo,hi) of op(A) into s.amx.a with
+// worker's packing row.
+func (s *GemmBF16Scratch) packA(tA bool, a []float32, lda, m, k, kp, worker, lo, hi int) {
+	if tA {
+		packColsBF16(s.amx.a, s.amx.tmp[worker], a, lda, m, k, kp, lo*amxBlock, hi*amxBlock)
+		return
+	}
+	packRowsBF16(s.amx.a, s.amx.tmp[worker], a, lda, m, k, kp, lo*amxBlock, hi*amxBlock)
 }
 
 // opAt is element (i, j) of op(x) for x row-major with leading dimension

@@ -343,3 +343,36 @@ func TestGemmBF16ReusesItsScratch(t *testing.T) {
 		}
 	}
 }
+
+// TestGemmBF16WideAndParallelProductsMatchFloat64Reference covers what the
+// shapes above do not reach: more than one group of eight 32-column panels
+// in the vectorised B packing (n > 256, with a partial last panel and odd
+// k), and products large enough (m·n·k ≥ parallelGemmWork) to be split
+// across workers, each with its own packing row, for every transpose;
+// tolerance as in TestGemmBF16MatchesFloat64Reference.
+func TestGemmBF16WideAndParallelProductsMatchFloat64Reference(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	for _, sh := range []struct{ m, n, k int }{{9, 520, 33}, {70, 300, 101}, {130, 290, 64}} {
+		for _, tA := range []bool{false, true} {
+			for _, tB := range []bool{false, true} {
+				ar, ac := sh.m, sh.k
+				if tA {
+					ar, ac = sh.k, sh.m
+				}
+				br, bc := sh.k, sh.n
+				if tB {
+					br, bc = sh.n, sh.k
+				}
+				lda, ldb, ldc := ac+1, bc+2, sh.n
+				a, b := randF32(rng, ar*lda), randF32(rng, br*ldb)
+				c0 := randF32(rng, sh.m*ldc)
+				for name, mk := range gemmBF16Kernels() {
+					c := append([]float32(nil), c0...)
+					s, kern := mk()
+					s.gemm(kern, tA, tB, sh.m, sh.n, sh.k, a, lda, b, ldb, 1, c, ldc)
+					checkGemmBF16(t, fmt.Sprintf("%s %+v tA=%v tB=%v", name, sh, tA, tB), tA, tB, sh.m, sh.n, sh.k, a, lda, b, ldb, 1, c0, c, ldc)
+				}
+			}
+		}
+	}
+}

@@ -22,16 +22,7 @@ func BenchmarkGitBaseTrainStep(b *testing.B) {
 		b.Fatal(err)
 	}
 	Init(m, 0)
-	const batch, textLen = 8, 20
-	rng := rand.New(rand.NewSource(1))
-	in := gitmodel.Batch{Pixels: make([]float32, batch*3*224*224), IDs: make([]int, batch*textLen), Labels: make([]int, batch*textLen)}
-	for i := range in.Pixels {
-		in.Pixels[i] = float32(rng.NormFloat64())
-	}
-	for i := range in.IDs {
-		in.IDs[i] = 1000 + rng.Intn(20000)
-		in.Labels[i] = in.IDs[i]
-	}
+	in := gitBaseStepBatch()
 	tr, err := NewTrainer(m, TrainerOptions{AdamW: DefaultAdamWConfig(), MaxGradNorm: 1, Dropout: true, LR: func(int) float64 { return 1e-5 }})
 	if err != nil {
 		b.Fatal(err)
@@ -49,4 +40,20 @@ func BenchmarkGitBaseTrainStep(b *testing.B) {
 		step()
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/step")
+}
+
+// gitBaseStepBatch is the benchmarks' git-base training batch: 8 random
+// 224×224 images with 20 random text tokens each (ids as labels).
+func gitBaseStepBatch() gitmodel.Batch {
+	const batch, textLen = 8, 20
+	rng := rand.New(rand.NewSource(1))
+	in := gitmodel.Batch{Pixels: make([]float32, batch*3*224*224), IDs: make([]int, batch*textLen), Labels: make([]int, batch*textLen)}
+	for i := range in.Pixels {
+		in.Pixels[i] = float32(rng.NormFloat64())
+	}
+	for i := range in.IDs {
+		in.IDs[i] = 1000 + rng.Intn(20000)
+		in.Labels[i] = in.IDs[i]
+	}
+	return in
 }

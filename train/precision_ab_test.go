@@ -2,7 +2,6 @@ package train
 
 import (
 	"context"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,16 +32,7 @@ func TestGitBaseStepCPUTimeBF16VsFP32(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const batch, textLen = 8, 20
-	rng := rand.New(rand.NewSource(1))
-	in := gitmodel.Batch{Pixels: make([]float32, batch*3*224*224), IDs: make([]int, batch*textLen), Labels: make([]int, batch*textLen)}
-	for i := range in.Pixels {
-		in.Pixels[i] = float32(rng.NormFloat64())
-	}
-	for i := range in.IDs {
-		in.IDs[i] = 1000 + rng.Intn(20000)
-		in.Labels[i] = in.IDs[i]
-	}
+	in := gitBaseStepBatch()
 	precs := []graph.Precision{graph.FP32, graph.BF16}
 	if only := os.Getenv("GITCAP_STEP_AB_ONLY"); only != "" { // one precision (its peak memory alone)
 		p, err := graph.ParsePrecision(only)

@@ -8,16 +8,12 @@ import (
 )
 
 // benchPrefix times the batcher's prefix graph (vision tower, projection and
-// the decoder over the image tokens and a one-token prompt, last logits) or,
-// with visionOnly, the vision tower and projection alone, for batch images.
-// The difference is the decoder's prefix pass.
-func benchPrefix(b *testing.B, batch int, visionOnly bool) {
+// the decoder over the image tokens and a one-token prompt, last logits) for
+// batch images. Its difference from BenchmarkGitBaseVisionForward (the
+// vision tower and projection alone) is the decoder's prefix pass.
+func benchPrefix(b *testing.B, batch int) {
 	m := randomModel(b, "git-base.json")
-	opts := ForwardOptions{Last: true}
-	if visionOnly {
-		opts = ForwardOptions{VisionOnly: true}
-	}
-	f, err := m.NewForward(batch, 1, opts)
+	f, err := m.NewForward(batch, 1, ForwardOptions{Last: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -38,11 +34,9 @@ func benchPrefix(b *testing.B, batch int, visionOnly bool) {
 }
 
 // The prefix graph at one and eight images (per image: divide by the
-// batch), and the vision tower alone at the same sizes.
-func BenchmarkGitBasePrefix1(b *testing.B)       { benchPrefix(b, 1, false) }
-func BenchmarkGitBasePrefix8(b *testing.B)       { benchPrefix(b, 8, false) }
-func BenchmarkGitBasePrefixVision1(b *testing.B) { benchPrefix(b, 1, true) }
-func BenchmarkGitBasePrefixVision8(b *testing.B) { benchPrefix(b, 8, true) }
+// batch).
+func BenchmarkGitBasePrefix1(b *testing.B) { benchPrefix(b, 1) }
+func BenchmarkGitBasePrefix8(b *testing.B) { benchPrefix(b, 8) }
 
 // TestPrefixGraphComputesOnlyTheLastRowOfItsLastLayer: a generation prefix
 // graph (ForwardOptions{Last: true}) runs its last decoder layer for each

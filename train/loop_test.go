@@ -14,6 +14,7 @@ import (
 	"github.com/gitcap/gitcap/data/fsutil"
 	"github.com/gitcap/gitcap/gitmodel"
 	"github.com/gitcap/gitcap/gitmodel/caption"
+	"github.com/gitcap/gitcap/graph"
 )
 
 // shapesSet writes a COCO captions file over the fixture shape images with
@@ -85,41 +86,50 @@ func tinyConfig(t *testing.T, out string, steps int) *Config {
 }
 
 func TestRunLossFalls(t *testing.T) {
-	dir := t.TempDir()
-	steps := 30
-	if testing.Short() {
-		steps = 20 // the -short tier: the loss still halves
-	}
-	cfg := tinyConfig(t, dir, steps)
-	var log strings.Builder
-	sum, err := Run(context.Background(), cfg, &log)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, log.String())
-	}
-	t.Logf("first loss %.4f, last %.4f, %v", sum.FirstLoss, sum.LastLoss, sum.Elapsed)
-	if !(sum.LastLoss < 0.5*sum.FirstLoss) {
-		t.Errorf("loss %.4f -> %.4f: did not fall below half\n%s", sum.FirstLoss, sum.LastLoss, log.String())
-	}
-	if sum.Steps != steps {
-		t.Errorf("steps %d, want %d", sum.Steps, steps)
-	}
-	ck := filepath.Join(dir, LastCheckpoint)
-	for _, f := range []string{"config.json", "model.safetensors", "vocab.txt", "preprocessor_config.json", OptimizerFile, StateFile} {
-		if _, err := os.Stat(filepath.Join(ck, f)); err != nil {
-			t.Error(err)
-		}
-	}
-	for _, f := range []string{MetricsFile, PlotFile, ConfigFile} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			t.Error(err)
-		}
-	}
-	p, err := caption.LoadPipeline(ck)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Model.Params.Count() == 0 {
-		t.Error("no parameters")
+	for _, precision := range []string{"fp32", "bf16"} { // bf16: mixed precision through the run loop
+		t.Run(precision, func(t *testing.T) {
+			if p, _ := graph.ParsePrecision(precision); graph.CheckPrecision(p) != nil {
+				t.Skip(graph.CheckPrecision(p))
+			}
+			dir := t.TempDir()
+			steps := 30
+			if testing.Short() {
+				steps = 20 // the -short tier: the loss still halves
+			}
+			cfg := tinyConfig(t, dir, steps)
+			cfg.Precision = precision
+			var log strings.Builder
+			sum, err := Run(context.Background(), cfg, &log)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, log.String())
+			}
+			t.Logf("first loss %.4f, last %.4f, %v", sum.FirstLoss, sum.LastLoss, sum.Elapsed)
+			if !(sum.LastLoss < 0.5*sum.FirstLoss) {
+				t.Errorf("loss %.4f -> %.4f: did not fall below half\n%s", sum.FirstLoss, sum.LastLoss, log.String())
+			}
+			if sum.Steps != steps {
+				t.Errorf("steps %d, want %d", sum.Steps, steps)
+			}
+			ck := filepath.Join(dir, LastCheckpoint)
+			for _, f := range []string{"config.json", "model.safetensors", "vocab.txt", "preprocessor_config.json", OptimizerFile, StateFile} {
+				if _, err := os.Stat(filepath.Join(ck, f)); err != nil {
+					t.Error(err)
+				}
+			}
+			for _, f := range []string{MetricsFile, PlotFile, ConfigFile} {
+				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+					t.Error(err)
+				}
+			}
+			p, err := caption.LoadPipeline(ck)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Model.Params.Count() == 0 {
+				t.Error("no parameters")
+			}
+
+		})
 	}
 }
 

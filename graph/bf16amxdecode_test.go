@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"fmt"
 	"math/rand"
 	"slices"
 	"testing"
@@ -101,5 +102,65 @@ func TestParamPackAMXKeepsOnlyTheTileCopy(t *testing.T) {
 	p.UnpackAMX()
 	if !slices.Equal(p.BF16(), bits) || ps.ResidentBytes() != 2*37*70 {
 		t.Errorf("UnpackAMX: bits equal %v, %d resident bytes (want %d)", slices.Equal(p.BF16(), bits), ps.ResidentBytes(), 2*37*70)
+	}
+}
+
+// BenchmarkLinearBF16DecodeStep times the LinearBF16 products of one
+// git-base decode step (6 layers of q, k, v, o 768×768, fc1 768→3072, fc2
+// 3072→768, and the 30522-row LM head: 140 MB of bf16 weights) over 1 and
+// 16 rows, on the AVX-512 GEMV kernel over the checkpoint layout and on
+// the AMX tiles over the packed-only weights, reporting CPU time per step
+// (user+system of the whole process: what a loaded machine still measures)
+// beside wall time.
+func BenchmarkLinearBF16DecodeStep(b *testing.B) {
+	if !amxOn() {
+		b.Skip("AMX does not run here: " + amxProbe().reason)
+	}
+	rng := rand.New(rand.NewSource(10))
+	var shapes [][2]int // (in, out)
+	for range 6 {
+		shapes = append(shapes, [2]int{768, 768}, [2]int{768, 768}, [2]int{768, 768}, [2]int{768, 768}, [2]int{768, 3072}, [2]int{3072, 768})
+	}
+	shapes = append(shapes, [2]int{768, 30522})
+	ps := NewParams(tensor.Float32)
+	var gemv, amx []*Param
+	var bias [][]float32
+	for i, sh := range shapes {
+		w := randBF16(rng, sh[0]*sh[1])
+		for j, list := range []*[]*Param{&gemv, &amx} {
+			p := ps.New(fmt.Sprintf("w%d/%d", i, j), sh[1], sh[0])
+			p.ToBF16()
+			if err := p.SetBF16Bits(w); err != nil {
+				b.Fatal(err)
+			}
+			*list = append(*list, p)
+		}
+		amx[i].PackAMX()
+		bias = append(bias, randF32(rng, sh[1]))
+	}
+	for _, rows := range []int{1, 16} {
+		x := randF32(rng, rows*3072)
+		y := make([]float32, rows*30522)
+		for _, path := range []string{"gemv", "amx"} {
+			s := &bf16Scratch{}
+			step := func() {
+				for i, sh := range shapes {
+					if path == "gemv" {
+						linearBF16On(x[:rows*sh[0]], gemv[i].BF16(), gemv[i], bias[i], y[:rows*sh[1]], rows, sh[0], sh[1], s)
+					} else {
+						linearBF16On(x[:rows*sh[0]], nil, amx[i], bias[i], y[:rows*sh[1]], rows, sh[0], sh[1], s)
+					}
+				}
+			}
+			b.Run(fmt.Sprintf("%s/rows%d", path, rows), func(b *testing.B) {
+				step()
+				cpu0 := cpuSeconds()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					step()
+				}
+				b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N)*1e3, "cpu-ms/step")
+			})
+		}
 	}
 }

@@ -14,9 +14,12 @@ type WeightDtype string
 const (
 	FP32 WeightDtype = "fp32" // float32: the reference, and the only dtype that trains
 	BF16 WeightDtype = "bf16" // bfloat16: half the memory and half the bytes a decode step reads
-	// BF16Full is BF16 whose many-row matrix products (vision tower,
-	// prefix) also round their activations to bf16 and run the VDPBF16PS
-	// GEMM (AVX512_BF16 CPUs): a faster vision tower, a second rounding.
+	// BF16Full is BF16 whose matrix products also round their activations
+	// to bf16: on AMX CPUs every product (decode steps too) runs on the
+	// tiles and the Linear matrices keep only their tile-layout copy
+	// (SetBF16Activations); on other AVX512_BF16 CPUs the many-row ones
+	// (vision tower, prefix) run the VDPBF16PS GEMM. A faster vision tower
+	// and batched decode, a second rounding.
 	BF16Full WeightDtype = "bf16-full"
 )
 

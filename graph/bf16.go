@@ -27,7 +27,11 @@ import (
 // vision tower, a prefix) it widens the matrix into a float32 scratch
 // shared by the graph and calls sgemm, whose speed a compute-bound product
 // keeps; with WithBF16Activations it rounds the activations to bf16 too and
-// runs the AMX tiles (bf16amx.go) or VDPBF16PS (bf16gemm.go).
+// runs the AMX tiles (bf16amx.go) or VDPBF16PS (bf16gemm.go). With
+// WithBF16Activations and AMX every product, decode steps included, runs on
+// the tiles (a row's result then does not depend on how many rows share the
+// step), and a weight only those products read can keep just its
+// tile-layout copy (Param.PackAMX).
 
 // BF16FromF32 rounds f to bfloat16 (round to nearest, ties to even, as
 // PyTorch's float32→bfloat16 cast); NaN stays NaN.
@@ -247,8 +251,11 @@ func (s *bf16Scratch) get(n int) []float32 {
 // VDPBF16PS GEMM where the CPU has AVX512_BF16: about twice the speed of
 // widening and sgemm, at the cost of a second rounding (the activations',
 // relative ≤ 2⁻⁹) on top of the weights'. Without it those products keep
-// float32 activations (widen + sgemm). Decode steps (few rows) always keep
-// float32 activations.
+// float32 activations (widen + sgemm). Where AMX runs, every LinearBF16
+// product of the graph takes the tiles, decode steps (few rows) included:
+// at 16 rows they cost about the weights' streaming, where the GEMV kernel
+// is compute-bound, and a row's result is the same whatever the rows beside
+// it. Without AMX decode steps keep float32 activations (GEMV).
 func WithBF16Activations(on bool) BuilderOption {
 	return func(b *Builder) {
 		if b.bf16 == nil {

@@ -54,7 +54,7 @@ func BF16Fast() bool { return hasAVX512 }
 func BF16Kernels() string {
 	switch {
 	case amxOn():
-		return "AVX-512 GEMV for few rows, AMX TDPBF16PS GEMM for many"
+		return "AMX TDPBF16PS for every row count with bf16 activations (bf16-full; Linear matrices packed-only), else AVX-512 GEMV for few rows and AMX for many"
 	case hasBF16DP:
 		return "AVX-512 GEMV for few rows, VDPBF16PS GEMM for many (AMX off: " + amxProbe().reason + ")"
 	case hasAVX512:

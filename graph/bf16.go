@@ -54,7 +54,7 @@ func BF16Fast() bool { return hasAVX512 }
 func BF16Kernels() string {
 	switch {
 	case amxOn():
-		return "AMX TDPBF16PS for every row count with bf16 activations (bf16-full; Linear matrices packed-only), else AVX-512 GEMV for few rows and AMX for many"
+		return "AMX TDPBF16PS for every row count with bf16 activations (bf16-full; Linear matrices packed-only); bf16: AVX-512 GEMV for few rows, widen + sgemm for many"
 	case hasBF16DP:
 		return "AVX-512 GEMV for few rows, VDPBF16PS GEMM for many (AMX off: " + amxProbe().reason + ")"
 	case hasAVX512:

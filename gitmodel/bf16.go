@@ -14,9 +14,12 @@ type WeightDtype string
 const (
 	FP32 WeightDtype = "fp32" // float32: the reference, and the only dtype that trains
 	BF16 WeightDtype = "bf16" // bfloat16: half the memory and half the bytes a decode step reads
-	// BF16Full is BF16 whose many-row matrix products (vision tower,
-	// prefix) also round their activations to bf16 and run the VDPBF16PS
-	// GEMM (AVX512_BF16 CPUs): a faster vision tower, a second rounding.
+	// BF16Full is BF16 whose matrix products also round their activations
+	// to bf16: on AMX CPUs every product (decode steps too) runs on the
+	// tiles and the Linear matrices keep only their tile-layout copy
+	// (SetBF16Activations); on other AVX512_BF16 CPUs the many-row ones
+	// (vision tower, prefix) run the VDPBF16PS GEMM. A faster vision tower
+	// and batched decode, a second rounding.
 	BF16Full WeightDtype = "bf16-full"
 )
 
@@ -61,7 +64,7 @@ func (m *Model) CloneBF16() (*Model, error) {
 	for _, p := range c.Params.All() {
 		src := m.Params.Get(p.Name)
 		var err error
-		if bits := src.BF16(); bits != nil {
+		if bits := src.CheckpointBF16(); bits != nil {
 			err = p.SetBF16Bits(bits)
 		} else {
 			err = p.SetF32(src.F32())
@@ -108,9 +111,40 @@ func LoadDtype(dir string, dt WeightDtype) (*Model, error) {
 }
 
 // SetBF16Activations chooses whether graphs built from now on let their
-// many-row bf16 products round activations to bf16 (graph.WithBF16Activations;
-// BF16Full).
-func (m *Model) SetBF16Activations(on bool) { m.bf16Act = on }
+// bf16 products round activations to bf16 (graph.WithBF16Activations;
+// BF16Full). On with AMX, every product takes the tile unit whatever its
+// row count, and the Linear matrices (read only by those products) keep
+// only their tile-layout copy (graph.Param.PackAMX), so that the resident
+// weights are about half the float32 ones; off, they get their
+// checkpoint layout back (UnpackAMX). Call it before building graphs or
+// sharing the model between goroutines.
+func (m *Model) SetBF16Activations(on bool) {
+	m.bf16Act = on
+	for _, p := range m.amxOnly() {
+		if on {
+			p.PackAMX()
+		} else {
+			p.UnpackAMX()
+		}
+	}
+}
+
+// amxOnly lists the bf16 weights that only LinearBF16 reads: the Linear
+// matrices (RoleWeight, ToBF16) but a weight tied to an embedding table
+// (the LM head), and the patch convolution.
+func (m *Model) amxOnly() []*graph.Param {
+	if !m.IsBF16() {
+		return nil
+	}
+	tables := map[*graph.Param]bool{m.visionPos.W: true, m.words.W: true, m.positions.W: true}
+	var ps []*graph.Param
+	for _, p := range m.Params.All() {
+		if (p.Role == graph.RoleWeight || p == m.patch.W) && p.IsBF16() && !tables[p] {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
 
 func (m *Model) bf16Options() []graph.BuilderOption {
 	if !m.bf16Act {
@@ -121,7 +155,7 @@ func (m *Model) bf16Options() []graph.BuilderOption {
 
 // DecodeStepBytes is the memory one decode step over `rows` sequences reads
 // at least: every decoder parameter and the LM head once (their resident
-// bytes: half for bf16 weights), plus each row's KV cache of `cached`
+// bytes, or their AMX-packed copies: about half for bf16 weights), plus each row's KV cache of `cached`
 // positions in every layer (float32 keys and values).
 func (m *Model) DecodeStepBytes(rows, cached int) float64 {
 	seen := map[*graph.Param]bool{}
@@ -130,7 +164,7 @@ func (m *Model) DecodeStepBytes(rows, cached int) float64 {
 		for _, p := range ps {
 			if p != nil && !seen[p] {
 				seen[p] = true
-				n += float64(p.Value.Shape().TotalSize()) * float64(p.Value.Dtype().Size())
+				n += float64(p.ProductBytes())
 			}
 		}
 	}

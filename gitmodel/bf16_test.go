@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/gitcap/gitcap/data/fixtures"
+	"github.com/gitcap/gitcap/graph"
 )
 
 func loadTinyBF16(t testing.TB, dt ...WeightDtype) *Model {
@@ -166,9 +168,16 @@ func TestParseWeightDtype(t *testing.T) {
 
 // TestBF16BatcherMatchesGenerator: with bf16 weights the serving path (a
 // Batcher too small to hold every call, so calls join and leave mid-way)
-// gives the ids of the bf16 Generator alone, greedy and 3-beam.
+// gives the ids of the bf16 Generator alone, greedy and 3-beam, for bf16
+// and bf16-full (whose products all take the AMX tiles where they run: a
+// row's result does not depend on the rows sharing the step).
 func TestBF16BatcherMatchesGenerator(t *testing.T) {
-	m := loadTinyBF16(t)
+	for _, dt := range []WeightDtype{BF16, BF16Full} {
+		t.Run(string(dt), func(t *testing.T) { testBF16BatcherMatchesGenerator(t, loadTinyBF16(t, dt)) })
+	}
+}
+
+func testBF16BatcherMatchesGenerator(t *testing.T, m *Model) {
 	ref := loadGenRef(t)
 	g := m.NewGenerator()
 	defer g.Close()
@@ -205,4 +214,39 @@ func TestBF16BatcherMatchesGenerator(t *testing.T) {
 	}
 	wg.Wait()
 	waitIdle(t, b)
+}
+
+// TestBF16FullOnAMXHoldsHalfTheFP32Weights: with bf16-full on AMX the
+// Linear matrices keep only their tile-layout copy (graph.Param.PackAMX),
+// so the resident weights, packed copies counted, stay about half the
+// float32 ones: git-tiny's padding to multiples of 32 (its 37-wide MLP,
+// the 30522-row LM head) and its float32 tensors add a few percent.
+func TestBF16FullOnAMXHoldsHalfTheFP32Weights(t *testing.T) {
+	fp, bf := loadTiny(t, "git-tiny"), loadTinyBF16(t, BF16Full)
+	packed := 0
+	for _, p := range bf.amxOnly() {
+		if p.BF16() == nil {
+			packed++
+		}
+	}
+	if packed == 0 {
+		t.Skip("AMX does not run here (" + graph.BF16Kernels() + "): bf16-full keeps the checkpoint layout")
+	}
+	if packed != len(bf.amxOnly()) {
+		t.Errorf("%d of %d Linear matrices packed-only", packed, len(bf.amxOnly()))
+	}
+	ratio := float64(bf.Params.ResidentBytes()) / float64(fp.Params.ResidentBytes())
+	t.Logf("resident weights: bf16-full %d B, fp32 %d B (%.3f×)", bf.Params.ResidentBytes(), fp.Params.ResidentBytes(), ratio)
+	if ratio > 0.55 {
+		t.Errorf("bf16-full weights on AMX take %.3f× the float32 memory, want at most 0.55×", ratio)
+	}
+	c, err := bf.CloneBF16() // reads the packed-only weights back in checkpoint layout
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range bf.Params.All() {
+		if q := c.Params.Get(p.Name); p.IsBF16() && !slices.Equal(p.CheckpointBF16(), q.BF16()) {
+			t.Fatalf("CloneBF16 of the packed model: %s differs", p.Name)
+		}
+	}
 }

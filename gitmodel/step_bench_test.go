@@ -2,6 +2,7 @@ package gitmodel
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -121,4 +122,27 @@ func BenchmarkForwardFixture8(b *testing.B) {
 func BenchmarkForwardDemo8(b *testing.B) { benchForward(b, demoModel(b), ForwardOptions{Last: true}) }
 func BenchmarkTrainForwardBackwardDemo8(b *testing.B) {
 	benchForward(b, demoModel(b), ForwardOptions{Train: true, Loss: true, Dropout: true})
+}
+
+// BenchmarkGitBaseBF16DecodeStep times a git-base decode step of 1 and 16
+// rows (serving batches 16) with bf16 weights in one process: "gemv" is
+// --dtype bf16 (float32 activations, the AVX-512 GEMV kernel over the
+// checkpoint layout), "full" is --dtype bf16-full (on AMX: every product on
+// the tiles over the packed-only weights). Compare cpu-ns/op.
+func BenchmarkGitBaseBF16DecodeStep(b *testing.B) {
+	fp := randomModel(b, "git-base.json")
+	models := map[string]*Model{}
+	for _, name := range []string{"gemv", "full"} {
+		m, err := fp.CloneBF16()
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.SetBF16Activations(name == "full")
+		models[name] = m
+	}
+	for _, rows := range []int{1, 16} {
+		for _, name := range []string{"gemv", "full"} {
+			b.Run(fmt.Sprintf("%s/rows%d", name, rows), func(b *testing.B) { benchDecodeStep(b, models[name], rows) })
+		}
+	}
 }

@@ -27,7 +27,11 @@ import (
 // vision tower, a prefix) it widens the matrix into a float32 scratch
 // shared by the graph and calls sgemm, whose speed a compute-bound product
 // keeps; with WithBF16Activations it rounds the activations to bf16 too and
-// runs the AMX tiles (bf16amx.go) or VDPBF16PS (bf16gemm.go).
+// runs the AMX tiles (bf16amx.go) or VDPBF16PS (bf16gemm.go). With
+// WithBF16Activations and AMX every product, decode steps included, runs on
+// the tiles (a row's result then does not depend on how many rows share the
+// step), and a weight only those products read can keep just its
+// tile-layout copy (Param.PackAMX).
 
 // BF16FromF32 rounds f to bfloat16 (round to nearest, ties to even, as
 // PyTorch's float32→bfloat16 cast); NaN stays NaN.
@@ -50,7 +54,7 @@ func BF16Fast() bool { return hasAVX512 }
 func BF16Kernels() string {
 	switch {
 	case amxOn():
-		return "AVX-512 GEMV for few rows, AMX TDPBF16PS GEMM for many"
+		return "AMX TDPBF16PS for every row count with bf16 activations (bf16-full; Linear matrices packed-only); bf16: AVX-512 GEMV for few rows, widen + sgemm for many"
 	case hasBF16DP:
 		return "AVX-512 GEMV for few rows, VDPBF16PS GEMM for many (AMX off: " + amxProbe().reason + ")"
 	case hasAVX512:
@@ -60,12 +64,15 @@ func BF16Kernels() string {
 }
 
 // IsBF16 reports whether p holds bfloat16 weights (see ToBF16).
-func (p *Param) IsBF16() bool { return p.Value != nil && p.Value.Dtype() == tensor.Uint16 }
+func (p *Param) IsBF16() bool {
+	return p.packedShape != nil || p.Value != nil && p.Value.Dtype() == tensor.Uint16
+}
 
-// BF16 returns the bf16 bit patterns of a parameter narrowed by ToBF16, or
-// nil.
+// BF16 returns the bf16 bit patterns of a parameter narrowed by ToBF16 in
+// checkpoint layout, or nil (also once PackAMX has dropped them: see
+// CheckpointBF16).
 func (p *Param) BF16() []uint16 {
-	if !p.IsBF16() {
+	if p.Value == nil || p.Value.Dtype() != tensor.Uint16 {
 		return nil
 	}
 	return p.Value.Data().([]uint16)
@@ -92,6 +99,9 @@ func (p *Param) ToBF16() {
 // SetBF16Bits stores bf16 bit patterns (a checkpoint's BF16 tensor, kept as
 // it is) into a bf16 Param.
 func (p *Param) SetBF16Bits(bits []uint16) error {
+	if p.packedShape != nil {
+		return errPackedOnly(p)
+	}
 	dst := p.BF16()
 	if dst == nil {
 		return fmt.Errorf("parameter %s does not hold bf16 weights", p.Name)
@@ -107,6 +117,9 @@ func (p *Param) SetBF16Bits(bits []uint16) error {
 // SetF32 stores float32 values into p: copied into a float32 Param,
 // narrowed (BF16FromF32) into a bf16 one.
 func (p *Param) SetF32(vals []float32) error {
+	if p.packedShape != nil {
+		return errPackedOnly(p)
+	}
 	if dst := p.BF16(); dst != nil {
 		if len(vals) != len(dst) {
 			return fmt.Errorf("parameter %s: %d values for %d elements", p.Name, len(vals), len(dst))
@@ -125,14 +138,94 @@ func (p *Param) SetF32(vals []float32) error {
 	return nil
 }
 
-// ResidentBytes is the memory the parameters' values take (2 bytes per bf16
-// element, the dtype's size otherwise).
+// ResidentBytes is the memory the parameters' values take: 2 bytes per bf16
+// element, the dtype's size otherwise, plus every AMX-packed copy
+// (Param.ResidentBytes).
 func (ps *Params) ResidentBytes() int {
 	n := 0
 	for _, p := range ps.byName {
-		n += p.Value.Shape().TotalSize() * int(p.Value.Dtype().Size())
+		n += p.ResidentBytes()
 	}
 	return n
+}
+
+// ResidentBytes is the memory p's values take: its checkpoint-layout values
+// (none once PackAMX dropped them) and its AMX-packed copy if it has one.
+func (p *Param) ResidentBytes() int {
+	n := 0
+	if p.Value != nil {
+		n = p.Value.Shape().TotalSize() * int(p.Value.Dtype().Size())
+	}
+	if w := p.amx.Load(); w != nil {
+		n += 2 * len(*w)
+	}
+	return n
+}
+
+// ProductBytes is the memory one product over p reads: its AMX-packed copy
+// if it has one, its values otherwise.
+func (p *Param) ProductBytes() int {
+	if w := p.amx.Load(); w != nil {
+		return 2 * len(*w)
+	}
+	return p.ResidentBytes()
+}
+
+func errPackedOnly(p *Param) error {
+	return fmt.Errorf("parameter %s holds only its AMX-packed bf16 copy (UnpackAMX restores the checkpoint layout)", p.Name)
+}
+
+// matrixDims is the (out, in) matrix LinearBF16 reads p's elements as.
+func matrixDims(p *Param) (out, in int) {
+	sh := tensor.Shape(p.Shape())
+	return sh[0], sh.TotalSize() / sh[0]
+}
+
+// PackAMX packs a bf16 weight read only by LinearBF16 into the AMX tile
+// layout and drops its checkpoint-layout bits, so that the weight is held
+// once (half its float32 bytes, plus the padding to multiples of 32) and
+// every LinearBF16 product over it, whatever its row count, runs on the
+// tile unit with activations rounded to bf16. It does nothing (false)
+// where AMX does not run or p is not bf16. Do not pack a Param that
+// anything else reads in checkpoint layout (EmbedBF16 refuses it; Builder
+// already refuses bf16). Call it before sharing p between goroutines.
+func (p *Param) PackAMX() bool {
+	if !amxOn() || !p.IsBF16() {
+		return false
+	}
+	if p.packedShape != nil {
+		return true
+	}
+	out, in := matrixDims(p)
+	p.amxWeights(in, out)
+	p.packedShape = p.Value.Shape().Clone()
+	p.Value = nil
+	return true
+}
+
+// UnpackAMX undoes PackAMX: the checkpoint-layout bits come back (unpacked
+// from the tile copy, bit for bit) and the packed copy is dropped.
+func (p *Param) UnpackAMX() {
+	if p.packedShape == nil {
+		return
+	}
+	bits := p.CheckpointBF16()
+	p.Value = tensor.New(tensor.WithShape(p.packedShape...), tensor.WithBacking(bits))
+	p.packedShape = nil
+	p.amx.Store(nil)
+}
+
+// CheckpointBF16 returns p's bf16 bits in checkpoint layout: BF16's slice,
+// or, once PackAMX has dropped it, a new slice unpacked from the tile copy.
+// nil for a float32 Param.
+func (p *Param) CheckpointBF16() []uint16 {
+	if p.packedShape == nil {
+		return p.BF16()
+	}
+	out, in := matrixDims(p)
+	bits := make([]uint16, out*in)
+	unpackWeightsVNNI(bits, *p.amx.Load(), in, out)
+	return bits
 }
 
 // bf16Scratch is the float32 matrix a graph's many-row LinearBF16 ops widen
@@ -158,8 +251,11 @@ func (s *bf16Scratch) get(n int) []float32 {
 // VDPBF16PS GEMM where the CPU has AVX512_BF16: about twice the speed of
 // widening and sgemm, at the cost of a second rounding (the activations',
 // relative ≤ 2⁻⁹) on top of the weights'. Without it those products keep
-// float32 activations (widen + sgemm). Decode steps (few rows) always keep
-// float32 activations.
+// float32 activations (widen + sgemm). Where AMX runs, every LinearBF16
+// product of the graph takes the tiles, decode steps (few rows) included:
+// at 16 rows they cost about the weights' streaming, where the GEMV kernel
+// is compute-bound, and a row's result is the same whatever the rows beside
+// it. Without AMX decode steps keep float32 activations (GEMV).
 func WithBF16Activations(on bool) BuilderOption {
 	return func(b *Builder) {
 		if b.bf16 == nil {
@@ -181,12 +277,10 @@ func LinearBF16(b *Builder, x *G.Node, w *Param, bias *G.Node) *G.Node {
 	if !w.IsBF16() {
 		panic(buildError{fmt.Errorf("LinearBF16: parameter %s holds float32 weights", w.Name)})
 	}
-	sh := w.Value.Shape()
-	out := sh[0]
+	out, in := matrixDims(w)
 	if b.bf16 == nil {
 		b.bf16 = &bf16Scratch{}
 	}
-	in := sh.TotalSize() / out
 	f32 := tensor.Float32
 	sig := fmt.Sprintf("LinearBF16{%s,%p,%dx%d,bias=%v}", w.Name, w, out, in, bias != nil)
 	op := linearBF16Op{w: w, nOut: out, nIn: in, bias: bias != nil, scratch: b.bf16}
@@ -243,8 +337,22 @@ func linearBF16(x []float32, w []uint16, bias, y []float32, n, in, out int, scra
 
 // linearBF16On is linearBF16 for w held by p (the op's Param, whose AMX
 // copy of w it uses; nil: the AMX path packs w into the scratch per call).
+//
+// With bf16 activations (roundX) and AMX, every product takes the tile
+// unit whatever n, so that a row's result does not depend on how many rows
+// share the call (decode steps alone or batched, prefixes): the tiles'
+// rows are independent and each row's k order is the same for any n
+// (amxProduct). A weight PackAMX packed has no other copy, so its products
+// take the tile unit even without roundX.
 func linearBF16On(x []float32, w []uint16, p *Param, bias, y []float32, n, in, out int, scratch *bf16Scratch) {
-	if scratch != nil && scratch.roundX && useBF16DP(n, in, out) {
+	if p != nil && p.packedShape != nil {
+		if scratch == nil {
+			scratch = &bf16Scratch{}
+		}
+		linearBF16AMX(x, p.amxWeights(in, out), bias, y, n, in, out, &scratch.amx)
+		return
+	}
+	if scratch != nil && scratch.roundX && (amxOn() || useBF16DP(n, in, out)) {
 		linearBF16DP(x, w, p, bias, y, n, in, out, scratch)
 		return
 	}
@@ -364,6 +472,9 @@ func EmbedBF16(w *Param, ids *G.Node) *G.Node {
 	if !w.IsBF16() {
 		panic(buildError{fmt.Errorf("EmbedBF16: parameter %s holds float32 weights", w.Name)})
 	}
+	if w.BF16() == nil {
+		panic(buildError{fmt.Errorf("EmbedBF16: %w", errPackedOnly(w))})
+	}
 	sh := w.Value.Shape()
 	v, c := sh[0], sh.TotalSize()/sh[0]
 	base := newBase(fmt.Sprintf("EmbedBF16{%s,%p,%dx%d}", w.Name, w, v, c), tt(2, tensor.Float32), tt(1, tensor.Int))
@@ -383,6 +494,9 @@ func (op embedBF16Op) Do(vals ...G.Value) (G.Value, error) {
 	ids := ints(vals[0])
 	y := op.out(tensor.Float32, len(ids), op.c)
 	dst, w := y.Data().([]float32), op.w.BF16()
+	if w == nil {
+		return nil, errPackedOnly(op.w)
+	}
 	for i, id := range ids {
 		if id < 0 || id >= op.v {
 			return nil, fmt.Errorf("embedding index %d out of range [0,%d)", id, op.v)

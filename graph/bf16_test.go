@@ -59,7 +59,8 @@ func randF32(rng *rand.Rand, n int) []float32 {
 // VDPBF16PS tiles, with partial row blocks and overlapping last tiles;
 // widening and sgemm) against the same product computed in float64 from the
 // widened weights (and, on the VDPBF16PS path, the activations rounded to
-// bf16, as that path multiplies them). A float32 sum of k products differs from the exact one by at most
+// bf16, as that path multiplies them; with AMX every row count takes the
+// tiles). A float32 sum of k products differs from the exact one by at most
 // about k·2⁻²⁴·Σ|wᵢxᵢ| (the standard bound γₖ); the test allows k·2⁻²³.
 func TestLinearBF16MatchesFloat64Reference(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
@@ -72,7 +73,7 @@ func TestLinearBF16MatchesFloat64Reference(t *testing.T) {
 		x := randF32(rng, c.n*c.in)
 		for _, roundX := range []bool{false, true} {
 			xr := x // what the kernel multiplies: x, or x rounded to bf16 on the VDPBF16PS path
-			if roundX && useBF16DP(c.n, c.in, c.out) {
+			if roundX && (amxOn() || useBF16DP(c.n, c.in, c.out)) {
 				xr = make([]float32, len(x))
 				for i, v := range x {
 					xr[i] = F32FromBF16(BF16FromF32(v))

@@ -223,6 +223,19 @@ func packWeightsVNNI(dst, w []uint16, in, out, j0, j1 int) {
 	}
 }
 
+// unpackWeightsVNNI is packWeightsVNNI's inverse: it reads W (out,in) back
+// from its packed panels src into dst.
+func unpackWeightsVNNI(dst, src []uint16, in, out int) {
+	pl := ceil32(in) / 32 * amxStep
+	for r := 0; r < out; r++ {
+		p := src[r/amxBlock*pl:]
+		row := dst[r*in : (r+1)*in]
+		for kk := range row {
+			row[kk] = p[vnniOffset(kk, r%amxBlock)]
+		}
+	}
+}
+
 // packBVNNI rounds and packs panels [j0,j1) of op(B) (k×n; b is k×n, or
 // n×k when tB) into dst, a k pair (two bf16, one uint32) at a time; tmp
 // holds 2·ceil32(k) values.
@@ -311,8 +324,8 @@ func amxWeightsLen(in, out int) int { return ceil32(out) / 32 * ceil32(in) / 32 
 // Param, shared by every graph) until its values change (SetBF16Bits,
 // SetF32 drop it). It costs as much memory again as the bf16 weight.
 func (p *Param) amxWeights(in, out int) []uint16 {
-	if w := p.amx.Load(); w != nil && len(*w) == amxWeightsLen(in, out) {
-		return *w
+	if w := p.amx.Load(); w != nil && (len(*w) == amxWeightsLen(in, out) || p.packedShape != nil) {
+		return *w // a packed-only weight (PackAMX) has no other copy to pack from
 	}
 	w := make([]uint16, amxWeightsLen(in, out))
 	bits := p.BF16()

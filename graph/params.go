@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync/atomic"
 
@@ -98,10 +99,18 @@ type Param struct {
 	// amx is a bf16 weight packed for the AMX kernel (Param.amxWeights,
 	// bf16amx.go), made on first use, dropped when the values change.
 	amx atomic.Pointer[[]uint16]
+	// packedShape is the weight's shape once PackAMX has dropped its
+	// checkpoint-layout bits (Value nil, amx the only copy); nil otherwise.
+	packedShape []int
 }
 
 // Shape returns the parameter's checkpoint shape.
-func (p *Param) Shape() []int { return p.Value.Shape().Clone() }
+func (p *Param) Shape() []int {
+	if p.packedShape != nil {
+		return slices.Clone(p.packedShape)
+	}
+	return p.Value.Shape().Clone()
+}
 
 // F32 returns the parameter's values for a float32 model.
 func (p *Param) F32() []float32 {
@@ -178,7 +187,7 @@ func (ps *Params) All() []*Param {
 func (ps *Params) Count() int {
 	n := 0
 	for _, p := range ps.byName {
-		n += p.Value.Shape().TotalSize()
+		n += tensor.Shape(p.Shape()).TotalSize()
 	}
 	return n
 }

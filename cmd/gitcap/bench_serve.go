@@ -49,7 +49,7 @@ func (b *serveBench) register(fs *flag.FlagSet) {
 	fs.IntVar(&b.tokens, "serve-tokens", 20, "serve workload: tokens generated per image (EOS banned until then)")
 	fs.IntVar(&b.rows, "serve-batch-size", 16, "serve workload: the server's --batch-size")
 	fs.IntVar(&b.maxEncode, "serve-max-encode-batch", 8, "serve workload: the server's --max-encode-batch (most images encoded in one prefix graph)")
-	fs.StringVar(&b.overlap, "encode-overlap", "true", "serve workload: the server's --encode-overlap: true, false, or both (two servers measured in turn, A B B A, at each client count: an A/B in one run)")
+	fs.StringVar(&b.overlap, "encode-overlap", "false", "serve workload: the server's --encode-overlap: true, false, or both (two servers measured in turn, A B B A, at each client count: an A/B in one run)")
 }
 
 // overlapModes are the --encode-overlap settings to measure, in order.

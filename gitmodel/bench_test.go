@@ -65,8 +65,15 @@ func randomPixels(n int, rng *rand.Rand) []float32 {
 }
 
 func benchVision(b *testing.B, batch int) {
+	benchGitBaseForward(b, batch, ForwardOptions{VisionOnly: true})
+}
+
+// benchGitBaseForward times a git-base-shaped forward graph over batch
+// random images and a one-token (BOS) prompt, reporting seconds per image
+// and CPU time per run.
+func benchGitBaseForward(b *testing.B, batch int, opts ForwardOptions) {
 	m := randomModel(b, "git-base.json")
-	f, err := m.NewForward(batch, 1, ForwardOptions{VisionOnly: true})
+	f, err := m.NewForward(batch, 1, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,15 +81,17 @@ func benchVision(b *testing.B, batch int) {
 	v := m.Config.Vision
 	in := Batch{Pixels: randomPixels(batch*3*v.ImageSize*v.ImageSize, rand.New(rand.NewSource(1))), IDs: make([]int, batch)}
 	for i := range in.IDs {
-		in.IDs[i] = 101
+		in.IDs[i] = m.Config.BosTokenID
+	}
+	if err := f.Run(in); err != nil {
+		b.Fatal(err)
 	}
 	runtime.GC()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	timed(b, func(int) {
 		if err := f.Run(in); err != nil {
 			b.Fatal(err)
 		}
-	}
+	})
 	b.ReportMetric(float64(b.Elapsed().Seconds())/float64(b.N)/float64(batch), "s/image")
 }
 

@@ -12,25 +12,7 @@ import (
 // batch images. Its difference from BenchmarkGitBaseVisionForward (the
 // vision tower and projection alone) is the decoder's prefix pass.
 func benchPrefix(b *testing.B, batch int) {
-	m := randomModel(b, "git-base.json")
-	f, err := m.NewForward(batch, 1, ForwardOptions{Last: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	v := m.Config.Vision
-	in := Batch{Pixels: randomPixels(batch*3*v.ImageSize*v.ImageSize, rand.New(rand.NewSource(1))), IDs: make([]int, batch)}
-	for i := range in.IDs {
-		in.IDs[i] = m.Config.BosTokenID
-	}
-	if err := f.Run(in); err != nil {
-		b.Fatal(err)
-	}
-	timed(b, func(int) {
-		if err := f.Run(in); err != nil {
-			b.Fatal(err)
-		}
-	})
+	benchGitBaseForward(b, batch, ForwardOptions{Last: true})
 }
 
 // The prefix graph at one and eight images (per image: divide by the

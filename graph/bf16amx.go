@@ -35,6 +35,11 @@ import (
 // panel narrower than 32 go through a 32-wide scratch and are copied out.
 // C starts from zero, from a bias row (LinearBF16: the tile loads the same
 // 16 floats for every row, stride 0) or from C itself (GemmBF16, beta ≠ 0).
+// A product of at most 16 rows (a decode step) takes amxPanels16 instead:
+// one A tile and two accumulators configured with m rows, B double-buffered
+// across tmm6-7 / tmm2-3 and prefetched ahead, all of k and all of a
+// worker's panels in one call; its sums per row are amxPanel's in the same
+// order, so a row's result still does not depend on the row count.
 //
 // The tile state (LDTILECFG … TILERELEASE) lives inside one assembly call:
 // Go never preempts assembly asynchronously, so the goroutine cannot move to
@@ -91,6 +96,9 @@ type amxScratch struct {
 	tmp  [][]uint16  // per worker: rows being rounded while packing
 	// passBytes overrides amxABytes (tests: passes of one row block).
 	passBytes int
+	// no16 sends products of at most 16 rows through amxPanel too (tests:
+	// amxPanels16 against it).
+	no16 bool
 }
 
 // tmpFor returns worker's packing row of at least n values.
@@ -364,6 +372,16 @@ func amxProduct(s *amxScratch, a []uint16, m, kp int, bp []uint16, n int, c []fl
 	for len(s.edge) < workers {
 		s.edge = append(s.edge, nil)
 	}
+	if m <= 16 && !s.no16 {
+		if workers == 1 {
+			amxRows16(s, a, m, kb, bp, n, c, ldc, bias, accum, 0, 0, panels)
+			return
+		}
+		parallelIdx(workers, panels, func(worker, lo, hi int) {
+			amxRows16(s, a, m, kb, bp, n, c, ldc, bias, accum, worker, lo, hi)
+		})
+		return
+	}
 	fullBlocks := m / amxBlock // row blocks written straight into C
 	passBlocks := max(1, cmp.Or(s.passBytes, amxABytes)/(kp*2*amxBlock))
 	if workers == 1 { // no closure: a small product allocates nothing
@@ -373,6 +391,56 @@ func amxProduct(s *amxScratch, a []uint16, m, kp int, bp []uint16, n int, c []fl
 	parallelIdx(workers, panels, func(worker, lo, hi int) {
 		amxPanels(s, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, worker, lo, hi)
 	})
+}
+
+// amxRows16 is amxProduct's work on panels [lo,hi) when m ≤ 16 (a decode
+// step: one row, or a few beams): amxPanels16 over all of k at once (one
+// row block: no pass of A to keep in L2, nothing to reuse B for), its
+// tiles configured with m rows so that whole panels go straight into C; a
+// last panel narrower than 32 goes through worker's edge scratch. Each
+// row's sums are amxPanel's, in the same order, so a row's result does not
+// depend on the row count.
+func amxRows16(s *amxScratch, a []uint16, m, kb int, bp []uint16, n int, c []float32, ldc int, bias []float32, accum bool, worker, lo, hi int) {
+	if lo >= hi {
+		return
+	}
+	full := hi
+	if n-(hi-1)*amxBlock < amxBlock {
+		full = hi - 1
+	}
+	if full > lo {
+		var init *float32
+		cs := 0
+		switch {
+		case accum:
+			init, cs = &c[lo*amxBlock], ldc
+		case bias != nil:
+			init = &s.bias[lo*amxBlock]
+		}
+		amxPanels16(&a[0], &bp[lo*kb*amxStep], kb, full-lo, &c[lo*amxBlock], ldc, init, cs, m)
+	}
+	if full == hi {
+		return
+	}
+	c0 := full * amxBlock
+	cols := n - c0
+	e := resize(s.edge[worker], m*amxBlock)
+	s.edge[worker] = e
+	var init *float32
+	cs := 0
+	switch {
+	case accum:
+		for r := range m {
+			copy(e[r*amxBlock:r*amxBlock+cols], c[r*ldc+c0:r*ldc+c0+cols])
+		}
+		init, cs = &e[0], amxBlock
+	case bias != nil:
+		init = &s.bias[c0]
+	}
+	amxPanels16(&a[0], &bp[full*kb*amxStep], kb, 1, &e[0], amxBlock, init, cs, m)
+	for r := range m {
+		copy(c[r*ldc+c0:r*ldc+c0+cols], e[r*amxBlock:r*amxBlock+cols])
+	}
 }
 
 // amxPanels is amxProduct's work on panels [lo,hi), with worker's edge

@@ -11,6 +11,9 @@ import (
 func amxPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int)
 
 //go:noescape
+func amxPanels16(a *uint16, b *uint16, kb int, panels int, c *float32, ldc int, cinit *float32, cs int, rows int)
+
+//go:noescape
 func cvtBF16AVX512(dst *uint16, src *float32, n int)
 
 //go:noescape

@@ -28,6 +28,20 @@
 // tilestored %tmm0,(%rdx,%r10,1); tilestored %tmm1,0x40(%rdx,%r10,1);
 // tilestored %tmm2,(%rcx,%r10,1); tilestored %tmm3,0x40(%rcx,%r10,1)
 #define TILESTORE_C BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x04; BYTE $0x12; BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x4c; BYTE $0x12; BYTE $0x40; BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x14; BYTE $0x11; BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x5c; BYTE $0x11; BYTE $0x40
+// tileloadd 0x800(%rsi,%r8,1),%tmm5 (A rows 0-15, the next k step)
+#define TILELOAD_A0_NEXT BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0xac; BYTE $0x06; BYTE $0x00; BYTE $0x08; BYTE $0x00; BYTE $0x00
+// tileloadd 0x800(%rdi,%r9,1),%tmm2; tileloadd 0xc00(%rdi,%r9,1),%tmm3 (B, the next k step)
+#define TILELOAD_B_NEXT BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x94; BYTE $0x0f; BYTE $0x00; BYTE $0x08; BYTE $0x00; BYTE $0x00; BYTE $0xc4; BYTE $0xa2; BYTE $0x7b; BYTE $0x4b; BYTE $0x9c; BYTE $0x0f; BYTE $0x00; BYTE $0x0c; BYTE $0x00; BYTE $0x00
+// tdpbf16ps %tmm6,%tmm4,%tmm0; tdpbf16ps %tmm7,%tmm4,%tmm1
+#define TDPBF16PS_2 BYTE $0xc4; BYTE $0xe2; BYTE $0x4a; BYTE $0x5c; BYTE $0xc4; BYTE $0xc4; BYTE $0xe2; BYTE $0x42; BYTE $0x5c; BYTE $0xcc
+// tdpbf16ps %tmm2,%tmm5,%tmm0; tdpbf16ps %tmm3,%tmm5,%tmm1
+#define TDPBF16PS_2_NEXT BYTE $0xc4; BYTE $0xe2; BYTE $0x6a; BYTE $0x5c; BYTE $0xc5; BYTE $0xc4; BYTE $0xe2; BYTE $0x62; BYTE $0x5c; BYTE $0xcd
+// tileloadd (%r11,%r12,1),%tmm0; tileloadd 0x40(%r11,%r12,1),%tmm1
+#define TILELOAD_C2 BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x04; BYTE $0x23; BYTE $0xc4; BYTE $0x82; BYTE $0x7b; BYTE $0x4b; BYTE $0x4c; BYTE $0x23; BYTE $0x40
+// tilezero %tmm0; tilezero %tmm1
+#define TILEZERO_C2 BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc0; BYTE $0xc4; BYTE $0xe2; BYTE $0x7b; BYTE $0x49; BYTE $0xc8
+// tilestored %tmm0,(%rdx,%r10,1); tilestored %tmm1,0x40(%rdx,%r10,1)
+#define TILESTORE_C2 BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x04; BYTE $0x12; BYTE $0xc4; BYTE $0xa2; BYTE $0x7a; BYTE $0x4b; BYTE $0x4c; BYTE $0x12; BYTE $0x40
 // vcvtne2ps2bf16 %zmm1,%zmm0,%zmm2: zmm2 = bf16(zmm1) in its low half,
 // bf16(zmm0) in its high half (round to nearest even)
 #define CVT2BF16_Z2 BYTE $0x62; BYTE $0xf2; BYTE $0x7f; BYTE $0x48; BYTE $0x72; BYTE $0xd1
@@ -113,6 +127,132 @@ amxkloop:
 	ADDQ AX, R13
 	DECQ R15
 	JNZ amxrow
+	TILERELEASE
+	RET
+
+// Software prefetch distance of amxPanels16's B stream, bytes ahead: the
+// weights stream from memory once per product (6 steps of k ahead; 8-16 KB
+// measured alike, 2-4 KB and none slower on a 1-row git-base decode step).
+#define AMX16_PF 12288
+
+// func amxPanels16(a *uint16, b *uint16, kb int, panels int, c *float32, ldc int, cinit *float32, cs int, rows int)
+// panels consecutive 32-column panels of C = init + A·B for rows (1-16)
+// rows of one block of A: amxPanel's sums for rows 0-15, in the same order
+// (k step by k step into one float32 accumulator per element), on half the
+// tiles. a: a packed row block ([kb][2 halves][16 rows][32 k], only the
+// first half read); b: the panels in VNNI tiles, consecutive ([kb][2][16
+// pairs][16 columns][2] bf16 each); c: float32, ldc elements apart, panel p
+// at column 32p. init as for amxPanel (cinit advances 32 floats a panel as
+// c does). Tiles: tmm0-1 accumulate C (rows × columns 0-15/16-31), k steps
+// alternate between A in tmm4 / B in tmm6-7 and A in tmm5 / B in tmm2-3,
+// so that one step's loads need not wait for the other's products; the A
+// and C tiles are configured with rows rows, so nothing past them is read
+// or written. One LDTILECFG for all the panels.
+TEXT ·amxPanels16(SB), NOSPLIT, $64-72
+	// tile configuration: palette 1, tmm0-7 64 bytes wide; rows: tmm0,1,4,5
+	// (C, A) rows, tmm2,3,6,7 (B) 16.
+	MOVQ $1, AX
+	MOVQ AX, 0(SP)
+	MOVQ $0, 8(SP)
+	MOVQ $0x0040004000400040, AX
+	MOVQ AX, 16(SP)
+	MOVQ AX, 24(SP)
+	MOVQ $0, 32(SP)
+	MOVQ $0, 40(SP)
+	MOVQ rows+64(FP), AX
+	MOVQ $0x0000010100000101, BX
+	IMULQ BX, AX
+	MOVQ $0x1010000010100000, BX
+	ORQ BX, AX
+	MOVQ AX, 48(SP)
+	MOVQ $0, 56(SP)
+	LDTILECFG_SP
+
+	MOVQ $64, R8         // A tile row stride, bytes
+	MOVQ $64, R9         // B tile row stride, bytes
+	MOVQ b+8(FP), DI
+	MOVQ panels+24(FP), R15
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R10
+	SHLQ $2, R10         // C row stride, bytes
+	MOVQ cinit+48(FP), R11
+	MOVQ cs+56(FP), R12
+	SHLQ $2, R12
+	TESTQ R15, R15
+	JZ a16done
+
+a16panel:
+	TESTQ R11, R11
+	JZ a16zero
+	TILELOAD_C2
+	ADDQ $128, R11
+	JMP a16k
+a16zero:
+	TILEZERO_C2
+a16k:
+	MOVQ a+0(FP), SI
+	MOVQ kb+16(FP), AX
+	SHRQ $1, AX
+	JZ a16tail
+a16kloop:
+	TILELOAD_A0
+	TILELOAD_B0
+	TILELOAD_B1
+	TILELOAD_A0_NEXT
+	TILELOAD_B_NEXT
+	PREFETCHT0 (AMX16_PF+0)(DI)
+	PREFETCHT0 (AMX16_PF+64)(DI)
+	PREFETCHT0 (AMX16_PF+128)(DI)
+	PREFETCHT0 (AMX16_PF+192)(DI)
+	PREFETCHT0 (AMX16_PF+256)(DI)
+	PREFETCHT0 (AMX16_PF+320)(DI)
+	PREFETCHT0 (AMX16_PF+384)(DI)
+	PREFETCHT0 (AMX16_PF+448)(DI)
+	PREFETCHT0 (AMX16_PF+512)(DI)
+	PREFETCHT0 (AMX16_PF+576)(DI)
+	PREFETCHT0 (AMX16_PF+640)(DI)
+	PREFETCHT0 (AMX16_PF+704)(DI)
+	PREFETCHT0 (AMX16_PF+768)(DI)
+	PREFETCHT0 (AMX16_PF+832)(DI)
+	PREFETCHT0 (AMX16_PF+896)(DI)
+	PREFETCHT0 (AMX16_PF+960)(DI)
+	TDPBF16PS_2
+	PREFETCHT0 (AMX16_PF+1024)(DI)
+	PREFETCHT0 (AMX16_PF+1088)(DI)
+	PREFETCHT0 (AMX16_PF+1152)(DI)
+	PREFETCHT0 (AMX16_PF+1216)(DI)
+	PREFETCHT0 (AMX16_PF+1280)(DI)
+	PREFETCHT0 (AMX16_PF+1344)(DI)
+	PREFETCHT0 (AMX16_PF+1408)(DI)
+	PREFETCHT0 (AMX16_PF+1472)(DI)
+	PREFETCHT0 (AMX16_PF+1536)(DI)
+	PREFETCHT0 (AMX16_PF+1600)(DI)
+	PREFETCHT0 (AMX16_PF+1664)(DI)
+	PREFETCHT0 (AMX16_PF+1728)(DI)
+	PREFETCHT0 (AMX16_PF+1792)(DI)
+	PREFETCHT0 (AMX16_PF+1856)(DI)
+	PREFETCHT0 (AMX16_PF+1920)(DI)
+	PREFETCHT0 (AMX16_PF+1984)(DI)
+	TDPBF16PS_2_NEXT
+	ADDQ $4096, SI
+	ADDQ $4096, DI
+	DECQ AX
+	JNZ a16kloop
+a16tail:
+	MOVQ kb+16(FP), AX
+	TESTQ $1, AX
+	JZ a16store
+	TILELOAD_A0
+	TILELOAD_B0
+	TILELOAD_B1
+	TDPBF16PS_2
+	ADDQ $2048, DI
+a16store:
+	TILESTORE_C2
+	ADDQ $128, DX
+	DECQ R15
+	JNZ a16panel
+a16done:
 	TILERELEASE
 	RET
 

@@ -8,6 +8,10 @@ func amxPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc in
 	panic("graph: no AMX kernels on this architecture")
 }
 
+func amxPanels16(a *uint16, b *uint16, kb int, panels int, c *float32, ldc int, cinit *float32, cs int, rows int) {
+	panic("graph: no AMX kernels on this architecture")
+}
+
 func cvtBF16AVX512(dst *uint16, src *float32, n int) {
 	panic("graph: no AVX512_BF16 kernels on this architecture")
 }

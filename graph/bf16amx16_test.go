@@ -1,0 +1,59 @@
+package graph
+
+import (
+	"math/rand"
+	"testing"
+)
+
+// TestAMXPanels16MatchesAMXPanel: a product of at most 16 rows on
+// amxPanels16 (one A tile, double-buffered B) is bit for bit the product on
+// amxPanel (the 32×32 kernel, k in chunks of amxKChunk steps), for random
+// shapes (m 1-16, odd and even n with narrow last panels, k from one step
+// to past a chunk), from zero, from a bias and accumulating into C, on one
+// worker and on several.
+func TestAMXPanels16MatchesAMXPanel(t *testing.T) {
+	if !amxOn() {
+		t.Skip("AMX does not run here: " + amxProbe().reason)
+	}
+	rng := rand.New(rand.NewSource(16))
+	for trial := range 60 {
+		m := 1 + rng.Intn(16)
+		n := 1 + rng.Intn(200)
+		k := 1 + rng.Intn(700)
+		if trial < 16 {
+			m = trial + 1
+		}
+		kp := ceil32(k)
+		x := randF32(rng, m*k)
+		w := make([]uint16, n*k)
+		for i, v := range randF32(rng, n*k) {
+			w[i] = BF16FromF32(v)
+		}
+		wp := make([]uint16, amxWeightsLen(k, n))
+		packWeightsVNNI(wp, w, k, n, 0, ceil32(n)/32)
+		a := make([]uint16, ceil32(m)*kp)
+		packRowsBF16(a, make([]uint16, kp), x, k, m, k, kp, 0, ceil32(m))
+		bias := randF32(rng, n)
+		c0 := randF32(rng, m*n)
+		for _, mode := range []string{"zero", "bias", "accum"} {
+			for _, workers := range []int{1, 3} {
+				run := func(no16 bool) []float32 {
+					c := make([]float32, m*n)
+					var b []float32
+					switch mode {
+					case "bias":
+						b = bias
+					case "accum":
+						copy(c, c0)
+					}
+					amxProduct(&amxScratch{no16: no16}, a, m, kp, wp, n, c, n, b, mode == "accum", workers)
+					return c
+				}
+				want, got := run(true), run(false)
+				if i := firstDiff(got, want); i >= 0 {
+					t.Fatalf("m=%d n=%d k=%d %s workers=%d: c[%d,%d] = %v on amxPanels16, %v on amxPanel", m, n, k, mode, workers, i/n, i%n, got[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -63,6 +63,27 @@ func waitIdle(t *testing.T, b *Batcher) {
 	}
 }
 
+// generateConcurrently runs every case's call on b at once and checks each
+// result against the case's sequences (suffix is added to the case names).
+func generateConcurrently(t *testing.T, b *Batcher, cases []batchCase, suffix string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, c := range cases {
+		px := refPixels(t, c.image)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := b.Generate(context.Background(), px, c.prompt, c.opts)
+			if err != nil {
+				t.Errorf("%s%s: %v", c.name, suffix, err)
+				return
+			}
+			checkSeqs(t, c.name+suffix, got, c.want)
+		}()
+	}
+	wg.Wait()
+}
+
 func checkSeqs(t *testing.T, name string, got, want []Sequence) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -105,21 +126,7 @@ func TestBatcherMatchesHFAloneAndUnderLoad(t *testing.T) {
 				checkSeqs(t, c.name+" alone", got, c.want)
 			}
 		}
-		var wg sync.WaitGroup
-		for _, c := range cases {
-			px := refPixels(t, c.image)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				got, err := b.Generate(ctx, px, c.prompt, c.opts)
-				if err != nil {
-					t.Errorf("%s with %d rows (serial encode %v): %v", c.name, rows, cfg.serial, err)
-					return
-				}
-				checkSeqs(t, fmt.Sprintf("%s with %d rows (serial encode %v)", c.name, rows, cfg.serial), got, c.want)
-			}()
-		}
-		wg.Wait()
+		generateConcurrently(t, b, cases, fmt.Sprintf(" with %d rows (serial encode %v)", rows, cfg.serial))
 		waitIdle(t, b)
 		b.Close()
 	}
@@ -442,21 +449,7 @@ func TestBatcherBoundsItsPrefixGraphs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	var wg sync.WaitGroup
-	for _, c := range cases {
-		px := refPixels(t, c.image)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got, err := b.Generate(context.Background(), px, c.prompt, c.opts)
-			if err != nil {
-				t.Errorf("%s: %v", c.name, err)
-				return
-			}
-			checkSeqs(t, c.name, got, c.want)
-		}()
-	}
-	wg.Wait()
+	generateConcurrently(t, b, cases, "")
 	if n := most.Load(); n != 1 {
 		t.Errorf("at most %d prefix graphs compiled at once, want 1", n)
 	}

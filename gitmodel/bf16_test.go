@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gitcap/gitcap/data/fixtures"
@@ -198,21 +197,7 @@ func testBF16BatcherMatchesGenerator(t *testing.T, m *Model) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	var wg sync.WaitGroup
-	for _, c := range cases {
-		px := refPixels(t, c.image)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got, err := b.Generate(ctx, px, c.prompt, c.opts)
-			if err != nil {
-				t.Errorf("%s: %v", c.name, err)
-				return
-			}
-			checkSeqs(t, c.name, got, c.want)
-		}()
-	}
-	wg.Wait()
+	generateConcurrently(t, b, cases, "")
 	waitIdle(t, b)
 }
 

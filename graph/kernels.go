@@ -196,8 +196,13 @@ func parallelFor(n, minChunk int, fn func(lo, hi int)) {
 // colSum adds the rows of x (n×c) into out (c), overwriting out: column
 // blocks in parallel, each column summed in row order.
 func colSum[T Float](x []T, n, c int, out []T) {
+	x32, is32 := any(x).([]float32)
 	parallelFor(c, colBlock, func(lo, hi int) {
 		o := out[lo:hi]
+		if is32 && n > 0 { // AVX-512 over whole 16-column blocks, same bits
+			lo += colSumBlock32(x32[lo:], n, c, any(o).([]float32))
+			o = out[lo:hi]
+		}
 		clear(o)
 		for i := 0; i < n; i++ {
 			row := x[i*c+lo : i*c+hi]

@@ -112,26 +112,54 @@ func (op layerNormGradXOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
 func layerNormGradX[T Float](op layerNormGradXOp, vals []G.Value, y []T, n, c int) {
 	x, g, dy := data[T](vals[0]), data[T](vals[1]), data[T](vals[2])
 	st := op.stats
+	x32, is32 := any(x).([]float32)
 	parallelFor(n, 16, func(lo, hi int) {
+		if is32 && lnGradXRows32(x32[lo*c:hi*c], any(dy).([]float32)[lo*c:hi*c], any(g).([]float32), hi-lo, c,
+			st.mu[lo:hi], st.rstd[lo:hi], any(y).([]float32)[lo*c:hi*c]) {
+			return // AVX-512, same bits
+		}
 		for i := lo; i < hi; i++ {
-			xr, dyr, dxr := x[i*c:(i+1)*c], dy[i*c:(i+1)*c], y[i*c:(i+1)*c]
-			mu, rstd := st.mu[i], st.rstd[i]
-			var sd, sdx float64 // Σ dxhat, Σ dxhat·xhat
-			for j, v := range xr {
-				xh := (float64(v) - mu) * rstd
-				d := float64(dyr[j]) * float64(g[j])
-				sd += d
-				sdx += d * xh
-			}
-			sd /= float64(c)
-			sdx /= float64(c)
-			for j, v := range xr {
-				xh := (float64(v) - mu) * rstd
-				d := float64(dyr[j]) * float64(g[j])
-				dxr[j] = T(rstd * (d - sd - xh*sdx))
-			}
+			layerNormGradXRow(x[i*c:(i+1)*c], dy[i*c:(i+1)*c], g, st.mu[i], st.rstd[i], y[i*c:(i+1)*c])
 		}
 	})
+}
+
+// layerNormGradXRow is one row of dx = rstd·(d − mean(d) − xh·mean(d·xh))
+// with xh = (x−mu)·rstd and d = dy·g, in float64. The two sums run in
+// eight lanes (element j in lane j mod 8 for j below the last multiple of
+// 8), added as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), then the remaining
+// elements in order: the order of the AVX-512 kernel (lnGradXAVX512), which
+// gives the same bits.
+func layerNormGradXRow[T Float](xr, dyr, g []T, mu, rstd float64, dxr []T) {
+	var sd, sdx [8]float64 // Σ dxhat, Σ dxhat·xhat, by lane
+	c := len(xr)
+	b := c &^ 7
+	for j0 := 0; j0 < b; j0 += 8 {
+		for l := 0; l < 8; l++ {
+			j := j0 + l
+			xh := (float64(xr[j]) - mu) * rstd
+			d := float64(dyr[j]) * float64(g[j])
+			sd[l] += d
+			sdx[l] += float64(d * xh) // float64(): never fused into an FMA
+		}
+	}
+	lanes := func(s *[8]float64) float64 {
+		return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
+	}
+	sdSum, sdxSum := lanes(&sd), lanes(&sdx)
+	for j := b; j < c; j++ {
+		xh := (float64(xr[j]) - mu) * rstd
+		d := float64(dyr[j]) * float64(g[j])
+		sdSum += d
+		sdxSum += float64(d * xh)
+	}
+	sdSum /= float64(c)
+	sdxSum /= float64(c)
+	for j, v := range xr {
+		xh := (float64(v) - mu) * rstd
+		d := float64(dyr[j]) * float64(g[j])
+		dxr[j] = T(rstd * (d - sdSum - float64(xh*sdxSum)))
+	}
 }
 
 // layerNormGradGOp is dg from (x, dy), with the forward's saved stats.
@@ -168,7 +196,11 @@ func layerNormGradG[T Float](op layerNormGradGOp, vals []G.Value, y []T, n, c in
 	// Column blocks in parallel, each column summed over the rows in row
 	// order as before (so the same bits), in a float64 accumulator on the
 	// stack.
+	x32, is32 := any(x).([]float32)
 	parallelFor(c, colBlock, func(lo, hi int) {
+		if is32 && n > 0 { // AVX-512 over whole 8-column blocks, same bits
+			lo += lnGradGBlock32(x32[lo:], any(dy).([]float32)[lo:], n, c, st.mu, st.rstd, any(y).([]float32)[lo:hi])
+		}
 		var acc [colBlock]float64
 		for j0 := lo; j0 < hi; j0 += colBlock {
 			w := min(colBlock, hi-j0)
@@ -178,7 +210,7 @@ func layerNormGradG[T Float](op layerNormGradGOp, vals []G.Value, y []T, n, c in
 				xr, dyr := x[i*c+j0:i*c+j0+w], dy[i*c+j0:i*c+j0+w]
 				mu, rstd := st.mu[i], st.rstd[i]
 				for j, v := range xr {
-					a[j] += float64(dyr[j]) * (float64(v) - mu) * rstd
+					a[j] += float64(float64(dyr[j]) * (float64(v) - mu) * rstd) // float64(): no FMA
 				}
 			}
 			for j, v := range a {

@@ -3,6 +3,7 @@ package train
 import (
 	"errors"
 	"math"
+	"math/rand"
 	"testing"
 )
 
@@ -163,5 +164,48 @@ func TestAccumulatorDoesNotAllocate(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("%v allocations per accumulate-average-clip", n)
+	}
+}
+
+// TestParallelGradNormAndScaleMatchSequentialBits checks that the norm and
+// the scaling split across goroutines (forEachParam) give the bits of the
+// sequential loops, for gradients small enough to stay on one goroutine
+// and large enough to be split.
+func TestParallelGradNormAndScaleMatchSequentialBits(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sizes []int
+	}{
+		{"small model, one goroutine", []int{3, 100, 17}},
+		{"large model, split", []int{1 << 15, 5, 1<<17 + 3, 768, 1 << 16, 1, 40000}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewSource(3))
+			var gs, ref [][]float32
+			for _, n := range tc.sizes {
+				g := make([]float32, n)
+				for i := range g {
+					g[i] = float32(rng.NormFloat64() * math.Pow(10, float64(rng.Intn(9)-4)))
+				}
+				gs, ref = append(gs, g), append(ref, append([]float32(nil), g...))
+			}
+			var s float64
+			for _, g := range ref {
+				s += sumSquaresGo(g)
+			}
+			want := math.Sqrt(s)
+			if got := GradNorm(params(gs...)); math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("GradNorm = %v, want %v (sequential)", got, want)
+			}
+			const f = float32(0.37)
+			ScaleGrads(params(gs...), f)
+			for k, g := range ref {
+				for i := range g {
+					if want := g[i] * f; math.Float32bits(gs[k][i]) != math.Float32bits(want) {
+						t.Fatalf("gradient %d[%d] = %v, want %v", k, i, gs[k][i], want)
+					}
+				}
+			}
+		})
 	}
 }

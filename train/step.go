@@ -78,8 +78,10 @@ type Trainer struct {
 	// over the accumulation of the micro-batch gradients.
 	reducer gradReducer
 	next    int // steps taken
-	fwd     map[batchShape]*gitmodel.Forward
-	eval    map[batchShape]*gitmodel.Forward
+	// normSums is the gradient norm's scratch: one sum per parameter.
+	normSums []float64
+	fwd      map[batchShape]*gitmodel.Forward
+	eval     map[batchShape]*gitmodel.Forward
 }
 
 // batchShape keys the compiled graphs: batch size, text length, text rows
@@ -248,7 +250,10 @@ func (t *Trainer) update(step int, r *StepResult) error {
 			return fmt.Errorf("step %d: gradient hook: %w", step+1, err)
 		}
 	}
-	r.GradNorm = ClipGradNorm(t.params, t.opts.MaxGradNorm)
+	if t.normSums == nil {
+		t.normSums = make([]float64, len(t.params))
+	}
+	r.GradNorm = clipGradNorm(t.params, t.opts.MaxGradNorm, t.normSums)
 	if !IsFinite(r.GradNorm) {
 		return &NonFiniteStepError{Step: step + 1, What: "gradient norm", Value: r.GradNorm}
 	}

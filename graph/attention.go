@@ -262,27 +262,54 @@ func attnBackward[T Float](a attnArgs, vals []G.Value, y []T) {
 			b, h := item/s.Heads, item%s.Heads
 			qo, ko := b*s.Tq*c+h*hd, b*s.Tk*c+h*hd
 			attnProbs(a, b, h, q, k, mask, p)
-			pd := dp // dropped probabilities, reusing dp's buffer first
-			dropProbs(a, seed, item, pd, p)
+			pd := p // dropped probabilities: in dp's buffer first, when there is dropout
+			if a.drop > 0 {
+				pd = dp
+				dropProbs(a, seed, item, pd, p)
+			}
 			gemmVia(a.mm, true, true, false, s.Tk, hd, s.Tq, 1, pd, tall, dout[qo:], c, 0, dv[ko:], c)
 			gemmVia(a.mm, true, false, true, s.Tq, s.Tk, hd, 1, dout[qo:], c, v[ko:], c, 0, dp, tall)
 			if a.drop > 0 {
 				dropProbs(a, seed, item, dp, dp)
 			}
-			for r := 0; r < s.Tq; r++ {
-				pr, dr := p[r*tall:(r+1)*tall], dp[r*tall:(r+1)*tall]
-				var dot float64
-				for j := range pr {
-					dot += float64(pr[j]) * float64(dr[j])
-				}
-				for j := range pr {
-					dr[j] = pr[j] * (dr[j] - T(dot))
-				}
-			}
+			softmaxGrad(p, dp, s.Tq, tall)
 			gemmVia(a.mm, true, false, false, s.Tq, hd, s.Tk, scale, dp, tall, k[ko:], c, 0, dq[qo:], c)
 			gemmVia(a.mm, true, true, false, s.Tk, hd, s.Tq, scale, dp, tall, q[qo:], c, 0, dk[ko:], c)
 		}
 	})
+}
+
+// softmaxGrad replaces each row of d (rows×cols, the gradient of the
+// softmax output p) by the gradient of its input, p·(d − Σ p·d).
+func softmaxGrad[T Float](p, d []T, rows, cols int) {
+	if p32, ok := any(p).([]float32); ok && softmaxGradRows32(p32, any(d).([]float32), rows, cols) {
+		return // AVX-512, same bits
+	}
+	for r := 0; r < rows; r++ {
+		softmaxGradRow(p[r*cols:(r+1)*cols], d[r*cols:(r+1)*cols])
+	}
+}
+
+// softmaxGradRow is one row of softmaxGrad. The dot product is summed in
+// float64 in eight lanes (element j in lane j mod 8 below the last multiple
+// of 8), added as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), then the remaining
+// elements in order: the order of the AVX-512 kernel, which gives the same
+// bits.
+func softmaxGradRow[T Float](pr, dr []T) {
+	var l [8]float64
+	b := len(pr) &^ 7
+	for j0 := 0; j0 < b; j0 += 8 {
+		for k := 0; k < 8; k++ {
+			l[k] += float64(float64(pr[j0+k]) * float64(dr[j0+k])) // float64(): no FMA
+		}
+	}
+	dot := ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]))
+	for j := b; j < len(pr); j++ {
+		dot += float64(float64(pr[j]) * float64(dr[j]))
+	}
+	for j := range pr {
+		dr[j] = pr[j] * (dr[j] - T(dot))
+	}
 }
 
 // softmaxRows replaces each row of p (rows×cols) by its softmax, with the

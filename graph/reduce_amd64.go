@@ -50,3 +50,34 @@ func lnGradXRows32(x, dy, g []float32, rows, c int, mu, rstd []float64, dx []flo
 	lnGradXAVX512(&x[0], &dy[0], &g[0], rows, c, &mu[0], &rstd[0], &dx[0])
 	return true
 }
+
+//go:noescape
+func softmaxGradAVX512(p, d *float32, rows, cols int)
+
+// softmaxGradRows32 is softmaxGradRow over every row of p and d (rows×cols)
+// with the AVX-512 kernel (same bits) when the CPU has it and cols >= 8;
+// it reports whether it ran.
+func softmaxGradRows32(p, d []float32, rows, cols int) bool {
+	if !hasAVX512 || cols < 8 || rows == 0 {
+		return false
+	}
+	n := rows * cols
+	_, _ = p[n-1], d[n-1]
+	softmaxGradAVX512(&p[0], &d[0], rows, cols)
+	return true
+}
+
+//go:noescape
+func addF32AVX512(dst, a, b *float32, n int)
+
+// addBlock32 sets dst = a + b over the first len(dst)&^15 elements with
+// AVX-512 and returns how many it did: 0 without AVX-512.
+func addBlock32(dst, a, b []float32) int {
+	n := len(dst) &^ 15
+	if !hasAVX512 || n == 0 {
+		return 0
+	}
+	_, _ = a[n-1], b[n-1]
+	addF32AVX512(&dst[0], &a[0], &b[0], n)
+	return n
+}

@@ -276,3 +276,110 @@ xout:
 xdone:
 	VZEROUPPER
 	RET
+
+// softmaxGradAVX512(p, d *float32, rows, cols int)
+//
+// d = p·(d − float32(Σ p·d)) row by row (cols >= 8): the softmax backward
+// of attnBackward. The dot product is summed in float64: the first
+// cols&^7 elements in eight lanes (element j in lane j mod 8, in order),
+// the lanes added as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), then the
+// remaining elements in order; the update is float32 with one rounding per
+// operation: the same bits as softmaxGradRow.
+TEXT ·softmaxGradAVX512(SB), NOSPLIT, $0-32
+	MOVQ  p+0(FP), SI
+	MOVQ  d+8(FP), DI
+	MOVQ  rows+16(FP), R8
+	MOVQ  cols+24(FP), R9
+	TESTQ R8, R8
+	JZ    sdone
+	MOVQ  R9, R10
+	SHLQ  $2, R10 // row bytes
+	MOVQ  R9, R11
+	ANDQ  $-8, R11 // whole blocks of 8
+
+srow:
+	VXORPD Z0, Z0, Z0
+	XORQ   AX, AX
+
+sdot:
+	VCVTPS2PD (SI)(AX*4), Z16
+	VCVTPS2PD (DI)(AX*4), Z17
+	VMULPD    Z17, Z16, Z16
+	VADDPD    Z16, Z0, Z0
+	ADDQ      $8, AX
+	CMPQ      AX, R11
+	JLT       sdot
+	VEXTRACTF64X4 $1, Z0, Y2
+	VADDPD        Y2, Y0, Y0
+	VEXTRACTF128  $1, Y0, X2
+	VADDPD        X2, X0, X0
+	VPERMILPD     $1, X0, X2
+	VADDSD        X2, X0, X0
+
+sdtail:
+	CMPQ      AX, R9
+	JGE       sdround
+	VCVTSS2SD (SI)(AX*4), X4, X4
+	VCVTSS2SD (DI)(AX*4), X5, X5
+	VMULSD    X5, X4, X4
+	VADDSD    X4, X0, X0
+	INCQ      AX
+	JMP       sdtail
+
+sdround:
+	VCVTSD2SS    X0, X0, X0
+	VBROADCASTSS X0, Z1 // float32(dot)
+	XORQ         AX, AX
+
+supd:
+	VMOVUPS (DI)(AX*4), Y3
+	VSUBPS  Y1, Y3, Y3
+	VMULPS  (SI)(AX*4), Y3, Y3
+	VMOVUPS Y3, (DI)(AX*4)
+	ADDQ    $8, AX
+	CMPQ    AX, R11
+	JLT     supd
+
+sutail:
+	CMPQ    AX, R9
+	JGE     snext
+	VMOVSS  (DI)(AX*4), X3
+	VSUBSS  X1, X3, X3
+	VMULSS  (SI)(AX*4), X3, X3
+	VMOVSS  X3, (DI)(AX*4)
+	INCQ    AX
+	JMP     sutail
+
+snext:
+	ADDQ R10, SI
+	ADDQ R10, DI
+	DECQ R8
+	JNZ  srow
+
+sdone:
+	VZEROUPPER
+	RET
+
+// addF32AVX512(dst, a, b *float32, n int): dst[i] = a[i] + b[i] for the
+// first n&^15 elements (dst may be a or b).
+TEXT ·addF32AVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $4, CX
+	JZ   adone
+
+aloop:
+	VMOVUPS (SI), Z0
+	VADDPS  (DX), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     aloop
+
+adone:
+	VZEROUPPER
+	RET

@@ -126,3 +126,35 @@ func TestLayerNormGradKernelsAreBitIdenticalToGoReference(t *testing.T) {
 		})
 	}
 }
+
+func TestSoftmaxGradKernelIsBitIdenticalToGoReference(t *testing.T) {
+	rng := rand.New(rand.NewSource(13))
+	for _, tc := range []struct {
+		name       string
+		rows, cols int
+	}{
+		{"narrower than a vector", 3, 5},
+		{"one vector", 2, 8},
+		{"vision tokens", 197, 197},
+		{"decoder tokens", 20, 217},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, d := make([]float32, tc.rows*tc.cols), make([]float32, tc.rows*tc.cols)
+			for i := range p {
+				p[i] = float32(rng.Float64())
+				d[i] = float32(rng.NormFloat64())
+			}
+			softmaxRows(p, tc.rows, tc.cols)
+			want := append([]float32(nil), d...)
+			for r := 0; r < tc.rows; r++ {
+				softmaxGradRow(p[r*tc.cols:(r+1)*tc.cols], want[r*tc.cols:(r+1)*tc.cols])
+			}
+			softmaxGrad(p, d, tc.rows, tc.cols)
+			for i := range want {
+				if math.Float32bits(d[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("element %d: got %v, want %v", i, d[i], want[i])
+				}
+			}
+		})
+	}
+}

@@ -175,7 +175,11 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 	}
 	// Gradients are read from the gradient nodes themselves (no dual
 	// values: they would hold a second copy of every gradient).
-	f.vm = G.NewTapeMachine(b.G)
+	var vmOpts []G.VMOpt
+	if opts.Train {
+		vmOpts = graph.TapeOptions() // the gradient sums on both cores
+	}
+	f.vm = G.NewTapeMachine(b.G, vmOpts...)
 	return f, nil
 }
 

@@ -107,7 +107,7 @@ func (s *Segment) build(outer *Builder, g *segGraph, template []*Param, full boo
 	if _, err := ShareBuffers(g.b.G, keep); err != nil {
 		return err
 	}
-	g.vm = G.NewTapeMachine(g.b.G)
+	g.vm = G.NewTapeMachine(g.b.G, TapeOptions()...)
 	return nil
 }
 

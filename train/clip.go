@@ -11,7 +11,16 @@ import (
 
 // GradNorm is the global L2 norm of all gradients, sqrt(sum g^2), summed in
 // float64.
-func GradNorm(params []*Param) float64 { return gradNorm(params, make([]float64, len(params))) }
+func GradNorm(params []*Param) float64 {
+	if !parallelGrads(params) { // without a closure or scratch: no allocation
+		var s float64
+		for _, p := range params {
+			s += sumSquares(p.G)
+		}
+		return math.Sqrt(s)
+	}
+	return gradNorm(params, make([]float64, len(params)))
+}
 
 // gradNorm is GradNorm with one float64 of scratch per parameter. Each
 // parameter's Σ g² is computed on its own (in parallel for large models,
@@ -32,6 +41,19 @@ func gradNorm(params []*Param, sums []float64) float64 {
 // microseconds).
 const parallelGradMin = 1 << 16
 
+// parallelGrads says whether forEachParam splits the work: more than one
+// CPU and parameter, and at least parallelGradMin gradient values.
+func parallelGrads(params []*Param) bool {
+	if runtime.GOMAXPROCS(0) < 2 || len(params) < 2 {
+		return false
+	}
+	total := 0
+	for _, p := range params {
+		total += len(p.G)
+	}
+	return total >= parallelGradMin
+}
+
 // forEachParam calls fn(i) once for every index of params: on the calling
 // goroutine and, when the gradients are large and there is more than one
 // CPU, GOMAXPROCS-1 helpers, each claiming the next unclaimed index. The
@@ -39,17 +61,13 @@ const parallelGradMin = 1 << 16
 // more than one core's share of the memory bandwidth; fn must only touch
 // parameter i.
 func forEachParam(params []*Param, fn func(i int)) {
-	total := 0
-	for _, p := range params {
-		total += len(p.G)
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(params))
-	if workers < 2 || total < parallelGradMin {
+	if !parallelGrads(params) {
 		for i := range params {
 			fn(i)
 		}
 		return
 	}
+	workers := min(runtime.GOMAXPROCS(0), len(params))
 	var next atomic.Int64
 	work := func() {
 		for i := int(next.Add(1) - 1); i < len(params); i = int(next.Add(1) - 1) {
@@ -104,26 +122,33 @@ func sumSquaresGo(g []float32) float64 {
 // untouched (torch would multiply them by NaN): check the returned norm with
 // IsFinite and skip the step.
 func ClipGradNorm(params []*Param, maxNorm float64) float64 {
-	return clipGradNorm(params, maxNorm, make([]float64, len(params)))
-}
-
-// clipGradNorm is ClipGradNorm with gradNorm's scratch (one float64 per
-// parameter), so that a training step does not allocate it.
-func clipGradNorm(params []*Param, maxNorm float64, sums []float64) float64 {
-	total := gradNorm(params, sums)
-	if maxNorm <= 0 || !IsFinite(total) {
-		return total
-	}
-	coef := maxNorm / (total + 1e-6)
-	if coef < 1 {
-		ScaleGrads(params, float32(coef))
+	total := GradNorm(params)
+	if c, ok := clipCoef(total, maxNorm); ok {
+		ScaleGrads(params, c)
 	}
 	return total
+}
+
+// clipCoef is ClipGradNorm's factor for gradients of norm total: maxNorm /
+// (total + 1e-6) in float32, and whether to scale by it at all (clipping
+// on, total finite, factor below 1).
+func clipCoef(total, maxNorm float64) (float32, bool) {
+	if maxNorm <= 0 || !IsFinite(total) {
+		return 1, false
+	}
+	coef := maxNorm / (total + 1e-6)
+	return float32(coef), coef < 1
 }
 
 // ScaleGrads multiplies every gradient by s (parameters in parallel for a
 // large model: element-wise, so the same bits either way).
 func ScaleGrads(params []*Param, s float32) {
+	if !parallelGrads(params) { // no closure: no allocation
+		for _, p := range params {
+			scale(p.G, s)
+		}
+		return
+	}
 	forEachParam(params, func(i int) { scale(params[i].G, s) })
 }
 

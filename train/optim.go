@@ -125,6 +125,19 @@ type coef struct {
 	bc2sqrt  float32 // sqrt(1 - beta2^t)
 	eps      float32
 	stepSize float32 // -lr / (1 - beta1^t)
+	// clipped says that the gradient is read multiplied by clip (one
+	// rounded float32 product, as ScaleGrads would have left it in G).
+	clipped bool
+	clip    float32
+}
+
+// gradScale is the factor the kernels multiply each gradient by: clip, or
+// exactly 1.
+func (k *coef) gradScale() float32 {
+	if k.clipped {
+		return k.clip
+	}
+	return 1
 }
 
 // segment is a range of one parameter.
@@ -271,7 +284,15 @@ func (st *stepState) run(w int) {
 
 // Step applies one AdamW update with base learning rate lr (each
 // parameter's group multiplier applies on top) using the gradients in G.
-func (o *AdamW) Step(lr float64) error {
+func (o *AdamW) Step(lr float64) error { return o.step1(lr, false, 1) }
+
+// StepClipped is ScaleGrads(params, clip) followed by Step(lr), with the
+// same bits, in one pass: each gradient is multiplied by clip as the
+// update reads it, so the gradients are not streamed through memory once
+// more; G itself is left unscaled.
+func (o *AdamW) StepClipped(lr float64, clip float32) error { return o.step1(lr, true, clip) }
+
+func (o *AdamW) step1(lr float64, clipped bool, clip float32) error {
 	if o.closed {
 		return errors.New("adamw: Step after Close")
 	}
@@ -304,6 +325,8 @@ func (o *AdamW) Step(lr float64) error {
 			bc2sqrt:  float32(bc2sqrt),
 			eps:      float32(o.cfg.Eps),
 			stepSize: float32(-(glr / bc1)),
+			clipped:  clipped,
+			clip:     clip,
 		}
 	}
 	if len(o.st.work[1]) > 0 {
@@ -354,7 +377,7 @@ func adamKernel(w, g, m, v []float32, k *coef) {
 	n := len(w)
 	g, m, v = g[:n], m[:n], v[:n]
 	if b := n &^ 15; hasAVX512 && b > 0 {
-		ks := [8]float32{k.decayMul, k.b1, k.omb1, k.b2, k.omb2, k.bc2sqrt, k.eps, k.stepSize}
+		ks := [9]float32{k.decayMul, k.b1, k.omb1, k.b2, k.omb2, k.bc2sqrt, k.eps, k.stepSize, k.gradScale()}
 		adamAVX512(&w[0], &g[0], &m[0], &v[0], b, &ks, k.decay)
 		w, g, m, v = w[b:], g[b:], m[b:], v[b:]
 	}
@@ -370,13 +393,13 @@ func adamKernelGo(w, g, m, v []float32, k *coef) {
 	g, m, v = g[:n], m[:n], v[:n]
 	decay := k.decay
 	dm, b1, omb1, b2, omb2 := k.decayMul, k.b1, k.omb1, k.b2, k.omb2
-	bc2, eps, ss := k.bc2sqrt, k.eps, k.stepSize
+	bc2, eps, ss, gs := k.bc2sqrt, k.eps, k.stepSize, k.gradScale()
 	for i := range w {
 		p := w[i]
 		if decay {
 			p = float32(p * dm)
 		}
-		gi := g[i]
+		gi := float32(g[i] * gs) // exactly g[i] when gs is 1
 		// mi := fma32(gi, omb1, m[i]*b1), with fma32's fast path inlined.
 		mb := float32(m[i] * b1)
 		fs := float64(gi)*float64(omb1) + float64(mb)

@@ -12,7 +12,7 @@ var (
 )
 
 //go:noescape
-func adamAVX512(w, gr, m, v *float32, n int, k *[8]float32, decay bool)
+func adamAVX512(w, gr, m, v *float32, n int, k *[9]float32, decay bool)
 
 //go:noescape
 func sumSquaresAVX2(gr *float32, n int) (s0, s1, s2, s3 float64)

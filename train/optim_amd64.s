@@ -7,7 +7,8 @@
 // bit-identical to the pure-Go kernels.
 
 // func adamAVX512(w, gr, m, v *float32, n int, k *[8]float32, decay bool)
-// n is a multiple of 16; k = {decayMul, b1, 1-b1, b2, 1-b2, sqrt(1-b2^t), eps, stepSize}.
+// n is a multiple of 16; k = {decayMul, b1, 1-b1, b2, 1-b2, sqrt(1-b2^t), eps, stepSize, gradScale}:
+// the gradient is read as g*gradScale (one rounded product; exactly g for 1).
 TEXT ·adamAVX512(SB), NOSPLIT, $0-49
 	MOVQ w+0(FP), DI
 	MOVQ gr+8(FP), SI
@@ -24,6 +25,7 @@ TEXT ·adamAVX512(SB), NOSPLIT, $0-49
 	VBROADCASTSS 20(DX), Z21 // sqrt(1-b2^t)
 	VBROADCASTSS 24(DX), Z22 // eps
 	VBROADCASTSS 28(DX), Z23 // stepSize
+	VBROADCASTSS 32(DX), Z24 // gradScale
 	SHRQ $4, CX
 	JZ   adamdone
 
@@ -35,6 +37,7 @@ adamloop:
 
 nodecay:
 	VMOVUPS     (SI), Z1      // g
+	VMULPS      Z24, Z1, Z1   // g*gradScale
 	VMOVUPS     (R8), Z2      // m
 	VMULPS      Z17, Z2, Z2   // m*b1
 	VFMADD231PS Z18, Z1, Z2   // m = fma(g, 1-b1, m*b1)

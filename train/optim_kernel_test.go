@@ -52,6 +52,7 @@ func TestAdamKernelAVX512MatchesGo(t *testing.T) {
 		{decay: true, decayMul: float32(1 - 1e-5*0.01), b1: 0.9, omb1: float32(1 - 0.9), b2: 0.999, omb2: float32(1 - 0.999), bc2sqrt: float32(math.Sqrt(1 - 0.999)), eps: 1e-8, stepSize: float32(-1e-5 / (1 - 0.9))},
 		{decay: false, decayMul: 1, b1: 0.9, omb1: float32(1 - 0.9), b2: 0.999, omb2: float32(1 - 0.999), bc2sqrt: float32(math.Sqrt(1 - math.Pow(0.999, 37))), eps: 1e-8, stepSize: float32(-3e-4 / (1 - math.Pow(0.9, 37)))},
 		{decay: true, decayMul: 0.75, b1: 0.5, omb1: 0.5, b2: 0.25, omb2: 0.75, bc2sqrt: 0.5, eps: 1e-3, stepSize: -2},
+		{decay: true, decayMul: float32(1 - 1e-5*0.01), b1: 0.9, omb1: float32(1 - 0.9), b2: 0.999, omb2: float32(1 - 0.999), bc2sqrt: float32(math.Sqrt(1 - 0.999)), eps: 1e-8, stepSize: float32(-1e-5 / (1 - 0.9)), clipped: true, clip: 0.0371},
 	}
 	for ci, k := range coefs {
 		for _, n := range []int{1, 15, 16, 17, 31, 32, 33, 100, 4096 + 7} {
@@ -127,5 +128,57 @@ func BenchmarkAdamKernel(b *testing.B) {
 				c.fn(w, g, m, v, &k)
 			}
 		})
+	}
+}
+
+// TestStepClippedMatchesScaleThenStep checks that AdamW.StepClipped gives
+// the bits of ScaleGrads followed by Step (the clipping the training step
+// did before it was folded into the update), over parameters with and
+// without a tail past the last whole 16-element block, on both kernels.
+func TestStepClippedMatchesScaleThenStep(t *testing.T) {
+	rng := rand.New(rand.NewSource(21))
+	mk := func() []*Param {
+		var ps []*Param
+		for i, n := range []int{3, 16, 1000, 1 << 17} {
+			ps = append(ps, &Param{Name: string(rune('a' + i)), W: kernelValues(rng, n, false), G: kernelValues(rng, n, false)})
+		}
+		return ps
+	}
+	clone := func(ps []*Param) []*Param {
+		var out []*Param
+		for _, p := range ps {
+			out = append(out, &Param{Name: p.Name, W: append([]float32(nil), p.W...), G: append([]float32(nil), p.G...)})
+		}
+		return out
+	}
+	a := mk()
+	b := clone(a)
+	oa, err := NewAdamW(a, DefaultAdamWConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oa.Close()
+	ob, err := NewAdamW(b, DefaultAdamWConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	const clip = float32(0.0123)
+	for step := 0; step < 3; step++ {
+		if err := oa.StepClipped(1e-3, clip); err != nil {
+			t.Fatal(err)
+		}
+		ScaleGrads(b, clip)
+		if err := ob.Step(1e-3); err != nil {
+			t.Fatal(err)
+		}
+		for i := range a {
+			for j := range a[i].W {
+				if !sameBits(a[i].W[j], b[i].W[j]) {
+					t.Fatalf("step %d, param %d, element %d: clipped in the update %g, scaled first %g", step, i, j, a[i].W[j], b[i].W[j])
+				}
+			}
+			copy(b[i].G, a[i].G) // unscale b's gradients for the next step
+		}
 	}
 }

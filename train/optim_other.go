@@ -8,7 +8,7 @@ const (
 	hasAVX2   = false
 )
 
-func adamAVX512(w, gr, m, v *float32, n int, k *[8]float32, decay bool) {
+func adamAVX512(w, gr, m, v *float32, n int, k *[9]float32, decay bool) {
 	panic("train: no AVX-512 kernels on this architecture")
 }
 func sumSquaresAVX2(gr *float32, n int) (s0, s1, s2, s3 float64) {

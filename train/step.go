@@ -154,7 +154,9 @@ func (t *Trainer) Close() {
 // Step takes one optimiser step over the micro-batches (at least one): the
 // mean of their gradients, then GradHook, clipping and AdamW at the
 // learning rate of this step. A non-finite loss or gradient norm is an error
-// and leaves the weights untouched.
+// and leaves the weights untouched. Afterwards every Param.G holds the mean
+// gradient before clipping: the clipping factor is applied as AdamW reads
+// the gradients (AdamW.StepClipped), not written back.
 func (t *Trainer) Step(ctx context.Context, batches ...gitmodel.Batch) (StepResult, error) {
 	return t.step(ctx, batches, nil)
 }
@@ -253,12 +255,17 @@ func (t *Trainer) update(step int, r *StepResult) error {
 	if t.normSums == nil {
 		t.normSums = make([]float64, len(t.params))
 	}
-	r.GradNorm = clipGradNorm(t.params, t.opts.MaxGradNorm, t.normSums)
+	// ClipGradNorm's norm and coefficient; the scaling itself happens in
+	// the AdamW pass (StepClipped: the same bits as scaling G first).
+	r.GradNorm = gradNorm(t.params, t.normSums)
 	if !IsFinite(r.GradNorm) {
 		return &NonFiniteStepError{Step: step + 1, What: "gradient norm", Value: r.GradNorm}
 	}
 	if t.opts.LR != nil {
 		r.LR = t.opts.LR(step)
+	}
+	if c, ok := clipCoef(r.GradNorm, t.opts.MaxGradNorm); ok {
+		return t.opt.StepClipped(r.LR, c)
 	}
 	return t.opt.Step(r.LR)
 }

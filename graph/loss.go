@@ -32,14 +32,18 @@ type ceOp struct {
 
 // lossRows holds a loss op's per-row losses between runs, so a run does not
 // allocate them (they are summed in row order: the loss does not depend on
-// how the rows were split across goroutines).
-type lossRows struct{ per []float64 }
+// how the rows were split across goroutines), and, for CrossEntropy, each
+// row's max + log Σ exp(x − max) of the last forward run, which its
+// gradient op reads instead of computing it again (in a training graph the
+// forward runs before its backward in every run).
+type lossRows struct{ per, off []float64 }
 
 func (r *lossRows) get(n int) []float64 {
 	if cap(r.per) < n {
-		r.per = make([]float64, n)
+		r.per, r.off = make([]float64, n), make([]float64, n)
 	}
-	return r.per[:n]
+	r.per, r.off = r.per[:n], r.off[:n]
+	return r.per
 }
 
 func (op ceOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -58,16 +62,18 @@ func (op ceOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	switch op.dt {
 	case tensor.Float32:
-		return G.NewF32(float32(ceLoss(op.smoothing, data[float32](l), tg, nil, op.rows.get(n), n, v))), nil
+		per := op.rows.get(n)
+		return G.NewF32(float32(ceLoss(op.smoothing, data[float32](l), tg, nil, per, op.rows.off, n, v))), nil
 	default:
-		return G.NewF64(ceLoss(op.smoothing, data[float64](l), tg, nil, op.rows.get(n), n, v)), nil
+		per := op.rows.get(n)
+		return G.NewF64(ceLoss(op.smoothing, data[float64](l), tg, nil, per, op.rows.off, n, v)), nil
 	}
 }
 
 func (op ceOp) DiffWRT(n int) []bool { return []bool{true, false} }
 func (op ceOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	sig := fmt.Sprintf("CrossEntropyGrad{%v,smoothing=%g}", op.dt, op.smoothing)
-	g := ceGradOp{newBase(sig, tt(2, op.dt), tt(2, op.dt), tt(1, tensor.Int), op.dt), op.dt, op.smoothing}
+	g := ceGradOp{newBase(sig, tt(2, op.dt), tt(2, op.dt), tt(1, tensor.Int), op.dt), op.dt, op.smoothing, op.rows}
 	return G.Nodes{apply(g, inputs[0], inputs[1], grad), nil}, nil
 }
 
@@ -76,6 +82,7 @@ type ceGradOp struct {
 	baseOp
 	dt        tensor.Dtype
 	smoothing float64
+	rows      *lossRows // the forward op's: its rows' log-sum-exp
 }
 
 func (op ceGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -94,11 +101,14 @@ func (op ceGradOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	seed := scalarOf(vals[2])
 	y := op.out(op.dt, n, v)
+	if len(op.rows.off) != n {
+		return nil, fmt.Errorf("%v: the forward pass has not run on %d rows", op, n)
+	}
 	switch op.dt {
 	case tensor.Float32:
-		ceGrad(op.smoothing, data[float32](l), tg, nil, seed, y.Float32s(), n, v)
+		ceGrad(op.smoothing, data[float32](l), tg, nil, op.rows.off, seed, y.Float32s(), n, v)
 	default:
-		ceGrad(op.smoothing, data[float64](l), tg, nil, seed, y.Float64s(), n, v)
+		ceGrad(op.smoothing, data[float64](l), tg, nil, op.rows.off, seed, y.Float64s(), n, v)
 	}
 	return y, nil
 }
@@ -140,8 +150,9 @@ func rowLogSumExp[T Float](row []T) (mx, lse float64) {
 // ceLoss and ceGrad serve CrossEntropy (w nil) and WeightedCrossEntropy
 // (w: one weight per row, eps 0). A nil w is a weight of exactly 1, so the
 // unweighted loss and gradient are bit for bit what they were without w.
-// per (n long) receives the rows' losses.
-func ceLoss[T Float](eps float64, l []T, tg []int, w []T, per []float64, n, v int) float64 {
+// per (n long) receives the rows' losses and off, when not nil, each
+// row's max + log Σ exp(x − max), which ceGrad reads when given it.
+func ceLoss[T Float](eps float64, l []T, tg []int, w []T, per, off []float64, n, v int) float64 {
 	parallelFor(n, 4, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			if tg[i] == IgnoreIndex {
@@ -149,6 +160,9 @@ func ceLoss[T Float](eps float64, l []T, tg []int, w []T, per []float64, n, v in
 			}
 			row := l[i*v : (i+1)*v]
 			mx, lse := rowLogSumExp(row)
+			if off != nil {
+				off[i] = mx + lse
+			}
 			nll := mx + lse - float64(row[tg[i]])
 			if eps > 0 {
 				var sum float64
@@ -176,7 +190,7 @@ func ceLoss[T Float](eps float64, l []T, tg []int, w []T, per []float64, n, v in
 	return total / float64(count)
 }
 
-func ceGrad[T Float](eps float64, l []T, tg []int, w []T, seed float64, y []T, n, v int) {
+func ceGrad[T Float](eps float64, l []T, tg []int, w []T, offs []float64, seed float64, y []T, n, v int) {
 	count := 0
 	for _, t := range tg {
 		if t != IgnoreIndex {
@@ -192,8 +206,13 @@ func ceGrad[T Float](eps float64, l []T, tg []int, w []T, seed float64, y []T, n
 				continue
 			}
 			row := l[i*v : (i+1)*v]
-			mx, lse := rowLogSumExp(row)
-			off := mx + lse
+			var off float64
+			if offs != nil {
+				off = offs[i] // the forward's: the same bits
+			} else {
+				mx, lse := rowLogSumExp(row)
+				off = mx + lse
+			}
 			u, s := eps/float64(v), scale
 			if w != nil {
 				s *= float64(w[i])

@@ -47,9 +47,9 @@ func (op wceOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	switch op.dt {
 	case tensor.Float32:
-		return G.NewF32(float32(ceLoss(0, data[float32](l), tg, data[float32](vals[2]), op.rows.get(n), n, v))), nil
+		return G.NewF32(float32(ceLoss(0, data[float32](l), tg, data[float32](vals[2]), op.rows.get(n), nil, n, v))), nil
 	default:
-		return G.NewF64(ceLoss(0, data[float64](l), tg, data[float64](vals[2]), op.rows.get(n), n, v)), nil
+		return G.NewF64(ceLoss(0, data[float64](l), tg, data[float64](vals[2]), op.rows.get(n), nil, n, v)), nil
 	}
 }
 
@@ -84,9 +84,9 @@ func (op wceGradOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, n, v)
 	switch op.dt {
 	case tensor.Float32:
-		ceGrad(0, data[float32](l), tg, data[float32](vals[2]), seed, data[float32](y), n, v)
+		ceGrad(0, data[float32](l), tg, data[float32](vals[2]), nil, seed, data[float32](y), n, v)
 	default:
-		ceGrad(0, data[float64](l), tg, data[float64](vals[2]), seed, data[float64](y), n, v)
+		ceGrad(0, data[float64](l), tg, data[float64](vals[2]), nil, seed, data[float64](y), n, v)
 	}
 	return y, nil
 }

@@ -454,3 +454,42 @@ func TestBatcherBoundsItsPrefixGraphs(t *testing.T) {
 		t.Errorf("at most %d prefix graphs compiled at once, want 1", n)
 	}
 }
+
+// TestBatcherHoldsArrivalsForOneEncode spells out when calls that arrive
+// while others decode wait at a token boundary for more to encode with
+// (BatcherOptions.Hold): only while calls keep arriving, others decode,
+// the first has waited less than Hold, and the queue fills neither an
+// encode nor the free rows.
+func TestBatcherHoldsArrivalsForOneEncode(t *testing.T) {
+	now := time.Now()
+	call := func(k int, waited time.Duration) *member { return &member{k: k, since: now.Add(-waited)} }
+	decoding := []*member{call(1, 0)}
+	for _, tc := range []struct {
+		name    string
+		hold    time.Duration
+		members []*member
+		queue   []*member
+		arrived bool
+		free    int
+		want    bool
+	}{
+		{"a call just arrived while others decode", time.Second, decoding, []*member{call(1, 0)}, true, 8, true},
+		{"several arrived, room for more", time.Second, decoding, []*member{call(1, 0), call(1, 0), call(2, 0)}, true, 8, true},
+		{"none arrived since the last boundary", time.Second, decoding, []*member{call(1, 0)}, false, 8, false},
+		{"nothing else decoding (idle batcher)", time.Second, nil, []*member{call(1, 0)}, true, 8, false},
+		{"the first waited Hold already", 20 * time.Millisecond, decoding, []*member{call(1, 30*time.Millisecond), call(1, 0)}, true, 8, false},
+		{"holding turned off", -1, decoding, []*member{call(1, 0)}, true, 8, false},
+		{"a full encode waits", time.Second, decoding, []*member{call(1, 0), call(1, 0), call(1, 0), call(1, 0)}, true, 8, false},
+		{"the waiting calls fill the free rows", time.Second, decoding, []*member{call(1, 0), call(1, 0)}, true, 2, false},
+		{"beams fill the free rows", time.Second, decoding, []*member{call(3, 0)}, true, 3, false},
+		{"nothing waits", time.Second, decoding, nil, true, 8, false},
+	} {
+		b := &Batcher{o: BatcherOptions{Hold: tc.hold, MaxEncode: 4}, members: tc.members, queue: tc.queue, arrived: tc.arrived, free: make([]int, tc.free)}
+		if got := b.hold(); got != tc.want {
+			t.Errorf("%s: hold() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if o := (BatcherOptions{}).withDefaults(); o.Hold <= 0 || o.Hold > 100*time.Millisecond {
+		t.Errorf("default Hold %v: want a short positive wait", o.Hold)
+	}
+}

@@ -21,17 +21,6 @@ type BatcherOptions struct {
 	Window    time.Duration // an idle batcher waits this long after a request for others to encode with it (default 2ms; negative: none)
 	MaxEncode int           // most images encoded in one prefix graph (default 8)
 	MaxGraphs int           // prefix graphs kept compiled, one per (images, prompt length), least recently used evicted (default 4)
-	// Hold is how long, at most, calls that arrive while others decode
-	// are kept waiting at token boundaries for more to encode with them
-	// (default 50ms; negative: none). They are held only while new calls
-	// keep arriving (one came since the last boundary) and fewer wait
-	// than MaxEncode and the free rows allow, so a lone call waits at
-	// most one step and an idle batcher (Window) is not affected. Under
-	// load, calls freed by the same step come back a few milliseconds
-	// apart (HTTP, image decoding): without holding, each boundary
-	// encodes whichever have arrived, the encodes shrink to a few images
-	// and every image pays the one-image graph's higher cost.
-	Hold time.Duration
 	// SerialEncode turns off the overlap of encoding with decoding: the
 	// decode goroutine waits at the token boundary until the encoder has
 	// sent back every call it handed over, so no step runs while images
@@ -63,9 +52,6 @@ func (o BatcherOptions) withDefaults() BatcherOptions {
 	}
 	if o.MaxGraphs <= 0 {
 		o.MaxGraphs = 4
-	}
-	if o.Hold == 0 {
-		o.Hold = 50 * time.Millisecond
 	}
 	return o
 }
@@ -125,7 +111,6 @@ type Batcher struct {
 	length   []int         // filled cache positions per row
 	members  []*member
 	queue    []*member // waiting for rows
-	arrived  bool      // a call joined the queue since the last token boundary (Hold)
 	encoding int       // calls given rows and not yet back from the encoder
 	tmp      []float32 // reorder scratch
 	tmpLen   []int
@@ -157,7 +142,6 @@ type member struct {
 	order  bool      // src is pending
 	in     chan bool // step (false) or leave (true)
 	out    chan error
-	since  time.Time // when the decode goroutine received it (Hold)
 
 	// Set by the encoder: the prefix length and its keys/values (per
 	// layer, n·hidden keys then n·hidden values), or why it failed.
@@ -366,7 +350,7 @@ func (b *Batcher) loop() {
 				// encode with it.
 				select {
 				case m := <-b.joins:
-					b.enqueue(m)
+					b.queue = append(b.queue, m)
 					b.gather()
 				case <-quit:
 					quit = nil
@@ -379,7 +363,7 @@ func (b *Batcher) loop() {
 				case m := <-b.encoded:
 					b.join(m)
 				case m := <-b.joins:
-					b.enqueue(m)
+					b.queue = append(b.queue, m)
 				case <-quit:
 					quit = nil
 					b.closeQueue()
@@ -391,7 +375,7 @@ func (b *Batcher) loop() {
 		for {
 			select {
 			case m := <-b.joins:
-				b.enqueue(m)
+				b.queue = append(b.queue, m)
 			case m := <-b.encoded:
 				b.join(m)
 			default:
@@ -406,10 +390,7 @@ func (b *Batcher) loop() {
 			default:
 			}
 		}
-		if !b.hold() {
-			b.admit()
-		}
-		b.arrived = false
+		b.admit()
 		if b.o.SerialEncode {
 			// No step while the encoder runs: wait for every call handed
 			// over (the encoder answers each, failed or not).
@@ -421,28 +402,6 @@ func (b *Batcher) loop() {
 			b.decode()
 		}
 	}
-}
-
-// enqueue puts a call that just arrived at the end of the queue.
-func (b *Batcher) enqueue(m *member) {
-	m.since = time.Now()
-	b.queue = append(b.queue, m)
-	b.arrived = true
-}
-
-// hold reports whether the waiting calls should wait for more at this
-// token boundary (BatcherOptions.Hold): others are decoding, a call
-// arrived since the last boundary, the first has waited less than Hold,
-// and the queue fills neither an encode (MaxEncode) nor the free rows.
-func (b *Batcher) hold() bool {
-	if b.o.Hold < 0 || len(b.members) == 0 || len(b.queue) == 0 || !b.arrived || len(b.queue) >= b.o.MaxEncode {
-		return false
-	}
-	rows := 0
-	for _, m := range b.queue {
-		rows += m.k
-	}
-	return rows < len(b.free) && time.Since(b.queue[0].since) < b.o.Hold
 }
 
 // closeQueue answers the calls that have no rows yet with ErrBatcherClosed.
@@ -464,7 +423,7 @@ func (b *Batcher) gather() {
 	for len(b.queue) < b.o.Rows {
 		select {
 		case m := <-b.joins:
-			b.enqueue(m)
+			b.queue = append(b.queue, m)
 		case <-t.C:
 			return
 		case <-b.quit:

@@ -112,6 +112,26 @@ esdone:
 	VZEROUPPER
 	RET
 
+// func expSubTailAVX512(x *float32, n int, sub float32, c *[expConstsLen]float32)
+// x[i] = exp32(x[i] - sub) for 0 < n < 16 elements, in one masked vector
+// (the lanes past n are neither read nor written).
+TEXT ·expSubTailAVX512(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS sub+16(FP), Z5
+	MOVQ         c+24(FP), DX
+	LOADEXP
+	MOVL         $1, AX
+	SHLL         CX, AX
+	DECL         AX
+	KMOVW        AX, K5
+	VMOVUPS.Z    (SI), K5, Z0
+	VSUBPS       Z5, Z0, Z0
+	EXP(Z0, Z1)
+	VMOVUPS      Z1, K5, (SI)
+	VZEROUPPER
+	RET
+
 // func quickGELUAVX512(x, y *float32, n int, c *[expConstsLen]float32)
 // y[i] = x[i]·s, s = 1/(1 + exp32(-1.702·x[i])); n is a multiple of 16.
 TEXT ·quickGELUAVX512(SB), NOSPLIT, $0-32

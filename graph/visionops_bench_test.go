@@ -36,12 +36,14 @@ func BenchmarkVisionOps(b *testing.B) {
 	g, bb := rand32(rng, c), rand32(rng, c)
 	w, wb := rand32(rng, c, c), rand32(rng, c)
 	w1, w1b := rand32(rng, inter, c), rand32(rng, inter)
+	w2 := rand32(rng, c, inter)
 	q, k, v := rand32(rng, n, c), rand32(rng, n, c), rand32(rng, n, c)
 	ln := layerNormOp{newBase("ln", nil), tensor.Float32, 1e-5, &lnStats{}}
 	act := actOp{newBase("act", nil), tensor.Float32, QuickGELU}
 	add := addOp{newBase("add", nil), tensor.Float32}
 	lin := linearOp{newBase("lin", nil), tensor.Float32, true, nil}
 	lin1 := linearOp{newBase("lin1", nil), tensor.Float32, true, nil}
+	lin2 := linearOp{newBase("lin2", nil), tensor.Float32, true, nil}
 	at := attnOp{newBase("attn", nil), attnArgs{dt: tensor.Float32, s: AttentionShape{1, n, n, 12, 64}, scale: 0.125, scratch: new(attnScratch)}}
 	cases := []struct {
 		name string
@@ -51,7 +53,8 @@ func BenchmarkVisionOps(b *testing.B) {
 		{"QuickGELU", func() (G.Value, error) { return act.Do(h) }},
 		{"Add", func() (G.Value, error) { return add.Do(x, x2) }},
 		{"Linear768", func() (G.Value, error) { return lin.Do(x, w, wb) }},
-		{"Linear3072", func() (G.Value, error) { return lin1.Do(x, w1, w1b) }},
+		{"Linear768to3072", func() (G.Value, error) { return lin1.Do(x, w1, w1b) }},
+		{"Linear3072to768", func() (G.Value, error) { return lin2.Do(h, w2, wb) }},
 		{"Attention", func() (G.Value, error) { return at.Do(q, k, v) }},
 	}
 	for _, cs := range cases {

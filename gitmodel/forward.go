@@ -55,10 +55,11 @@ type ForwardOptions struct {
 }
 
 // Forward is a compiled full-sequence graph for batches of B examples of T
-// text tokens: built once, run many times. Its nodes' values are readable
-// after Run until the next Run. In a training graph these are the nodes in
-// its fields (outputs, hidden states, loss; not the layers' keys and values)
-// and the gradients: its other nodes share memory (graph.ShareBuffers).
+// text tokens: built once, run many times. Some of its nodes' values are
+// readable after Run until the next Run: the nodes in its fields (outputs,
+// hidden states, loss) and, in a training graph, the gradients, in an
+// inference graph the layers' keys and values (Decoder.K, Decoder.V). Its
+// other nodes share memory (graph.ShareBuffers).
 type Forward struct {
 	m      *Model
 	B, T   int
@@ -85,9 +86,8 @@ type Forward struct {
 	LastLogits *G.Node // (B, vocab) with Last
 	Loss       *G.Node // scalar with Loss
 
-	// Shared is what buffer sharing saved (training graphs only, whose
-	// other node values are not meaningful after Run: see
-	// graph.ShareBuffers).
+	// Shared is what buffer sharing saved (the values of the nodes not
+	// named above are not meaningful after Run: see graph.ShareBuffers).
 	Shared graph.ShareStats
 }
 
@@ -163,15 +163,21 @@ func (m *Model) NewForward(batch, textLen int, opts ForwardOptions) (*Forward, e
 		f.rc.close()
 		return nil, fmt.Errorf("building the forward graph: %w", err)
 	}
-	if opts.Train {
-		// The outputs (Forward's fields) and the gradients are read
-		// after a training run; every other op output shares memory with
-		// outputs not alive at the same time (activation gradients, above
-		// all).
-		if f.Shared, err = graph.ShareBuffers(b.G, append(f.outputs(), f.grads...)); err != nil {
-			f.rc.close()
-			return nil, fmt.Errorf("planning the training graph's buffers: %w", err)
-		}
+	// What is read after a run keeps its own buffer: the outputs
+	// (Forward's fields) and, in a training graph, the gradients, in an
+	// inference graph the layers' keys and values (a prefix fills a KV
+	// cache with them). Every other op output shares memory with outputs
+	// not alive at the same time: activation gradients above all in
+	// training; in inference, a layer's intermediate values (projections,
+	// the MLP's hidden layer) then reuse the previous layer's memory, which
+	// is still in cache, instead of each writing memory of its own.
+	keep := append(f.outputs(), f.grads...)
+	if !opts.Train {
+		keep = append(append(keep, f.Decoder.K...), f.Decoder.V...)
+	}
+	if f.Shared, err = graph.ShareBuffers(b.G, keep); err != nil {
+		f.rc.close()
+		return nil, fmt.Errorf("planning the graph's buffers: %w", err)
 	}
 	// Gradients are read from the gradient nodes themselves (no dual
 	// values: they would hold a second copy of every gradient).

@@ -33,19 +33,20 @@ func (op addOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, a.Shape()...)
 	switch op.dt {
 	case tensor.Float32:
-		addDo(data[float32](a), data[float32](vals[1]), y.Float32s())
+		a, c, y := data[float32](a), data[float32](vals[1]), y.Float32s()
+		parallelFor(len(a), 1<<15, func(lo, hi int) { addF32(a[lo:hi], c[lo:hi], y[lo:hi]) })
 	default:
-		addDo(data[float64](a), data[float64](vals[1]), y.Float64s())
+		a, c, y := data[float64](a), data[float64](vals[1]), y.Float64s()
+		parallelFor(len(a), 1<<15, func(lo, hi int) { addRef(a[lo:hi], c[lo:hi], y[lo:hi]) })
 	}
 	return y, nil
 }
 
-func addDo[T Float](a, c, y []T) {
-	parallelFor(len(a), 1<<15, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			y[i] = a[i] + c[i]
-		}
-	})
+// addRef sets y = a + c (the reference for addF32's vector kernel).
+func addRef[T Float](a, c, y []T) {
+	for i := range a {
+		y[i] = a[i] + c[i]
+	}
 }
 
 func (op addOp) DiffWRT(n int) []bool { return []bool{true, true} }

@@ -324,18 +324,57 @@ func softmaxRows[T Float](p []T, rows, cols int) {
 
 // softmaxRows32 is softmaxRowsExp with exp32 for float32, its maximum,
 // exponentials and scaling 16 lanes at a time (max32, expSub32, scale32)
-// and the same sequential sum, so the same bits.
+// and each row's sum the same sequential float32 sum, so the same bits. The
+// rows go softmaxGroup at a time so that their sums, each a chain of
+// dependent additions, run side by side (rowSums32).
 func softmaxRows32(p []float32, rows, cols int) {
-	for r := 0; r < rows; r++ {
-		row := p[r*cols : (r+1)*cols]
-		mx := max32(row)
-		expSub32(row, mx)
-		var sum float32
-		for _, e := range row {
-			sum += e
+	var sums [softmaxGroup]float32
+	for r0 := 0; r0 < rows; r0 += softmaxGroup {
+		g := min(softmaxGroup, rows-r0)
+		blk := p[r0*cols : (r0+g)*cols]
+		for r := 0; r < g; r++ {
+			row := blk[r*cols : (r+1)*cols]
+			expSub32(row, max32(row))
 		}
-		scale32(row, 1/sum)
+		rowSums32(blk, g, cols, &sums)
+		for r := 0; r < g; r++ {
+			scale32(blk[r*cols:(r+1)*cols], 1/sums[r])
+		}
 	}
+}
+
+// softmaxGroup is how many rows' sums rowSums32 interleaves.
+const softmaxGroup = 8
+
+// rowSums32 sets sums[r] to the sum of row r of p (rows×cols, rows ≤
+// softmaxGroup), each added in element order as a plain loop does; a full
+// group's eight sums are interleaved, which changes no bits but lets the
+// additions of different rows overlap instead of waiting on each other.
+func rowSums32(p []float32, rows, cols int, sums *[softmaxGroup]float32) {
+	if rows < softmaxGroup {
+		for r := 0; r < rows; r++ {
+			var s float32
+			for _, v := range p[r*cols : (r+1)*cols] {
+				s += v
+			}
+			sums[r] = s
+		}
+		return
+	}
+	r0, r1, r2, r3 := p[:cols], p[cols:2*cols], p[2*cols:3*cols], p[3*cols:4*cols]
+	r4, r5, r6, r7 := p[4*cols:5*cols], p[5*cols:6*cols], p[6*cols:7*cols], p[7*cols:8*cols]
+	var s0, s1, s2, s3, s4, s5, s6, s7 float32
+	for j := range r0 {
+		s0 += r0[j]
+		s1 += r1[j]
+		s2 += r2[j]
+		s3 += r3[j]
+		s4 += r4[j]
+		s5 += r5[j]
+		s6 += r6[j]
+		s7 += r7[j]
+	}
+	*sums = [softmaxGroup]float32{s0, s1, s2, s3, s4, s5, s6, s7}
 }
 
 func softmaxRowsExp[T Float](p []T, rows, cols int, exp func(T) T) {

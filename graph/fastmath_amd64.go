@@ -25,6 +25,9 @@ var expConsts = [expConstsLen]float32{
 func expSubAVX512(x *float32, n int, sub float32, c *[expConstsLen]float32)
 
 //go:noescape
+func expSubTailAVX512(x *float32, n int, sub float32, c *[expConstsLen]float32)
+
+//go:noescape
 func quickGELUAVX512(x, y *float32, n int, c *[expConstsLen]float32)
 
 //go:noescape
@@ -71,11 +74,18 @@ func scale32(x []float32, s float32) {
 }
 
 // expSub32 sets x[i] = exp32(x[i] - sub), 16 lanes at a time where the CPU
-// has AVX-512 (same bits as the scalar exp32).
+// has AVX-512, the last len(x) mod 16 in one masked vector (same bits as
+// the scalar exp32).
 func expSub32(x []float32, sub float32) {
-	if b := len(x) &^ 15; hasAVX512 && b > 0 {
-		expSubAVX512(&x[0], b, sub, &expConsts)
-		x = x[b:]
+	if hasAVX512 {
+		if b := len(x) &^ 15; b > 0 {
+			expSubAVX512(&x[0], b, sub, &expConsts)
+			x = x[b:]
+		}
+		if len(x) > 0 {
+			expSubTailAVX512(&x[0], len(x), sub, &expConsts)
+		}
+		return
 	}
 	for i, v := range x {
 		x[i] = exp32(v - sub)

@@ -50,6 +50,23 @@ func TestExpSub32MatchesExp32(t *testing.T) {
 	}
 }
 
+// TestExpSub32TailsMatchExp32 runs expSub32 over every length up to three
+// vectors, so that the special inputs fall into masked tails too.
+func TestExpSub32TailsMatchExp32(t *testing.T) {
+	x := expInputs()
+	for n := 1; n <= 48 && n <= len(x); n++ {
+		for off := 0; off+n <= len(x); off += 3 * n {
+			got := append([]float32(nil), x[off:off+n]...)
+			expSub32(got, 0.75)
+			for i, v := range x[off : off+n] {
+				if want := exp32(v - 0.75); !sameBits32(got[i], want) {
+					t.Fatalf("n %d, exp32(%v - 0.75): vector %v, scalar %v", n, v, got[i], want)
+				}
+			}
+		}
+	}
+}
+
 func TestQuickGELUBlocksMatchScalar(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
 	x := expInputs()
@@ -150,8 +167,11 @@ func TestMax32MatchesScalarMax(t *testing.T) {
 
 func TestSoftmaxRows32MatchesScalar(t *testing.T) {
 	rng := rand.New(rand.NewSource(4))
-	for _, cols := range []int{1, 7, 16, 17, 20, 32, 197, 217} {
-		const rows = 5
+	for _, sh := range []struct{ rows, cols int }{
+		{5, 1}, {5, 7}, {5, 16}, {5, 17}, {5, 20}, {5, 32}, {5, 197}, {5, 217},
+		{8, 3}, {8, 197}, {17, 33}, {197, 197}, // whole groups of interleaved row sums, and a group's remainder
+	} {
+		rows, cols := sh.rows, sh.cols
 		p := make([]float32, rows*cols)
 		for i := range p {
 			p[i] = float32(rng.NormFloat64() * 8)
@@ -167,7 +187,7 @@ func TestSoftmaxRows32MatchesScalar(t *testing.T) {
 		softmaxRows32(p, rows, cols)
 		for i := range p {
 			if !sameBits32(p[i], want[i]) {
-				t.Fatalf("cols %d, element %d: %v, want %v", cols, i, p[i], want[i])
+				t.Fatalf("%dx%d, element %d: %v, want %v", rows, cols, i, p[i], want[i])
 			}
 		}
 	}

@@ -48,7 +48,7 @@ func (op layerNormOp) Do(vals ...G.Value) (G.Value, error) {
 	op.stats.resize(n)
 	switch op.dt {
 	case tensor.Float32:
-		layerNormForward[float32](op, vals, y.Float32s(), n, c)
+		layerNormForward32(op, vals, y.Float32s(), n, c)
 	default:
 		layerNormForward[float64](op, vals, y.Float64s(), n, c)
 	}
@@ -77,6 +77,19 @@ func layerNormForward[T Float](op layerNormOp, vals []G.Value, y []T, n, c int) 
 			for j, v := range xr {
 				yr[j] = T((float64(v)-mu)*rstd)*g[j] + b[j]
 			}
+		}
+	})
+}
+
+// layerNormForward32 is layerNormForward for float32 rows, through
+// lnRow32 (AVX-512 where the CPU has it; its row sums are added in another
+// order than rowStats', see lnrow.go).
+func layerNormForward32(op layerNormOp, vals []G.Value, y []float32, n, c int) {
+	x, g, b := data[float32](vals[0]), data[float32](vals[1]), data[float32](vals[2])
+	st := op.stats
+	parallelFor(n, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			st.mu[i], st.rstd[i] = lnRow32(x[i*c:(i+1)*c], g, b, y[i*c:(i+1)*c], op.eps)
 		}
 	})
 }

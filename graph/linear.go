@@ -2,6 +2,8 @@ package graph
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -67,6 +69,10 @@ func linearFwd[T Float](x, w, b, y []T, n, in, out int) { linearFwdVia(nil, x, w
 
 // linearFwdVia is linearFwd with the product mm (nil: sgemm).
 func linearFwdVia[T Float](mm products, x, w, b, y []T, n, in, out int) {
+	if b != nil && mm == nil {
+		linearBiasFwd(x, w, b, y, n, in, out)
+		return
+	}
 	if b != nil {
 		parallelFor(n, 64, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
@@ -77,6 +83,52 @@ func linearFwdVia[T Float](mm products, x, w, b, y []T, n, in, out int) {
 		return
 	}
 	gemmVia(mm, false, false, true, n, out, in, 1, x, in, w, in, 0, y, out)
+}
+
+// linearBiasFwd is y = x·wᵀ + b through BLAS: b copied into y's rows and
+// a beta = 1 product. Each worker copies the bias into its own block of y
+// just before its product (gemm's blocks, gemmParallel's split), so the
+// copy needs no parallel region of its own and its block is still in cache
+// for the product; the products are gemm's, so the bits are too.
+func linearBiasFwd[T Float](x, w, b, y []T, n, in, out int) {
+	if n == 0 || out == 0 {
+		return
+	}
+	block := func(r0, r1, c0, c1 int) {
+		for i := r0; i < r1; i++ {
+			copy(y[i*out+c0:i*out+c1], b[c0:c1])
+		}
+		if in > 0 {
+			gemm1(false, true, r1-r0, c1-c0, in, 1, x[r0*in:], in, w[c0*in:], in, 1, y[r0*out+c0:], out)
+		}
+	}
+	wk := runtime.GOMAXPROCS(0)
+	if wk <= 1 || n*out*in < parallelGemmWork {
+		block(0, n, 0, out)
+		return
+	}
+	var wg sync.WaitGroup
+	// The blocks of gemmParallel: the larger of y's dimensions split in
+	// wk, one goroutine each.
+	rows := n >= out
+	size := out
+	if rows {
+		size = n
+	}
+	chunk := (size + wk - 1) / wk
+	for lo := 0; lo < size; lo += chunk {
+		hi := min(lo+chunk, size)
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			if rows {
+				block(lo, hi, 0, out)
+			} else {
+				block(0, n, lo, hi)
+			}
+		}(lo, hi)
+	}
+	wg.Wait()
 }
 
 func (op linearOp) DiffWRT(n int) []bool { return allTrue(n) }

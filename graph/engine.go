@@ -53,9 +53,6 @@ func (e Engine) Add(a, b tensor.Tensor, opts ...tensor.FuncOpt) (tensor.Tensor, 
 // parallel chunks.
 func add32(dst, a, b []float32) {
 	parallelFor(len(dst), 1<<15, func(lo, hi int) {
-		d, x, y := dst[lo:hi], a[lo:hi], b[lo:hi]
-		for i := addBlock32(d, x, y); i < len(d); i++ {
-			d[i] = x[i] + y[i]
-		}
+		addF32(a[lo:hi], b[lo:hi], dst[lo:hi])
 	})
 }

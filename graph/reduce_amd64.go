@@ -66,18 +66,3 @@ func softmaxGradRows32(p, d []float32, rows, cols int) bool {
 	softmaxGradAVX512(&p[0], &d[0], rows, cols)
 	return true
 }
-
-//go:noescape
-func addF32AVX512(dst, a, b *float32, n int)
-
-// addBlock32 sets dst = a + b over the first len(dst)&^15 elements with
-// AVX-512 and returns how many it did: 0 without AVX-512.
-func addBlock32(dst, a, b []float32) int {
-	n := len(dst) &^ 15
-	if !hasAVX512 || n == 0 {
-		return 0
-	}
-	_, _ = a[n-1], b[n-1]
-	addF32AVX512(&dst[0], &a[0], &b[0], n)
-	return n
-}

@@ -359,27 +359,3 @@ snext:
 sdone:
 	VZEROUPPER
 	RET
-
-// addF32AVX512(dst, a, b *float32, n int): dst[i] = a[i] + b[i] for the
-// first n&^15 elements (dst may be a or b).
-TEXT ·addF32AVX512(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DX
-	MOVQ n+24(FP), CX
-	SHRQ $4, CX
-	JZ   adone
-
-aloop:
-	VMOVUPS (SI), Z0
-	VADDPS  (DX), Z0, Z0
-	VMOVUPS Z0, (DI)
-	ADDQ    $64, SI
-	ADDQ    $64, DX
-	ADDQ    $64, DI
-	DECQ    CX
-	JNZ     aloop
-
-adone:
-	VZEROUPPER
-	RET

@@ -18,5 +18,3 @@ func lnGradXRows32(x, dy, g []float32, rows, c int, mu, rstd []float64, dx []flo
 // softmaxGradRows32 does nothing off amd64: the scalar loop does every row.
 func softmaxGradRows32(p, d []float32, rows, cols int) bool { return false }
 
-// addBlock32 does nothing off amd64: the scalar loop adds every element.
-func addBlock32(dst, a, b []float32) int { return 0 }

@@ -55,38 +55,44 @@ func gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 const parallelGemmWork = 1 << 21
 
 // gemmParallel splits C along its larger dimension into one block per
-// worker; each block is an independent single-threaded BLAS call.
+// worker (splitBlocks); each block is an independent single-threaded BLAS
+// call.
 func gemmParallel[T Float](w int, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
-	var wg sync.WaitGroup
-	if m >= n {
-		chunk := (m + w - 1) / w
-		for lo := 0; lo < m; lo += chunk {
-			hi := min(lo+chunk, m)
-			aOff := lo * lda // rows of A
-			if transA {
-				aOff = lo // columns of the stored k×m matrix
-			}
-			wg.Add(1)
-			go func(lo, hi, aOff int) {
-				defer wg.Done()
-				gemm1(transA, transB, hi-lo, n, k, alpha, a[aOff:], lda, b, ldb, beta, c[lo*ldc:], ldc)
-			}(lo, hi, aOff)
+	splitBlocks(m, n, w, func(r0, r1, c0, c1 int) {
+		aOff, bOff := r0*lda, c0 // rows of A, columns of B
+		if transA {
+			aOff = r0 // columns of the stored k×m matrix
 		}
-	} else {
-		chunk := (n + w - 1) / w
-		for lo := 0; lo < n; lo += chunk {
-			hi := min(lo+chunk, n)
-			bOff := lo // columns of B
-			if transB {
-				bOff = lo * ldb // rows of the stored n×k matrix
-			}
-			wg.Add(1)
-			go func(lo, hi, bOff int) {
-				defer wg.Done()
-				gemm1(transA, transB, m, hi-lo, k, alpha, a, lda, b[bOff:], ldb, beta, c[lo:], ldc)
-			}(lo, hi, bOff)
+		if transB {
+			bOff = c0 * ldb // rows of the stored n×k matrix
+		}
+		gemm1(transA, transB, r1-r0, c1-c0, k, alpha, a[aOff:], lda, b[bOff:], ldb, beta, c[r0*ldc+c0:], ldc)
+	})
+}
+
+// splitBlocks cuts an m×n result along its larger dimension into w blocks
+// and runs block(r0, r1, c0, c1) for each, in parallel. The calling
+// goroutine computes the first block itself, so a product wakes w−1
+// goroutines, not w, and the caller's core never sits waiting for a handoff.
+func splitBlocks(m, n, w int, block func(r0, r1, c0, c1 int)) {
+	size := max(m, n)
+	chunk := (size + w - 1) / w
+	one := func(lo, hi int) {
+		if m >= n {
+			block(lo, hi, 0, n)
+		} else {
+			block(0, m, lo, hi)
 		}
 	}
+	var wg sync.WaitGroup
+	for lo := chunk; lo < size; lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			one(lo, hi)
+		}(lo, min(lo+chunk, size))
+	}
+	one(0, min(chunk, size))
 	wg.Wait()
 }
 

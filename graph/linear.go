@@ -3,7 +3,6 @@ package graph
 import (
 	"fmt"
 	"runtime"
-	"sync"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -107,28 +106,7 @@ func linearBiasFwd[T Float](x, w, b, y []T, n, in, out int) {
 		block(0, n, 0, out)
 		return
 	}
-	var wg sync.WaitGroup
-	// The blocks of gemmParallel: the larger of y's dimensions split in
-	// wk, one goroutine each.
-	rows := n >= out
-	size := out
-	if rows {
-		size = n
-	}
-	chunk := (size + wk - 1) / wk
-	for lo := 0; lo < size; lo += chunk {
-		hi := min(lo+chunk, size)
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			if rows {
-				block(lo, hi, 0, out)
-			} else {
-				block(0, n, lo, hi)
-			}
-		}(lo, hi)
-	}
-	wg.Wait()
+	splitBlocks(n, out, wk, block) // gemmParallel's blocks
 }
 
 func (op linearOp) DiffWRT(n int) []bool { return allTrue(n) }

@@ -17,4 +17,3 @@ func lnGradXRows32(x, dy, g []float32, rows, c int, mu, rstd []float64, dx []flo
 
 // softmaxGradRows32 does nothing off amd64: the scalar loop does every row.
 func softmaxGradRows32(p, d []float32, rows, cols int) bool { return false }
-

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"math"
+	"runtime"
 
 	G "gorgonia.org/gorgonia"
 )
@@ -44,26 +45,36 @@ func isCacheWrite(n *G.Node) bool {
 }
 
 // attnDecode is attnForward for a decode step (decodeApplies): y (B·Tq, c)
-// is the attention output, items (example, head) in parallel.
+// is the attention output. Its items are (example, head group) pairs run
+// in parallel; an item streams its example's key and value rows once per
+// query, in address order, for all heads of its group at once (a head's
+// slice of a row alone, 3 KiB apart, defeats the prefetchers). Examples
+// fewer than the workers split their heads into groups.
 func attnDecode(a attnArgs, vals []G.Value, y []float32) {
 	s := a.s
 	c, hd := s.Heads*s.HeadDim, s.HeadDim
 	q, k, v, mask, _ := attnInputs[float32](a, vals, false)
 	scale := float32(a.scale)
-	parallelFor(s.B*s.Heads, 1, func(lo, hi int) {
-		pb := scratchGet[float32](a.scratch, s.Tq*s.Tk)
+	groups := 1
+	for w := runtime.GOMAXPROCS(0); s.B*groups < w && s.Heads%(2*groups) == 0; {
+		groups *= 2
+	}
+	gh := s.Heads / groups // heads per group
+	parallelFor(s.B*groups, 1, func(lo, hi int) {
+		pb := scratchGet[float32](a.scratch, gh*s.Tk)
 		defer scratchPut(a.scratch, pb)
-		p := (*pb)[:s.Tk]
+		p := *pb
 		for item := lo; item < hi; item++ {
-			b, h := item/s.Heads, item%s.Heads
-			kv := b*s.Tk*c + h*hd
+			b, h0 := item/groups, item%groups*gh*hd
+			kv := b*s.Tk*c + h0
 			for i := 0; i < s.Tq; i++ {
 				r := b*s.Tq + i
 				var m []float32
 				if mask != nil {
 					m = mask[r*s.Tk : (r+1)*s.Tk]
 				}
-				decodeQuery(q[r*c+h*hd:][:hd], k[kv:], v[kv:], c, m, scale, p, y[r*c+h*hd:][:hd])
+				o := r*c + h0
+				decodeQuery(q[o:o+gh*hd], k[kv:], v[kv:], c, hd, m, s.Tk, scale, p, y[o:o+gh*hd])
 			}
 		}
 	})
@@ -83,13 +94,14 @@ func openSlots(mask []float32, tk int) int {
 	return n
 }
 
-// decodeQuery writes into out (hd) the attention of one query q (hd) over
-// the key and value rows k[j·ld:], v[j·ld:] (hd each) of the slots mask
-// (Tk, additive, nil: none) leaves open; p (Tk) is scratch. A query that
-// sees no slot gets NaN, as softmax over only -Inf scores gives in the
-// general path.
-func decodeQuery(q, k, v []float32, ld int, mask []float32, scale float32, p, out []float32) {
-	n := openSlots(mask, len(p))
+// decodeQuery writes into out the attention of one query q over the key
+// and value rows k[j·ld:], v[j·ld:] of the first tk slots, for the heads
+// of hd elements that q and out hold, over the slots the additive mask
+// (tk, nil: none hidden) leaves open; p (heads·tk) is scratch, head h's
+// scores at p[h·tk:]. A query that sees no slot gets NaN, as softmax over
+// only -Inf scores gives in the general path.
+func decodeQuery(q, k, v []float32, ld, hd int, mask []float32, tk int, scale float32, p, out []float32) {
+	n := openSlots(mask, tk)
 	if n == 0 {
 		nan := float32(math.NaN())
 		for d := range out {
@@ -97,23 +109,43 @@ func decodeQuery(q, k, v []float32, ld int, mask []float32, scale float32, p, ou
 		}
 		return
 	}
-	p = p[:n]
-	decodeScores(q, k, ld, scale, p)
-	if mask != nil {
-		for j, mj := range mask[:n] {
-			p[j] += mj
+	decodeRowScores(q, k, ld, n, hd, scale, p, tk)
+	for h := 0; h < len(q)/hd; h++ {
+		ph := p[h*tk : h*tk+n]
+		if mask != nil {
+			for j, mj := range mask[:n] {
+				ph[j] += mj
+			}
 		}
+		// softmaxRows32 on the open slots (same bits as on the whole
+		// row: see the file comment).
+		mx := max32(ph)
+		expSub32(ph, mx)
+		var sum float32
+		for _, e := range ph {
+			sum += e
+		}
+		scale32(ph, 1/sum)
 	}
-	// softmaxRows32 on the open slots (same bits as on the whole row: see
-	// the file comment).
-	mx := max32(p)
-	expSub32(p, mx)
-	var sum float32
-	for _, e := range p {
-		sum += e
+	decodeRowWeightedSum(p, tk, v, ld, n, hd, out)
+}
+
+// decodeRowScoresGo is the reference of decodeRowScores: head h's score of
+// slot j, p[h·pld+j], is decodeDot(q[h·hd:], k[j·ld+h·hd:]) · scale for j <
+// n and every head q holds.
+func decodeRowScoresGo(q, k []float32, ld, n, hd int, scale float32, p []float32, pld int) {
+	for h := 0; h < len(q)/hd; h++ {
+		decodeScoresGo(q[h*hd:(h+1)*hd], k[h*hd:], ld, scale, p[h*pld:h*pld+n])
 	}
-	scale32(p, 1/sum)
-	decodeWeightedSum(p, v, ld, out)
+}
+
+// decodeRowWeightedSumGo is the reference of decodeRowWeightedSum: head
+// h's columns out[h·hd:] are decodeWeightedSumGo of its probabilities
+// p[h·pld:][:n] and values v[h·hd:].
+func decodeRowWeightedSumGo(p []float32, pld int, v []float32, ld, n, hd int, out []float32) {
+	for h := 0; h < len(out)/hd; h++ {
+		decodeWeightedSumGo(p[h*pld:h*pld+n], v[h*hd:], ld, out[h*hd:(h+1)*hd])
+	}
 }
 
 // decodeScoresGo is the reference of decodeScores: p[j] = decodeDot(q,

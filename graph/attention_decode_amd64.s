@@ -7,46 +7,58 @@
 // head's last partial chunk of 16 lanes is read with a zeroing lane mask
 // (K1 = tail), so no load or store passes the head's hd elements.
 
-// func decodeScoresAVX512(q, k *float32, ld, n, hd, tail int, scale float32, p *float32)
-// p[j] = decodeDot(q, k[j·ld:]) · scale for j < n (n ≥ 1); ld in float32s.
-TEXT ·decodeScoresAVX512(SB), NOSPLIT, $0-64
+// func decodeRowScoresAVX512(q, k *float32, ld, n, heads, hd, tail int, scale float32, p *float32, pld int)
+// p[h·pld+j] = decodeDot(q[h·hd:], k[j·ld+h·hd:]) · scale for j < n, h <
+// heads (n, heads ≥ 1): slot by slot, so that the keys stream in address
+// order; ld and pld in float32s.
+TEXT ·decodeRowScoresAVX512(SB), NOSPLIT, $0-80
 	MOVQ   q+0(FP), DI
 	MOVQ   k+8(FP), SI
 	MOVQ   ld+16(FP), R8
 	SHLQ   $2, R8
 	MOVQ   n+24(FP), CX
-	MOVQ   hd+32(FP), DX
-	MOVQ   tail+40(FP), AX
+	MOVQ   hd+40(FP), DX
+	MOVQ   tail+48(FP), AX
 	KMOVW  AX, K1
-	VMOVSS scale+48(FP), X7
-	MOVQ   p+56(FP), BX
+	VMOVSS scale+56(FP), X7
+	MOVQ   p+64(FP), BX
+	MOVQ   pld+72(FP), R13
+	SHLQ   $2, R13
+	MOVQ   DX, R14
+	SHLQ   $2, R14              // hd in bytes
 
-sjloop:
+rjloop:
+	MOVQ SI, R12                // this slot's head h keys
+	MOVQ DI, R10                // head h's query
+	MOVQ BX, R15                // &p[h·pld+j]
+	MOVQ heads+32(FP), AX
+
+rhloop:
 	VXORPS Z0, Z0, Z0
-	MOVQ   SI, R9
-	MOVQ   DI, R10
+	MOVQ   R12, R9
 	MOVQ   DX, R11
 
-scloop:
+rcloop:
 	CMPQ    R11, $16
-	JLT     sctail
+	JLT     rctail
 	VMOVUPS (R9), Z1
 	VMULPS  (R10), Z1, Z1
 	VADDPS  Z1, Z0, Z0
 	ADDQ    $64, R9
 	ADDQ    $64, R10
 	SUBQ    $16, R11
-	JMP     scloop
+	JMP     rcloop
 
-sctail:
+rctail:
 	TESTQ     R11, R11
-	JZ        sreduce
+	JZ        rreduce
 	VMOVUPS.Z (R9), K1, Z1
 	VMOVUPS.Z (R10), K1, Z2
 	VMULPS    Z2, Z1, Z1
 	VADDPS    Z1, Z0, Z0
+	LEAQ      (R10)(R11*4), R10 // past the head's query
 
-sreduce:
+rreduce:
 	VEXTRACTF64X4 $1, Z0, Y1
 	VADDPS        Y1, Y0, Y0
 	VEXTRACTF128  $1, Y0, X1
@@ -56,103 +68,76 @@ sreduce:
 	VPERMILPS     $0xb1, X0, X1
 	VADDSS        X1, X0, X0
 	VMULSS        X7, X0, X0
-	VMOVSS        X0, (BX)
-	ADDQ          $4, BX
-	ADDQ          R8, SI
-	DECQ          CX
-	JNZ           sjloop
+	VMOVSS        X0, (R15)
+	ADDQ          R13, R15
+	ADDQ          R14, R12
+	DECQ          AX
+	JNZ           rhloop
+
+	ADDQ $4, BX
+	ADDQ R8, SI
+	DECQ CX
+	JNZ  rjloop
 	VZEROUPPER
 	RET
 
-// func decodeWeightedSumAVX512(p, v *float32, ld, n, hd, tail int, out *float32)
-// out[d] = Σ_{j<n} p[j]·v[j·ld+d] in order of j (n ≥ 1); 64 columns at a
-// time (four independent sums), then 16, then the masked tail.
-TEXT ·decodeWeightedSumAVX512(SB), NOSPLIT, $0-56
+// func decodeRowWeightedSumAVX512(p *float32, pld int, v *float32, ld, n, heads, hd, tail int, out *float32)
+// out[h·hd+d] += Σ_{j<n} p[h·pld+j]·v[j·ld+h·hd+d] in order of j (n,
+// heads ≥ 1), slot by slot so that the values stream in address order;
+// out (heads·hd, zero on entry for decodeWeightedSumGo's sums) holds the
+// running sums.
+TEXT ·decodeRowWeightedSumAVX512(SB), NOSPLIT, $0-72
 	MOVQ  p+0(FP), DI
-	MOVQ  v+8(FP), SI
-	MOVQ  ld+16(FP), R8
+	MOVQ  pld+8(FP), R13
+	SHLQ  $2, R13
+	MOVQ  v+16(FP), SI
+	MOVQ  ld+24(FP), R8
 	SHLQ  $2, R8
-	MOVQ  n+24(FP), CX
-	MOVQ  hd+32(FP), DX
-	MOVQ  tail+40(FP), AX
+	MOVQ  n+32(FP), CX
+	MOVQ  hd+48(FP), DX
+	MOVQ  tail+56(FP), AX
 	KMOVW AX, K1
-	MOVQ  out+48(FP), BX
 
-wblock4:
-	CMPQ   DX, $64
-	JLT    wblock1
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	MOVQ   SI, R9
-	MOVQ   DI, R10
-	MOVQ   CX, R11
+wjloop:
+	MOVQ SI, R9                 // this slot's values, head by head
+	MOVQ DI, R10                // &p[h·pld+j]
+	MOVQ out+64(FP), BX
+	MOVQ heads+40(FP), AX
 
-w4loop:
+whloop:
 	VBROADCASTSS (R10), Z8
-	VMULPS       (R9), Z8, Z4
-	VMULPS       64(R9), Z8, Z5
-	VMULPS       128(R9), Z8, Z6
-	VMULPS       192(R9), Z8, Z7
-	VADDPS       Z4, Z0, Z0
-	VADDPS       Z5, Z1, Z1
-	VADDPS       Z6, Z2, Z2
-	VADDPS       Z7, Z3, Z3
-	ADDQ         $4, R10
-	ADDQ         R8, R9
-	DECQ         R11
-	JNZ          w4loop
-	VMOVUPS      Z0, (BX)
-	VMOVUPS      Z1, 64(BX)
-	VMOVUPS      Z2, 128(BX)
-	VMOVUPS      Z3, 192(BX)
-	ADDQ         $256, BX
-	ADDQ         $256, SI
-	SUBQ         $64, DX
-	JMP          wblock4
+	MOVQ         DX, R11
 
-wblock1:
-	CMPQ   DX, $16
-	JLT    wtail
-	VXORPS Z0, Z0, Z0
-	MOVQ   SI, R9
-	MOVQ   DI, R10
-	MOVQ   CX, R11
+wcloop:
+	CMPQ    R11, $16
+	JLT     wctail
+	VMULPS  (R9), Z8, Z4
+	VADDPS  (BX), Z4, Z4
+	VMOVUPS Z4, (BX)
+	ADDQ    $64, R9
+	ADDQ    $64, BX
+	SUBQ    $16, R11
+	JMP     wcloop
 
-w1loop:
-	VBROADCASTSS (R10), Z8
-	VMULPS       (R9), Z8, Z4
-	VADDPS       Z4, Z0, Z0
-	ADDQ         $4, R10
-	ADDQ         R8, R9
-	DECQ         R11
-	JNZ          w1loop
-	VMOVUPS      Z0, (BX)
-	ADDQ         $64, BX
-	ADDQ         $64, SI
-	SUBQ         $16, DX
-	JMP          wblock1
+wctail:
+	TESTQ     R11, R11
+	JZ        wcnext
+	VMOVUPS.Z (R9), K1, Z4
+	VMOVUPS.Z (BX), K1, Z5
+	VMULPS    Z4, Z8, Z4
+	VADDPS    Z5, Z4, Z4
+	VMOVUPS   Z4, K1, (BX)
+	LEAQ      (R9)(R11*4), R9
+	LEAQ      (BX)(R11*4), BX
 
-wtail:
-	TESTQ  DX, DX
-	JZ     wdone
-	VXORPS Z0, Z0, Z0
-	MOVQ   SI, R9
-	MOVQ   DI, R10
-	MOVQ   CX, R11
+wcnext:
+	ADDQ R13, R10
+	DECQ AX
+	JNZ  whloop
 
-wtloop:
-	VBROADCASTSS (R10), Z8
-	VMOVUPS.Z    (R9), K1, Z4
-	VMULPS       Z4, Z8, Z4
-	VADDPS       Z4, Z0, Z0
-	ADDQ         $4, R10
-	ADDQ         R8, R9
-	DECQ         R11
-	JNZ          wtloop
-	VMOVUPS      Z0, K1, (BX)
-
-wdone:
+	ADDQ $4, DI
+	ADDQ R8, SI
+	DECQ CX
+	JNZ  wjloop
 	VZEROUPPER
 	RET

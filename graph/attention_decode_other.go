@@ -2,12 +2,12 @@
 
 package graph
 
-// decodeScores is decodeScoresGo (no kernel off amd64).
-func decodeScores(q, k []float32, ld int, scale float32, p []float32) {
-	decodeScoresGo(q, k, ld, scale, p)
+// decodeRowScores is decodeRowScoresGo (no kernel off amd64).
+func decodeRowScores(q, k []float32, ld, n, hd int, scale float32, p []float32, pld int) {
+	decodeRowScoresGo(q, k, ld, n, hd, scale, p, pld)
 }
 
-// decodeWeightedSum is decodeWeightedSumGo (no kernel off amd64).
-func decodeWeightedSum(p, v []float32, ld int, out []float32) {
-	decodeWeightedSumGo(p, v, ld, out)
+// decodeRowWeightedSum is decodeRowWeightedSumGo (no kernel off amd64).
+func decodeRowWeightedSum(p []float32, pld int, v []float32, ld, n, hd int, out []float32) {
+	decodeRowWeightedSumGo(p, pld, v, ld, n, hd, out)
 }

@@ -12,48 +12,55 @@ import (
 
 // TestDecodeKernelsMatchGoReference checks that the AVX-512 score and
 // weighted-sum kernels give exactly the bits of their Go references, for
-// head widths that are and are not multiples of 16 (the masked tail) and
-// row strides wider than a head. The kernels read only each head's
-// elements: a NaN just past every row must not reach the results.
+// head widths that are and are not multiples of 16 (the masked tail), one
+// or several heads, and row strides wider than the heads. The kernels read
+// and write only the heads' elements: a NaN just past every row must not
+// reach the results, and the output's neighbours stay untouched.
 func TestDecodeKernelsMatchGoReference(t *testing.T) {
 	if !hasAVX512 {
-		t.Skip("no AVX-512: decodeScores and decodeWeightedSum are their Go references")
+		t.Skip("no AVX-512: decodeRowScores and decodeRowWeightedSum are their Go references")
 	}
-	for _, hd := range []int{1, 8, 16, 24, 64, 72, 80, 128, 144} {
-		for _, n := range []int{1, 3, 17, 240} {
-			t.Run(fmt.Sprintf("hd%d/n%d", hd, n), func(t *testing.T) {
-				rng := rand.New(rand.NewSource(int64(hd*1000 + n)))
-				ld := hd + 5
-				q := randF32(rng, hd)
-				k, v := randF32(rng, n*ld), randF32(rng, n*ld)
-				for j := 0; j < n; j++ {
-					for d := hd; d < ld; d++ {
-						k[j*ld+d], v[j*ld+d] = float32(math.NaN()), float32(math.NaN())
+	for _, heads := range []int{1, 3, 12} {
+		for _, hd := range []int{1, 8, 16, 24, 64, 72, 144} {
+			for _, n := range []int{1, 3, 17, 240} {
+				t.Run(fmt.Sprintf("heads%d/hd%d/n%d", heads, hd, n), func(t *testing.T) {
+					rng := rand.New(rand.NewSource(int64(heads*100000 + hd*1000 + n)))
+					w := heads * hd
+					ld, pld := w+5, n+2
+					q := randF32(rng, w)
+					k, v := randF32(rng, n*ld), randF32(rng, n*ld)
+					for j := 0; j < n; j++ {
+						for d := w; d < ld; d++ {
+							k[j*ld+d], v[j*ld+d] = float32(math.NaN()), float32(math.NaN())
+						}
 					}
-				}
-				k, v = k[:(n-1)*ld+hd], v[:(n-1)*ld+hd]
-				got, want := make([]float32, n), make([]float32, n)
-				decodeScores(q, k, ld, 0.125, got)
-				decodeScoresGo(q, k, ld, 0.125, want)
-				for j := range want {
-					if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
-						t.Fatalf("score %d: kernel %v, Go %v", j, got[j], want[j])
+					k, v = k[:(n-1)*ld+w], v[:(n-1)*ld+w]
+					got, want := make([]float32, heads*pld), make([]float32, heads*pld)
+					decodeRowScores(q, k, ld, n, hd, 0.125, got, pld)
+					decodeRowScoresGo(q, k, ld, n, hd, 0.125, want, pld)
+					for j := range want {
+						if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+							t.Fatalf("score %d: kernel %v, Go %v", j, got[j], want[j])
+						}
 					}
-				}
-				p := randF32(rng, n)
-				gotO, wantO := make([]float32, hd+1), make([]float32, hd+1)
-				gotO[hd] = 42 // the kernel writes hd columns only
-				decodeWeightedSum(p, v, ld, gotO[:hd])
-				decodeWeightedSumGo(p, v, ld, wantO[:hd])
-				for d := 0; d < hd; d++ {
-					if math.Float32bits(gotO[d]) != math.Float32bits(wantO[d]) {
-						t.Fatalf("column %d: kernel %v, Go %v", d, gotO[d], wantO[d])
+					p := randF32(rng, heads*pld)
+					gotO, wantO := make([]float32, w+1), make([]float32, w+1)
+					gotO[w] = 42 // the kernel writes the heads' columns only
+					for d := range gotO[:w] {
+						gotO[d] = float32(math.NaN()) // overwritten, not added to
 					}
-				}
-				if gotO[hd] != 42 {
-					t.Fatalf("the kernel wrote past its %d columns", hd)
-				}
-			})
+					decodeRowWeightedSum(p, pld, v, ld, n, hd, gotO[:w])
+					decodeRowWeightedSumGo(p, pld, v, ld, n, hd, wantO[:w])
+					for d := 0; d < w; d++ {
+						if math.Float32bits(gotO[d]) != math.Float32bits(wantO[d]) {
+							t.Fatalf("column %d: kernel %v, Go %v", d, gotO[d], wantO[d])
+						}
+					}
+					if gotO[w] != 42 {
+						t.Fatalf("the kernel wrote past its %d columns", w)
+					}
+				})
+			}
 		}
 	}
 }
@@ -204,34 +211,35 @@ func TestDecodeAttentionMatchesFloat64Reference(t *testing.T) {
 
 // TestDecodeAttentionWithoutAVX512IsTheSame checks that the Go path a CPU
 // without AVX-512 takes gives the kernels' bits for a whole decode-step
-// attention (the kernel test covers the pieces; this covers the dispatch).
+// query over all heads (the kernel test covers the pieces; this covers
+// the softmax between them and the dispatch).
 func TestDecodeAttentionWithoutAVX512IsTheSame(t *testing.T) {
-	tc := decodeCases[3]
+	const heads, hd, tk, open = 12, 64, 240, 200
 	rng := rand.New(rand.NewSource(5))
-	c := tc.heads * tc.hd
-	q, k, v := randF32(rng, c), randF32(rng, tc.slots*c), randF32(rng, tc.slots*c)
-	mask := make([]float32, tc.slots)
-	for j := 200; j < tc.slots; j++ {
+	c := heads * hd
+	q, k, v := randF32(rng, c), randF32(rng, tk*c), randF32(rng, tk*c)
+	mask := make([]float32, tk)
+	for j := open; j < tk; j++ {
 		mask[j] = float32(math.Inf(-1))
 	}
-	scale := float32(1 / math.Sqrt(float64(tc.hd)))
-	for h := 0; h < tc.heads; h++ {
-		got, want := make([]float32, tc.hd), make([]float32, tc.hd)
-		p := make([]float32, tc.slots)
-		decodeQuery(q[h*tc.hd:][:tc.hd], k[h*tc.hd:], v[h*tc.hd:], c, mask, scale, p, got)
-		// The Go path, spelt out: the references and the scalar softmax.
-		n := openSlots(mask, tc.slots)
-		s := p[:n]
-		decodeScoresGo(q[h*tc.hd:][:tc.hd], k[h*tc.hd:], c, scale, s)
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	got := make([]float32, c)
+	decodeQuery(q, k, v, c, hd, mask, tk, scale, make([]float32, heads*tk), got)
+	// The Go path, spelt out: the references and the scalar softmax.
+	p := make([]float32, heads*tk)
+	decodeRowScoresGo(q, k, c, open, hd, scale, p, tk)
+	for h := 0; h < heads; h++ {
+		s := p[h*tk : h*tk+open]
 		for j := range s {
 			s[j] += mask[j]
 		}
-		softmaxRowsExp(s, 1, n, exp32)
-		decodeWeightedSumGo(s, v[h*tc.hd:], c, want)
-		for d := range want {
-			if math.Float32bits(got[d]) != math.Float32bits(want[d]) {
-				t.Fatalf("head %d column %d: %v, Go path %v", h, d, got[d], want[d])
-			}
+		softmaxRowsExp(s, 1, open, exp32)
+	}
+	want := make([]float32, c)
+	decodeRowWeightedSumGo(p, tk, v, c, open, hd, want)
+	for d := range want {
+		if math.Float32bits(got[d]) != math.Float32bits(want[d]) {
+			t.Fatalf("column %d: %v, Go path %v", d, got[d], want[d])
 		}
 	}
 }
@@ -246,8 +254,8 @@ func TestDecodeAttentionOfAFullyHiddenQueryIsNaN(t *testing.T) {
 	for j := range mask {
 		mask[j] = float32(math.Inf(-1))
 	}
-	out := make([]float32, hd)
-	decodeQuery(randF32(rng, hd), randF32(rng, tk*hd), randF32(rng, tk*hd), hd, mask, 0.25, make([]float32, tk), out)
+	out := make([]float32, 2*hd)
+	decodeQuery(randF32(rng, 2*hd), randF32(rng, tk*2*hd), randF32(rng, tk*2*hd), 2*hd, hd, mask, tk, 0.25, make([]float32, 2*tk), out)
 	for d, o := range out {
 		if !math.IsNaN(float64(o)) {
 			t.Fatalf("column %d: %v, want NaN", d, o)
@@ -255,39 +263,49 @@ func TestDecodeAttentionOfAFullyHiddenQueryIsNaN(t *testing.T) {
 	}
 }
 
-// BenchmarkDecodeAttention times one git-base decode-step attention
-// (16 rows, 12 heads of 64, 240 slots, 200 to 230 filled) on the general
-// path (sgemm per row and head over every slot) and the fused path, in one
-// process: compare cpu-ns/op.
+// BenchmarkDecodeAttention times git-base decode-step attentions (1 or
+// 16 rows, 12 heads of 64, 240 slots of which 200 to 230 filled) on the
+// general path (sgemm per row and head over every slot) and the fused
+// path, in one process, A B B A: compare cpu-ns/op. Each op is one of 6
+// layers' attentions over their own caches, run in turn as in a decode
+// step, so the caches are not all resident in the CPU's caches.
 func BenchmarkDecodeAttention(b *testing.B) {
-	at := make([]int, 16)
-	for i := range at {
-		at[i] = 200 + 2*i
-	}
-	tc := decodeCase{"bench", at, 1, 240, 12, 64, 197}
-	rng := rand.New(rand.NewSource(1))
-	g, out, ins, _, _, _, _, _ := decodeGraph(tc, rng)
-	vm := G.NewTapeMachine(g)
-	defer vm.Close()
-	if err := vm.RunAll(); err != nil {
-		b.Fatal(err)
-	}
-	op := out.Op().(attnOp)
-	vals := make([]G.Value, len(ins))
-	for i, n := range ins {
-		vals[i] = n.Value()
-	}
-	y := make([]float32, len(at)*tc.heads*tc.hd)
-	for _, fused := range []bool{false, true, true, false} {
-		a := op.attnArgs
-		a.cached = fused
-		b.Run(fmt.Sprintf("fused=%v", fused), func(b *testing.B) {
-			b.ReportAllocs()
-			t0 := cpuSeconds()
-			for i := 0; i < b.N; i++ {
-				attnForward(a, vals, y)
+	const layers = 6
+	for _, rows := range []int{1, 16} {
+		at := make([]int, rows)
+		for i := range at {
+			at[i] = 200 + 2*i
+		}
+		tc := decodeCase{"bench", at, 1, 240, 12, 64, 197}
+		rng := rand.New(rand.NewSource(1))
+		var ops [layers]attnArgs
+		var vals [layers][]G.Value
+		for l := range ops {
+			g, out, ins, _, _, _, _, _ := decodeGraph(tc, rng)
+			vm := G.NewTapeMachine(g)
+			if err := vm.RunAll(); err != nil {
+				b.Fatal(err)
 			}
-			b.ReportMetric((cpuSeconds()-t0)*1e9/float64(b.N), "cpu-ns/op")
-		})
+			vm.Close()
+			ops[l] = out.Op().(attnOp).attnArgs
+			for _, n := range ins {
+				vals[l] = append(vals[l], n.Value())
+			}
+		}
+		y := make([]float32, rows*tc.heads*tc.hd)
+		for _, fused := range []bool{false, true, true, false} {
+			b.Run(fmt.Sprintf("rows%d/fused=%v", rows, fused), func(b *testing.B) {
+				b.ReportAllocs()
+				t0 := cpuSeconds()
+				for i := 0; i < b.N; i++ {
+					for l := range ops {
+						a := ops[l]
+						a.cached = fused
+						attnForward(a, vals[l], y)
+					}
+				}
+				b.ReportMetric((cpuSeconds()-t0)*1e9/float64(b.N), "cpu-ns/op")
+			})
+		}
 	}
 }

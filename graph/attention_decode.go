@@ -47,9 +47,11 @@ func isCacheWrite(n *G.Node) bool {
 // attnDecode is attnForward for a decode step (decodeApplies): y (B·Tq, c)
 // is the attention output. Its items are (example, head group) pairs run
 // in parallel; an item streams its example's key and value rows once per
-// query, in address order, for all heads of its group at once (a head's
-// slice of a row alone, 3 KiB apart, defeats the prefetchers). Examples
-// fewer than the workers split their heads into groups.
+// query, in address order, for all heads of its group at once. (A first
+// version that read one head's 256-byte slice of each row, 3 KiB apart,
+// as the per-head sgemm calls do, measured no faster than them in the
+// 16-row step; whole rows did.) Examples fewer than the workers split
+// their heads into groups, so that a lone row still uses every core.
 func attnDecode(a attnArgs, vals []G.Value, y []float32) {
 	s := a.s
 	c, hd := s.Heads*s.HeadDim, s.HeadDim
@@ -161,8 +163,9 @@ func decodeScoresGo(q, k []float32, ld int, scale float32, p []float32) {
 // lane l sums its elements' products over the chunks in order, starting
 // from 0, each product and sum rounded on its own (no fused multiply-add);
 // the 16 lane sums are then added pairwise as a tree (l+8 into l, then
-// l+4, l+2, l+1). Its error is at most (⌈n/16⌉+4)·u·Σ|q_i·k_i| to first
-// order (u = 2⁻²⁴), below sequential summation's n·u.
+// l+4, l+2, l+1). Its error is at most (⌈n/16⌉+5)·u·Σ|q_i·k_i| to first
+// order (u = 2⁻²⁴: one rounding per product, per lane sum and per tree
+// level), below sequential summation's (n+1)·u.
 func decodeDot(q, k []float32) float32 {
 	var t [16]float32
 	n := len(q)

@@ -146,3 +146,14 @@ func BenchmarkGitBaseBF16DecodeStep(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGitBaseDecodeStep times a float32 git-base decode step of 1 and
+// 16 rows (serving batches 16), whose attention reads each row's KV cache
+// (197 image slots and up to 40 text slots) in each of the 6 decoder
+// layers. Compare cpu-ns/op.
+func BenchmarkGitBaseDecodeStep(b *testing.B) {
+	m := randomModel(b, "git-base.json")
+	for _, rows := range []int{1, 16} {
+		b.Run(fmt.Sprintf("rows%d", rows), func(b *testing.B) { benchDecodeStep(b, m, rows) })
+	}
+}

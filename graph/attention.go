@@ -32,6 +32,7 @@ func Attention(q, k, v, mask *G.Node, s AttentionShape, dropout float64, noise *
 // (nil: sgemm; see Builder.Attention).
 func attention(q, k, v, mask *G.Node, s AttentionShape, dropout float64, noise *Noise, mm products) *G.Node {
 	a := attnArgs{dt: dtypeOf(q), s: s, scale: 1 / math.Sqrt(float64(s.HeadDim)), hasMask: mask != nil, mm: mm, scratch: new(attnScratch)}
+	a.cached = isCacheWrite(k) && isCacheWrite(v) // a decode step (attention_decode.go)
 	if dropout > 0 {
 		a.drop, a.noise, a.noiseID = dropout, noise, noise.nextID()
 	}
@@ -52,6 +53,7 @@ type attnArgs struct {
 	noise   *Noise
 	noiseID uint64
 	mm      products // the graph's product (precision.go); nil: sgemm
+	cached  bool     // keys and values are a KV cache: the forward pass may take attnDecode
 	// scratch recycles the per-worker probability buffers of the forward
 	// and backward kernels from run to run (one per op, shared by its
 	// forward and gradient ops), so a training step allocates none.
@@ -85,6 +87,9 @@ func (a attnArgs) base(name string, n int, grad bool) baseOp {
 		ins[m] = tt(3, a.dt)
 	}
 	sig := fmt.Sprintf("%s{%v,%+v,scale=%g,mask=%v,drop=%g/%d%s}", name, a.dt, a.s, a.scale, a.hasMask, a.drop, a.noiseID, precSig(a.mm))
+	if a.cached {
+		sig += "kv"
+	}
 	return newBase(sig, tt(2, a.dt), ins...)
 }
 
@@ -229,6 +234,10 @@ func noiseSeed(a attnArgs) uint64 {
 func attnForward[T Float](a attnArgs, vals []G.Value, y []T) {
 	s := a.s
 	c, hd, tall := s.Heads*s.HeadDim, s.HeadDim, s.Tk
+	if y32, ok := any(y).([]float32); ok && decodeApplies(a) {
+		attnDecode(a, vals, y32)
+		return
+	}
 	q, k, v, mask, _ := attnInputs[T](a, vals, false)
 	seed := noiseSeed(a)
 	parallelFor(s.B*s.Heads, 1, func(lo, hi int) {

@@ -5,11 +5,12 @@ package graph
 import "math"
 
 // expConstsLen is the length of expConsts.
-const expConstsLen = 37
+const expConstsLen = 38
 
 // expConsts are exp32's float32 constants, QuickGELU's 1.702, GELU's and
-// erf32's constants and two bit masks, in the order (and at the byte
-// offsets) fastmath_amd64.s reads them. It is never written.
+// erf32's constants, two bit masks and the exp fast path's bound 87, in
+// the order (and at the byte offsets) fastmath_amd64.s reads them. It is
+// never written.
 var expConsts = [expConstsLen]float32{
 	1.44269504088896341, 12582912, 0.693359375, -2.12194440e-4,
 	1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1,
@@ -19,6 +20,7 @@ var expConsts = [expConstsLen]float32{
 	-1.72853470e-5, 3.83197126e-4, -3.88396438e-3, 2.42546219e-2, 1.06777877e-1, 6.34846687e-1, 1.28717512e-1,
 	-5.96761703e-4, 4.99119423e-3, 2.67681349e-2, 1.12819925e-1, 3.76125336e-1, 1.28379166e-1,
 	math.Float32frombits(0x7fffffff), math.Float32frombits(0x80000000),
+	87, // the exp fast path's bound (fastmath_amd64.s, IN87)
 }
 
 //go:noescape

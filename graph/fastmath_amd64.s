@@ -4,10 +4,10 @@
 // softmax that use it (fastmath_amd64.go). Every lane does exp32's float32
 // operations in exp32's order, each rounded once (no fused multiply-adds),
 // with its special cases (overflow, underflow, NaN, subnormal results) as
-// masked moves, so the results are bit-identical to the scalar code. The
-// forward loops (expSub, QuickGELU) skip those fix-ups for a vector whose
-// lanes are all within |x| <= 87, where they change nothing (EXPNORMAL,
-// RANGE87): 2-3x faster, same bits.
+// masked moves, so the results are bit-identical to the scalar code. Every
+// loop (expSub, QuickGELU and GELU with their gradients) skips those fix-ups
+// for a vector whose exp arguments are all within |x| <= 87, where they
+// change nothing (EXPNORMAL, RANGE87, IN87): 2-3x faster, same bits.
 
 // expConsts (fastmath_amd64.go) layout, in float32s.
 #define C_LOG2E 0
@@ -28,6 +28,7 @@
 #define C_QG 60
 #define C_NQG 64
 #define C_ABS 140
+#define C_87 148
 
 // LOADEXP broadcasts exp32's constants (table in DX) into Z6-Z23.
 #define LOADEXP \
@@ -128,6 +129,13 @@
 	VANDPS.BCST C_ABS(DX), X, Z30 \
 	VCMPPS      $0x12, Z31, Z30, K5 \
 	KORTESTW    K5, K5
+
+// IN87 sets K5 to the lanes of X with |X| <= 87 (no NaN), reading 87 from
+// the table: RANGE87 for the GELU loops, which have no register to spare
+// for the constant (Z30 is scratch).
+#define IN87(X) \
+	VANDPS.BCST C_ABS(DX), X, Z30 \
+	VCMPPS.BCST $0x12, C_87(DX), Z30, K5
 
 // LOAD87 sets Z31 to 87 for RANGE87.
 #define LOAD87 \
@@ -245,13 +253,22 @@ TEXT ·quickGELUGradAVX512(SB), NOSPLIT, $0-40
 	LOADEXP
 	VBROADCASTSS C_NQG(DX), Z5
 	VBROADCASTSS C_QG(DX), Z4
+	LOAD87
 	SHRQ         $4, CX
 	JZ           qggdone
 
 qggloop:
 	VMOVUPS (SI), Z0
 	VMULPS  Z5, Z0, Z1 // -1.702·x
+	RANGE87(Z1)
+	JCC     qggslow
+	EXPNORMAL(Z1, Z2)
+	JMP     qggrest
+
+qggslow:
 	EXP(Z1, Z2)
+
+qggrest:
 	VADDPS  Z18, Z2, Z2 // 1 + e
 	VDIVPS  Z2, Z18, Z2 // s
 	VMULPS  Z4, Z0, Z1 // 1.702·x
@@ -271,10 +288,11 @@ qggdone:
 	VZEROUPPER
 	RET
 
-// ERF sets Z31 = erf32(Z1) lane by lane, with Z2 = |Z1|, Z3 = Z1², Z4, Z5
-// and Z30 as scratch (and EXP's registers): both of erf32's branches,
-// blended by |x| > 0.927734375.
-#define ERF \
+// ERFPRE and ERFPOST set Z31 = erf32(Z1) lane by lane around Z30 =
+// exp32(Z4) (EXP or EXPNORMAL, which the loops choose by IN87(Z4)), with
+// Z2 = |Z1|, Z3 = Z1², Z4, Z5 and Z30 as scratch (Z5 is free between the
+// two): both of erf32's branches, blended by |x| > 0.927734375.
+#define ERFPRE \
 	VANDPS.BCST  140(DX), Z1, Z2 \
 	VMULPS       Z1, Z1, Z3 \
 	VMULPS.BCST  88(DX), Z2, Z4 \
@@ -290,8 +308,9 @@ qggdone:
 	VMULPS       Z2, Z4, Z4 \
 	VSUBPS.BCST  112(DX), Z4, Z4 \
 	VMULPS       Z2, Z4, Z4 \
-	VSUBPS       Z2, Z4, Z4 \
-	EXP(Z4, Z30) \
+	VSUBPS       Z2, Z4, Z4
+
+#define ERFPOST \
 	VSUBPS       Z30, Z18, Z4 \
 	VANDPS.BCST  144(DX), Z1, Z5 \
 	VXORPS       Z5, Z4, Z4 \
@@ -310,10 +329,14 @@ qggdone:
 	VCMPPS.BCST  $0x1e, 84(DX), Z2, K5 \
 	VMOVAPS      Z4, K5, Z31
 
-// CDF sets Z31 = 0.5·(1 + erf32(Z0·(1/√2))), the exact GELU's Φ(x).
-#define CDF \
+// CDFPRE and CDFPOST set Z31 = 0.5·(1 + erf32(Z0·(1/√2))), the exact
+// GELU's Φ(x), around erf32's exp (ERFPRE, ERFPOST).
+#define CDFPRE \
 	VMULPS.BCST 68(DX), Z0, Z1 \
-	ERF \
+	ERFPRE
+
+#define CDFPOST \
+	ERFPOST \
 	VADDPS      Z18, Z31, Z31 \
 	VMULPS.BCST 72(DX), Z31, Z31
 
@@ -329,8 +352,19 @@ TEXT ·geluAVX512(SB), NOSPLIT, $0-32
 	JZ   gedone
 
 geloop:
-	VMOVUPS (SI), Z0
-	CDF
+	VMOVUPS  (SI), Z0
+	CDFPRE
+	IN87(Z4)
+	KORTESTW K5, K5
+	JCC      geslow
+	EXPNORMAL(Z4, Z30)
+	JMP      gerest
+
+geslow:
+	EXP(Z4, Z30)
+
+gerest:
+	CDFPOST
 	VMULPS  Z31, Z0, Z4
 	VMOVUPS Z4, (DI)
 	ADDQ    $64, SI
@@ -357,10 +391,30 @@ TEXT ·geluGradAVX512(SB), NOSPLIT, $0-40
 
 ggloop:
 	VMOVUPS     (SI), Z0
-	CDF
+	CDFPRE
+	IN87(Z4) // erf32's exp argument
+	KMOVW       K5, K7
+	VMULPS.BCST 80(DX), Z0, Z5 // -0.5·x
+	VMULPS      Z0, Z5, Z5 // ·x: φ's exp argument
+	IN87(Z5)
+	KANDW       K5, K7, K5
+	KORTESTW    K5, K5
+	JCC         ggslow
+	EXPNORMAL(Z4, Z30)
+	CDFPOST
+	VMULPS.BCST 80(DX), Z0, Z4 // -0.5·x
+	VMULPS      Z0, Z4, Z4 // ·x
+	EXPNORMAL(Z4, Z30)
+	JMP         ggrest
+
+ggslow:
+	EXP(Z4, Z30)
+	CDFPOST
 	VMULPS.BCST 80(DX), Z0, Z4 // -0.5·x
 	VMULPS      Z0, Z4, Z4 // ·x
 	EXP(Z4, Z30)
+
+ggrest:
 	VMULPS.BCST 76(DX), Z0, Z5 // x·(1/√(2π))
 	VMULPS      Z30, Z5, Z5
 	VADDPS      Z5, Z31, Z5

@@ -19,25 +19,10 @@ func BenchmarkActBackward(b *testing.B) {
 	for _, a := range []Activation{QuickGELU, GELU} {
 		grad := actGradOp{newBase("grad", nil), tensor.Float32, a, false}
 		again := actAgainOp{newBase("again", nil), tensor.Float32, a}
-		cases := []struct {
-			name string
-			fn   func() (G.Value, error)
-		}{
+		cases := []opCase{
 			{string(a) + "/ActGrad", func() (G.Value, error) { return grad.Do(h, dy) }},
 			{string(a) + "/ActAgain", func() (G.Value, error) { return again.Do(h, dy) }},
 		}
-		for _, cs := range cases {
-			b.Run(cs.name, func(b *testing.B) {
-				cs.fn()
-				b.ResetTimer()
-				t0 := benchCPUTime()
-				for i := 0; i < b.N; i++ {
-					if _, err := cs.fn(); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(benchCPUTime()-t0)/float64(b.N), "cpu-ns/op")
-			})
-		}
+		benchOps(b, cases)
 	}
 }

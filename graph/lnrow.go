@@ -45,8 +45,13 @@ func lnSumRef(x []float32, mu float64, sq bool) float64 {
 			}
 		}
 	}
-	sum := lnReduce(&s)
-	for _, v := range x[nb:] {
+	return lnTail(lnReduce(&s), x[nb:], mu, sq)
+}
+
+// lnTail adds the elements past the last whole block of lanes to sum, in
+// order (the reference and the AVX-512 kernels end the same way).
+func lnTail(sum float64, x []float32, mu float64, sq bool) float64 {
+	for _, v := range x {
 		if sq {
 			d := float64(v) - mu
 			sum += float64(d * d)

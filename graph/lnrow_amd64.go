@@ -24,15 +24,7 @@ func lnSum32(x []float32, mu float64, sq bool) float64 {
 	} else {
 		sum = lnSumAVX512(&x[0], nb)
 	}
-	for _, v := range x[nb:] {
-		if sq {
-			d := float64(v) - mu
-			sum += float64(d * d)
-		} else {
-			sum += float64(v)
-		}
-	}
-	return sum
+	return lnTail(sum, x[nb:], mu, sq)
 }
 
 // lnApply32 is lnApplyRef, 16 elements at a time with AVX-512.

@@ -18,6 +18,30 @@ func benchCPUTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// opCase is one op call a benchmark times.
+type opCase struct {
+	name string
+	fn   func() (G.Value, error)
+}
+
+// benchOps runs each case as a sub-benchmark (one warm-up call first) and
+// reports its CPU time per call beside the wall time.
+func benchOps(b *testing.B, cases []opCase) {
+	for _, cs := range cases {
+		b.Run(cs.name, func(b *testing.B) {
+			cs.fn()
+			b.ResetTimer()
+			t0 := benchCPUTime()
+			for i := 0; i < b.N; i++ {
+				if _, err := cs.fn(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(benchCPUTime()-t0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
 func rand32(rng *rand.Rand, shape ...int) *tensor.Dense {
 	t := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(shape...))
 	for i, d := 0, t.Float32s(); i < len(d); i++ {
@@ -45,10 +69,7 @@ func BenchmarkVisionOps(b *testing.B) {
 	lin1 := linearOp{newBase("lin1", nil), tensor.Float32, true, nil}
 	lin2 := linearOp{newBase("lin2", nil), tensor.Float32, true, nil}
 	at := attnOp{newBase("attn", nil), attnArgs{dt: tensor.Float32, s: AttentionShape{1, n, n, 12, 64}, scale: 0.125, scratch: new(attnScratch)}}
-	cases := []struct {
-		name string
-		fn   func() (G.Value, error)
-	}{
+	cases := []opCase{
 		{"LayerNorm", func() (G.Value, error) { return ln.Do(x, g, bb) }},
 		{"QuickGELU", func() (G.Value, error) { return act.Do(h) }},
 		{"Add", func() (G.Value, error) { return add.Do(x, x2) }},
@@ -57,17 +78,5 @@ func BenchmarkVisionOps(b *testing.B) {
 		{"Linear3072to768", func() (G.Value, error) { return lin2.Do(h, w2, wb) }},
 		{"Attention", func() (G.Value, error) { return at.Do(q, k, v) }},
 	}
-	for _, cs := range cases {
-		b.Run(cs.name, func(b *testing.B) {
-			cs.fn()
-			b.ResetTimer()
-			t0 := benchCPUTime()
-			for i := 0; i < b.N; i++ {
-				if _, err := cs.fn(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(benchCPUTime()-t0)/float64(b.N), "cpu-ns/op")
-		})
-	}
+	benchOps(b, cases)
 }

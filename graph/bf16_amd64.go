@@ -4,10 +4,11 @@ package graph
 
 import "golang.org/x/sys/cpu"
 
-// hasAVX512 reports whether the AVX-512 kernels of bf16_amd64.s can run
-// (VPMOVZXWD on 512-bit registers needs AVX512BW). It is read from the CPU
-// once and never changes.
-var hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW
+// hasAVX512 reports whether the package's AVX-512 kernels can run
+// (VPMOVZXWD on 512-bit registers needs AVX512BW; VINSERTF32X8 and the
+// 512-bit VANDPS/VXORPS of the exp, erf and LayerNorm kernels need
+// AVX512DQ). It is read from the CPU once and never changes.
+var hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ
 
 //go:noescape
 func sumF32AVX512(x *float32, n int) float32

@@ -26,7 +26,7 @@ func TapeOptions() []G.VMOpt { return []G.VMOpt{G.WithEngine(Engine{})} }
 func (e Engine) Add(a, b tensor.Tensor, opts ...tensor.FuncOpt) (tensor.Tensor, error) {
 	ad, aok := a.(*tensor.Dense)
 	bd, bok := b.(*tensor.Dense)
-	if !aok || !bok || ad.Dtype() != tensor.Float32 || bd.Dtype() != tensor.Float32 || ad.IsView() || bd.IsView() ||
+	if !aok || !bok || ad.Dtype() != tensor.Float32 || bd.Dtype() != tensor.Float32 || !plain(ad) || !plain(bd) ||
 		!ad.Shape().Eq(bd.Shape()) {
 		return e.StdEng.Add(a, b, opts...)
 	}
@@ -38,7 +38,7 @@ func (e Engine) Add(a, b tensor.Tensor, opts ...tensor.FuncOpt) (tensor.Tensor, 
 	switch r := fo.Reuse(); {
 	case r != nil:
 		rd, ok := r.(*tensor.Dense)
-		if !ok || rd.Dtype() != tensor.Float32 || rd.IsView() || rd.Shape().TotalSize() != ad.Shape().TotalSize() {
+		if !ok || rd.Dtype() != tensor.Float32 || !plain(rd) || !rd.Shape().Eq(ad.Shape()) {
 			return e.StdEng.Add(a, b, opts...)
 		}
 		dst = rd
@@ -48,6 +48,10 @@ func (e Engine) Add(a, b tensor.Tensor, opts ...tensor.FuncOpt) (tensor.Tensor, 
 	add32(dst.Float32s(), ad.Float32s(), bd.Float32s())
 	return dst, nil
 }
+
+// plain reports whether t's data is its elements in order: not a view,
+// no pending transpose, no mask (StdEng iterates over those).
+func plain(t *tensor.Dense) bool { return !t.IsView() && !t.RequiresIterator() }
 
 // add32 sets dst = a + b (all of one length; dst may be a or b), in
 // parallel chunks.

@@ -134,7 +134,8 @@ func BenchmarkAdamKernel(b *testing.B) {
 // TestStepClippedMatchesScaleThenStep checks that AdamW.StepClipped gives
 // the bits of ScaleGrads followed by Step (the clipping the training step
 // did before it was folded into the update), over parameters with and
-// without a tail past the last whole 16-element block, on both kernels.
+// without a tail past the last whole 16-element block, on both kernels,
+// and leaves the gradients unscaled.
 func TestStepClippedMatchesScaleThenStep(t *testing.T) {
 	rng := rand.New(rand.NewSource(21))
 	mk := func() []*Param {
@@ -164,6 +165,7 @@ func TestStepClippedMatchesScaleThenStep(t *testing.T) {
 	}
 	defer ob.Close()
 	const clip = float32(0.0123)
+	g0 := clone(a) // the gradients StepClipped must leave as they are
 	for step := 0; step < 3; step++ {
 		if err := oa.StepClipped(1e-3, clip); err != nil {
 			t.Fatal(err)
@@ -178,7 +180,12 @@ func TestStepClippedMatchesScaleThenStep(t *testing.T) {
 					t.Fatalf("step %d, param %d, element %d: clipped in the update %g, scaled first %g", step, i, j, a[i].W[j], b[i].W[j])
 				}
 			}
-			copy(b[i].G, a[i].G) // unscale b's gradients for the next step
+			for j := range a[i].G {
+				if !sameBits(a[i].G[j], g0[i].G[j]) {
+					t.Fatalf("step %d, param %d, element %d: StepClipped changed the gradient %g to %g", step, i, j, g0[i].G[j], a[i].G[j])
+				}
+			}
+			copy(b[i].G, g0[i].G) // unscale b's gradients for the next step
 		}
 	}
 }

@@ -309,3 +309,37 @@ func BenchmarkDecodeAttention(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodeAttentionIgnoresSlotsHiddenInsideTheOpenRange checks that a
+// slot the mask hides (-Inf) before the last open one contributes nothing:
+// replacing its keys and values with other finite values leaves every
+// output bit as it was.
+func TestDecodeAttentionIgnoresSlotsHiddenInsideTheOpenRange(t *testing.T) {
+	const heads, hd, tk, open = 4, 24, 40, 33
+	hidden := []int{0, 7, 19, 32}
+	rng := rand.New(rand.NewSource(9))
+	c := heads * hd
+	q, k, v := randF32(rng, c), randF32(rng, tk*c), randF32(rng, tk*c)
+	mask := make([]float32, tk)
+	for j := open; j < tk; j++ {
+		mask[j] = float32(math.Inf(-1))
+	}
+	for _, j := range hidden {
+		mask[j] = float32(math.Inf(-1))
+	}
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	want := make([]float32, c)
+	decodeQuery(q, k, v, c, hd, mask, tk, scale, make([]float32, heads*tk), want)
+	for _, j := range hidden {
+		for d := 0; d < c; d++ {
+			k[j*c+d], v[j*c+d] = 1e4*float32(d%7-3), -1e4*float32(d%5-2)
+		}
+	}
+	got := make([]float32, c)
+	decodeQuery(q, k, v, c, hd, mask, tk, scale, make([]float32, heads*tk), got)
+	for d := range want {
+		if math.IsNaN(float64(want[d])) || math.Float32bits(got[d]) != math.Float32bits(want[d]) {
+			t.Fatalf("column %d: %v with other hidden keys and values, %v before", d, got[d], want[d])
+		}
+	}
+}

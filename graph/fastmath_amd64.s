@@ -54,48 +54,10 @@
 	MOVL $-126, AX \
 	VPBROADCASTD AX, Z6
 
-// EXP sets Y = exp32(X) lane by lane (X and Y distinct, neither Z24-Z29).
-#define EXP(X, Y) \
-	VMULPS     Z8, X, Z24 \
-	VADDPS     Z9, Z24, Z24 \
-	VSUBPS     Z9, Z24, Z24 \
-	VMULPS     Z10, Z24, Z25 \
-	VSUBPS     Z25, X, Z25 \
-	VMULPS     Z11, Z24, Z26 \
-	VSUBPS     Z26, Z25, Z25 \
-	VMULPS     Z12, Z25, Z26 \
-	VADDPS     Z13, Z26, Z26 \
-	VMULPS     Z25, Z26, Z26 \
-	VADDPS     Z14, Z26, Z26 \
-	VMULPS     Z25, Z26, Z26 \
-	VADDPS     Z15, Z26, Z26 \
-	VMULPS     Z25, Z26, Z26 \
-	VADDPS     Z16, Z26, Z26 \
-	VMULPS     Z25, Z26, Z26 \
-	VADDPS     Z17, Z26, Z26 \
-	VMULPS     Z25, Z26, Z26 \
-	VMULPS     Z25, Z26, Z26 \
-	VADDPS     Z25, Z26, Z26 \
-	VADDPS     Z18, Z26, Z26 \
-	VCVTTPS2DQ Z24, Z27 \
-	VPADDD     Z23, Z27, Z28 \
-	VPSLLD     $23, Z28, Z28 \
-	VMULPS     Z28, Z26, Y \
-	VPCMPD     $1, Z6, Z27, K1 \
-	VPADDD     Z7, Z27, Z28 \
-	VPSLLD     $23, Z28, Z28 \
-	VMULPS     Z28, Z26, Z29 \
-	VMULPS     Z21, Z29, K1, Y \
-	VCMPPS     $0x1e, Z19, X, K2 \
-	VMOVAPS    Z22, K2, Y \
-	VCMPPS     $0x11, Z20, X, K3 \
-	VPXORD     Y, Y, K3, Y \
-	VCMPPS     $3, X, X, K4 \
-	VMOVAPS    X, K4, Y
-
-// EXPNORMAL is EXP without its special cases: the same bits as EXP for
-// lanes with |X| <= 87 (no overflow, no subnormal or zero result, no NaN),
-// which RANGE87 checks for a whole vector before the loops use it.
+// EXPNORMAL sets Y = exp32(X) lane by lane (X and Y distinct, neither
+// Z24-Z29) without exp32's special cases: the same bits as EXP for lanes
+// with |X| <= 87 (no overflow, no subnormal or zero result, no NaN), which
+// RANGE87 checks for a whole vector before the loops use it.
 #define EXPNORMAL(X, Y) \
 	VMULPS     Z8, X, Z24 \
 	VADDPS     Z9, Z24, Z24 \
@@ -122,6 +84,22 @@
 	VPADDD     Z23, Z27, Z28 \
 	VPSLLD     $23, Z28, Z28 \
 	VMULPS     Z28, Z26, Y
+
+// EXP sets Y = exp32(X) lane by lane (X and Y distinct, neither Z24-Z29):
+// EXPNORMAL, then the fix-ups for large, small and NaN arguments.
+#define EXP(X, Y) \
+	EXPNORMAL(X, Y) \
+	VPCMPD     $1, Z6, Z27, K1 \
+	VPADDD     Z7, Z27, Z28 \
+	VPSLLD     $23, Z28, Z28 \
+	VMULPS     Z28, Z26, Z29 \
+	VMULPS     Z21, Z29, K1, Y \
+	VCMPPS     $0x1e, Z19, X, K2 \
+	VMOVAPS    Z22, K2, Y \
+	VCMPPS     $0x11, Z20, X, K3 \
+	VPXORD     Y, Y, K3, Y \
+	VCMPPS     $3, X, X, K4 \
+	VMOVAPS    X, K4, Y
 
 // RANGE87 sets the carry flag when every lane of X has |X| <= 87 (Z31
 // holds 87, Z30 is scratch; a NaN lane fails).

@@ -81,6 +81,9 @@ func lnCase(rng *rand.Rand, n, c int) (x, g, dy []float32, st *lnStats) {
 }
 
 func TestLayerNormGradKernelsAreBitIdenticalToGoReference(t *testing.T) {
+	if !hasAVX512 {
+		t.Skip("no AVX-512: the LayerNorm gradient kernels are their Go references")
+	}
 	rng := rand.New(rand.NewSource(11))
 	for _, tc := range []struct {
 		name string
@@ -133,8 +136,8 @@ func TestSoftmaxGradKernelIsBitIdenticalToGoReference(t *testing.T) {
 		name       string
 		rows, cols int
 	}{
-		{"narrower than a vector", 3, 5},
 		{"one vector", 2, 8},
+		{"vector and tail", 3, 13},
 		{"vision tokens", 197, 197},
 		{"decoder tokens", 20, 217},
 	} {
@@ -149,7 +152,9 @@ func TestSoftmaxGradKernelIsBitIdenticalToGoReference(t *testing.T) {
 			for r := 0; r < tc.rows; r++ {
 				softmaxGradRow(p[r*tc.cols:(r+1)*tc.cols], want[r*tc.cols:(r+1)*tc.cols])
 			}
-			softmaxGrad(p, d, tc.rows, tc.cols)
+			if !softmaxGradRows32(p, d, tc.rows, tc.cols) {
+				t.Skip("no AVX-512 softmax-gradient kernel on this CPU: nothing to compare")
+			}
 			for i := range want {
 				if math.Float32bits(d[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("element %d: got %v, want %v", i, d[i], want[i])

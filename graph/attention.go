@@ -61,8 +61,11 @@ type attnArgs struct {
 }
 
 // attnScratch holds probability buffers (*[]float32 or *[]float64, each
-// Tq·Tk long) between runs.
-type attnScratch struct{ pool sync.Pool }
+// Tq·Tk long) between runs, and the fused forward's buffers.
+type attnScratch struct {
+	pool  sync.Pool
+	fused sync.Pool // attnFused's packed keys and score blocks (*[]float32)
+}
 
 // get returns a buffer of n elements (recycled or new); put gives it back.
 func scratchGet[T Float](sc *attnScratch, n int) *[]T {
@@ -232,12 +235,23 @@ func noiseSeed(a attnArgs) uint64 {
 }
 
 func attnForward[T Float](a attnArgs, vals []G.Value, y []T) {
-	s := a.s
-	c, hd, tall := s.Heads*s.HeadDim, s.HeadDim, s.Tk
 	if y32, ok := any(y).([]float32); ok && decodeApplies(a) {
 		attnDecode(a, vals, y32)
 		return
 	}
+	if y32, ok := any(y).([]float32); ok && fusedApplies(a) {
+		attnFused(a, vals, y32)
+		return
+	}
+	attnForwardGeneral(a, vals, y)
+}
+
+// attnForwardGeneral is attnForward on the general path: per (example,
+// head), an sgemm for the scores, the softmax, dropout and an sgemm for the
+// output.
+func attnForwardGeneral[T Float](a attnArgs, vals []G.Value, y []T) {
+	s := a.s
+	c, hd, tall := s.Heads*s.HeadDim, s.HeadDim, s.Tk
 	q, k, v, mask, _ := attnInputs[T](a, vals, false)
 	seed := noiseSeed(a)
 	parallelFor(s.B*s.Heads, 1, func(lo, hi int) {

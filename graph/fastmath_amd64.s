@@ -460,3 +460,101 @@ sfdone:
 	VZEROUPPER
 	RET
 
+
+// func softmaxNumAVX512(x *float32, n int, c *[expConstsLen]float32) float32
+// The numerators of softmax over x[0..n) (n ≥ 1), in place: x[i] =
+// exp32(x[i] − m), m the largest x[i] (as VMAXPS sees it), and returns
+// their sum, added lane by lane (element i in lane i mod 16) and then
+// pairwise across the lanes. The last n mod 16 elements go in one masked
+// vector (K6; the lanes past n are neither read nor written). For the
+// fused attention (attention_fused.go).
+TEXT ·softmaxNumAVX512(SB), NOSPLIT, $0-28
+	MOVQ  x+0(FP), SI
+	MOVQ  n+8(FP), CX
+	MOVQ  c+16(FP), DX
+	MOVQ  CX, R10
+	SHRQ  $4, R10                // whole vectors
+	ANDQ  $15, CX
+	MOVQ  CX, BX                 // the tail's length
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K6                 // the tail's lanes
+	MOVQ  R10, CX
+
+	// m: the maximum, lane by lane, then across the lanes.
+	MOVL         $0xFF800000, AX // -Inf
+	VPBROADCASTD AX, Z2
+	MOVQ         SI, DI
+	MOVQ         CX, R8
+	TESTQ        R8, R8
+	JZ           smmaxtail
+
+smmax:
+	VMAXPS (DI), Z2, Z2
+	ADDQ   $64, DI
+	DECQ   R8
+	JNZ    smmax
+
+smmaxtail:
+	TESTQ         BX, BX
+	JZ            smmaxred
+	VMOVUPS.Z     (DI), K6, Z4
+	VMAXPS        Z4, Z2, K6, Z2
+
+smmaxred:
+	VEXTRACTF64X4 $1, Z2, Y4
+	VMAXPS        Y4, Y2, Y2
+	VEXTRACTF128  $1, Y2, X4
+	VMAXPS        X4, X2, X2
+	VPERMILPS     $0x4e, X2, X4
+	VMAXPS        X4, X2, X2
+	VPERMILPS     $0xb1, X2, X4
+	VMAXPS        X4, X2, X2
+	VBROADCASTSS  X2, Z5
+
+	LOADEXP
+	LOAD87
+	VXORPS Z3, Z3, Z3
+	TESTQ  CX, CX
+	JZ     smtail
+
+smloop:
+	VMOVUPS (SI), Z0
+	VSUBPS  Z5, Z0, Z0
+	RANGE87(Z0)
+	JCC     smslow
+	EXPNORMAL(Z0, Z1)
+	JMP     smstore
+
+smslow:
+	EXP(Z0, Z1)
+
+smstore:
+	VMOVUPS Z1, (SI)
+	VADDPS  Z1, Z3, Z3
+	ADDQ    $64, SI
+	DECQ    CX
+	JNZ     smloop
+
+smtail:
+	TESTQ     BX, BX
+	JZ        smsum
+	VMOVUPS.Z (SI), K6, Z0
+	VSUBPS    Z5, Z0, Z0
+	EXP(Z0, Z1)
+	VMOVUPS   Z1, K6, (SI)
+	VADDPS    Z1, Z3, K6, Z3
+
+smsum:
+	VEXTRACTF64X4 $1, Z3, Y4
+	VADDPS        Y4, Y3, Y3
+	VEXTRACTF128  $1, Y3, X4
+	VADDPS        X4, X3, X3
+	VPERMILPS     $0x4e, X3, X4
+	VADDPS        X4, X3, X3
+	VPERMILPS     $0xb1, X3, X4
+	VADDSS        X4, X3, X3
+	VMOVSS        X3, ret+24(FP)
+	VZEROUPPER
+	RET

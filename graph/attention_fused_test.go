@@ -223,3 +223,78 @@ func BenchmarkAttentionForward(b *testing.B) {
 		}
 	}
 }
+
+// TestSoftmaxNum32 checks the fused path's softmax numerators against
+// exp32 element by element (same bits: the same exp32 of the same
+// difference from the row's maximum) and their sum against a float64 sum
+// within the float32 lane sums' bound ((⌈n/16⌉+4)·u relative, the terms
+// positive), for lengths with and without a partial vector and rows with
+// -Inf (masked) entries.
+func TestSoftmaxNum32(t *testing.T) {
+	if !hasAVX512 {
+		t.Skip("no AVX-512")
+	}
+	rng := rand.New(rand.NewSource(9))
+	for _, n := range []int{1, 5, 15, 16, 17, 33, 197, 210} {
+		for _, masked := range []bool{false, true} {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64() * 4)
+				if masked && i > 0 && rng.Intn(3) == 0 {
+					x[i] = float32(math.Inf(-1))
+				}
+			}
+			mx := x[0]
+			for _, v := range x {
+				mx = max(mx, v)
+			}
+			got := append([]float32(nil), x...)
+			sum := softmaxNum32(got)
+			var want float64
+			for i, v := range x {
+				e := exp32(v - mx)
+				if math.Float32bits(got[i]) != math.Float32bits(e) {
+					t.Fatalf("n %d: x[%d] = %g: numerator %g, want exp32 %g", n, i, v, got[i], e)
+				}
+				want += float64(e)
+			}
+			bound := float64((n+15)/16+4) / (1 << 24) * want
+			if d := math.Abs(float64(sum) - want); d > bound {
+				t.Errorf("n %d: sum %g, float64 %g: error %g over %g", n, sum, want, d, bound)
+			}
+		}
+	}
+}
+
+// TestPackKeyPanels checks the key gather against its definition, the
+// padding lanes and padding panels zero (the buffer dirty on entry).
+func TestPackKeyPanels(t *testing.T) {
+	if !hasAVX512 {
+		t.Skip("no AVX-512")
+	}
+	for _, tc := range []struct{ tk, hd, ld int }{{197, 64, 768}, {17, 8, 32}, {35, 40, 120}, {16, 64, 64}} {
+		k := make([]float32, tc.tk*tc.ld)
+		for i := range k {
+			k[i] = float32(i) + 0.5
+		}
+		np := fusedPanels(tc.tk)
+		kt := make([]float32, np*16*tc.hd)
+		for i := range kt {
+			kt[i] = float32(math.NaN())
+		}
+		packKeyPanels(k, tc.ld, tc.tk, tc.hd, kt)
+		for p := 0; p < np; p++ {
+			for d := 0; d < tc.hd; d++ {
+				for l := 0; l < 16; l++ {
+					var want float32
+					if j := p*16 + l; j < tc.tk {
+						want = k[j*tc.ld+d]
+					}
+					if got := kt[(p*tc.hd+d)*16+l]; math.Float32bits(got) != math.Float32bits(want) {
+						t.Fatalf("%+v: panel %d, d %d, lane %d: %g, want %g", tc, p, d, l, got, want)
+					}
+				}
+			}
+		}
+	}
+}

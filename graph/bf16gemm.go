@@ -149,6 +149,7 @@ func parallelIdx(workers, n int, fn func(worker, lo, hi int)) {
 			fn(w, lo, hi)
 		}(w, lo, min(lo+chunk, n))
 	}
+	handOff()
 	fn(0, 0, min(chunk, n))
 	wg.Wait()
 }

@@ -92,6 +92,7 @@ func splitBlocks(m, n, w int, block func(r0, r1, c0, c1 int)) {
 			one(lo, hi)
 		}(lo, min(lo+chunk, size))
 	}
+	handOff()
 	one(0, min(chunk, size))
 	wg.Wait()
 }
@@ -195,9 +196,24 @@ func parallelFor(n, minChunk int, fn func(lo, hi int)) {
 			fn(lo, hi)
 		}(lo, hi)
 	}
+	handOff()
 	fn(0, min(chunk, n))
 	wg.Wait()
 }
+
+// handOff is called by a goroutine that has just started helpers with go
+// and is about to compute a share of the work itself. The runtime puts the
+// goroutine started last in the caller's own run slot (runnext), which an
+// idle core takes only after a deliberate back-off (runtime.runqgrab sleeps
+// 3 µs before stealing it; with the retries before that, a trace of the
+// vision tower on this project's 2-core VMs showed every helper starting
+// about 90 µs after the caller). Yielding once moves the caller to the
+// global queue, which an idle core checks before it steals: the helper runs
+// on this core at once and the caller resumes on the other as soon as that
+// core is awake (about 20 µs in the same trace), which makes the vision
+// tower about 4% faster. Nothing else changes: the same blocks, the same
+// bits.
+func handOff() { runtime.Gosched() }
 
 // colSum adds the rows of x (n×c) into out (c), overwriting out: column
 // blocks in parallel, each column summed in row order.

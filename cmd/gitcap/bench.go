@@ -29,8 +29,14 @@ type benchRow struct {
 	Throughput float64 `json:"throughput"`
 	Unit       string  `json:"unit"`
 	GFLOPS     float64 `json:"gflops"`
-	PeakShare  float64 `json:"fraction_of_sgemm_peak"`
-	PeakRSSGiB float64 `json:"peak_rss_gib"` // process peak during this workload (Linux)
+	// PeakGFLOPS is the sgemm peak this row is compared with: the mean of
+	// two measurements (1024³, half a second each) taken just before and
+	// just after the row's timed runs, so that the share follows the
+	// machine's speed at the time (a VM's speed drifts by ±5% within a
+	// run; the run-start figure alone made the shares swing as much).
+	PeakGFLOPS float64 `json:"sgemm_peak_gflops"`
+	PeakShare  float64 `json:"fraction_of_sgemm_peak"` // GFLOPS ÷ PeakGFLOPS
+	PeakRSSGiB float64 `json:"peak_rss_gib"`           // process peak during this workload (Linux)
 	Runs       int     `json:"runs"`
 	// Decode workloads: the bytes one decode step reads at least (decoder
 	// and LM-head weights, KV cache; gitmodel.DecodeStepBytes, averaged over
@@ -110,6 +116,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := fn(); err != nil { // warm-up: builds and compiles graphs
 			return fmt.Errorf("%s: %w", name, err)
 		}
+		p0 := rowPeak()
 		times := make([]float64, *runs)
 		for i := range times {
 			start := time.Now()
@@ -121,7 +128,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		sort.Float64s(times)
 		med := times[len(times)/2]
 		r := benchRow{Name: name, Seconds: med, Throughput: items / med, Unit: unit, GFLOPS: flops / med / 1e9, Runs: *runs, PeakRSSGiB: peakRSSGiB()}
-		r.PeakShare = r.GFLOPS / peak
+		r.setPeak(p0, rowPeak())
 		rows = append(rows, r)
 		return nil
 	}
@@ -225,7 +232,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var bf16 *bf16Summary
 	if want["bf16"] {
 		var bfRows []benchRow
-		if bfRows, bf16, err = benchBF16(ctx, m, pixels[:img], *runs, peak, bw, stderr); err != nil {
+		if bfRows, bf16, err = benchBF16(ctx, m, pixels[:img], *runs, bw, stderr); err != nil {
 			return err
 		}
 		rows = append(rows, bfRows...)
@@ -252,9 +259,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return enc.Encode(map[string]any{"sgemm_peak_gflops": peak, "read_bandwidth_gbs": bw, "bf16": bf16, "parameters": m.Params.Count(), "blas": graph.BLAS().Name, "version": currentVersion(), "results": rows, "serve": serveRows, "serve_parts": parts, "serve_dtype": sb.dtype})
 	}
 	defer printServeRows(stdout, serveRows, parts, sb.dtype)
-	fmt.Fprintf(stdout, "%-45s %9s %14s %9s %7s %9s %9s %9s %8s\n", "workload", "median s", "throughput", "GFLOP/s", "of peak", "peak RSS", "MB/step", "ms/step", "of BW")
+	fmt.Fprintf(stdout, "%-45s %9s %14s %9s %7s %6s %9s %9s %9s %8s\n", "workload", "median s", "throughput", "GFLOP/s", "of peak", "(peak)", "peak RSS", "MB/step", "ms/step", "of BW")
 	for _, r := range rows {
-		fmt.Fprintf(stdout, "%-45s %9.3f %8.2f %-5s %9.1f %6.0f%% %6.2f GiB", r.Name, r.Seconds, r.Throughput, strings.TrimSuffix(r.Unit, "/s")+"/s", r.GFLOPS, 100*r.PeakShare, r.PeakRSSGiB)
+		fmt.Fprintf(stdout, "%-45s %9.3f %8.2f %-5s %9.1f %6.0f%% %6.0f %6.2f GiB", r.Name, r.Seconds, r.Throughput, strings.TrimSuffix(r.Unit, "/s")+"/s", r.GFLOPS, 100*r.PeakShare, r.PeakGFLOPS, r.PeakRSSGiB)
 		switch {
 		case r.BytesPerStep > 0 && r.SecondsPerStep > 0:
 			fmt.Fprintf(stdout, " %9.1f %9.2f %7.0f%%", r.BytesPerStep/1e6, 1e3*r.SecondsPerStep, 100*r.BandwidthShare)
@@ -269,12 +276,24 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintln(stdout)
 	}
-	fmt.Fprintf(stdout, "sgemm peak %.1f GFLOP/s (1024³), memory read bandwidth %.1f GB/s (%d threads), both measured in this run; medians of %d runs after a warm-up\n", peak, bw, runtime.GOMAXPROCS(0), *runs)
+	fmt.Fprintf(stdout, "sgemm peak %.1f GFLOP/s (1024³) at the start, memory read bandwidth %.1f GB/s (%d threads), both measured in this run; medians of %d runs after a warm-up\n", peak, bw, runtime.GOMAXPROCS(0), *runs)
+	fmt.Fprintln(stdout, "of peak: GFLOP/s as a share of (peak), the mean of two sgemm peak measurements (1024³) just before and just after the workload's timed runs")
 	fmt.Fprintln(stdout, "decode rows: MB/step = bytes a decode step reads at least (weights + KV cache), ms/step = (t(20 tokens) − t(1 token))/19, of BW = the bandwidth limit (MB/step ÷ bandwidth) as a share of ms/step")
 	if bf16 != nil {
 		fmt.Fprintf(stdout, "bf16 weights: %.0f MB resident vs %.0f MB fp32 (%.3f×); kernels: %s\n", bf16.ResidentBytes/1e6, bf16.FP32ResidentBytes/1e6, bf16.ResidentBytes/bf16.FP32ResidentBytes, bf16.Kernels)
 	}
 	return nil
+}
+
+// rowPeak measures the sgemm peak for one side of a row's bracket
+// (benchRow.PeakGFLOPS).
+func rowPeak() float64 { return graph.SgemmGFLOPS(1024, 0.5) }
+
+// setPeak sets the row's peak to the mean of the measurements before and
+// after its timed runs, and its share of it.
+func (r *benchRow) setPeak(before, after float64) {
+	r.PeakGFLOPS = (before + after) / 2
+	r.PeakShare = r.GFLOPS / r.PeakGFLOPS
 }
 
 // newTokens is the length of the benchmark captions.
@@ -313,7 +332,7 @@ type bf16Summary struct {
 // float32 model, alternating the two run by run so that a change in the
 // machine's load falls on both: each bf16 row's RatioToFP32 is the ratio of
 // the two medians of these interleaved runs.
-func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs int, peak, bw float64, stderr io.Writer) ([]benchRow, *bf16Summary, error) {
+func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs int, bw float64, stderr io.Writer) ([]benchRow, *bf16Summary, error) {
 	bf, err := m.CloneBF16()
 	if err != nil {
 		return nil, nil, err
@@ -327,6 +346,7 @@ func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs in
 	pair := func(name string, flops, items float64, unit string, fp, b16 func() error, extra ...func() error) (*benchRow, []float64, error) {
 		fmt.Fprintf(stderr, "bf16 %s (alternating with fp32) ...\n", name)
 		resetPeakRSS()
+		p0 := rowPeak()
 		t, err := interleavedMedians(ctx, runs, append([]func() error{fp, b16}, extra...)...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("bf16 %s: %w", name, err)
@@ -334,7 +354,7 @@ func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs in
 		tf, tb := t[0], t[1]
 		r := benchRow{Name: "bf16-full " + name, Seconds: tb, Throughput: items / tb, Unit: unit, GFLOPS: flops / tb / 1e9, Runs: runs, RatioToFP32: tb / tf,
 			PeakRSSGiB: peakRSSGiB()} // both models' graphs run in this window
-		r.PeakShare = r.GFLOPS / peak
+		r.setPeak(p0, rowPeak())
 		rows = append(rows, r)
 		return &rows[len(rows)-1], t[2:], nil
 	}

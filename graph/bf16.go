@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -368,15 +367,7 @@ func linearBF16On(x []float32, w []uint16, p *Param, bias, y []float32, n, in, o
 		return
 	}
 	chunk := (out/workers + 3) &^ 3
-	var wg sync.WaitGroup
-	for lo := 0; lo < out; lo += chunk {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			gemvBF16(x, w, bias, y, n, in, out, lo, hi)
-		}(lo, min(lo+chunk, out))
-	}
-	wg.Wait()
+	runShares((out+chunk-1)/chunk, func(i int) { gemvBF16(x, w, bias, y, n, in, out, i*chunk, min((i+1)*chunk, out)) })
 }
 
 // gemvBF16 computes columns [lo,hi) of y = x·Wᵀ + b, four weight rows at a
@@ -443,16 +434,10 @@ func widenBF16(dst []float32, src []uint16) {
 		return
 	}
 	chunk := (len(src)/workers + 63) &^ 63
-	var wg sync.WaitGroup
-	for lo := 0; lo < len(src); lo += chunk {
-		hi := min(lo+chunk, len(src))
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			widenBF16Range(dst[lo:hi], src[lo:hi])
-		}(lo, hi)
-	}
-	wg.Wait()
+	runShares((len(src)+chunk-1)/chunk, func(i int) {
+		lo, hi := i*chunk, min((i+1)*chunk, len(src))
+		widenBF16Range(dst[lo:hi], src[lo:hi])
+	})
 }
 
 func widenBF16Range(dst []float32, src []uint16) {

@@ -2,7 +2,6 @@ package graph
 
 import (
 	"runtime"
-	"sync"
 )
 
 // The many-row bf16 product on CPUs with AVX512_BF16: x is rounded to bf16
@@ -141,15 +140,5 @@ func parallelIdx(workers, n int, fn func(worker, lo, hi int)) {
 		return
 	}
 	chunk := (n + workers - 1) / workers
-	var wg sync.WaitGroup
-	for w, lo := 1, chunk; lo < n; w, lo = w+1, lo+chunk {
-		wg.Add(1)
-		go func(w, lo, hi int) {
-			defer wg.Done()
-			fn(w, lo, hi)
-		}(w, lo, min(lo+chunk, n))
-	}
-	handOff()
-	fn(0, 0, min(chunk, n))
-	wg.Wait()
+	runShares((n+chunk-1)/chunk, func(w int) { fn(w, w*chunk, min((w+1)*chunk, n)) })
 }

@@ -2,7 +2,6 @@ package graph
 
 import (
 	"runtime"
-	"sync"
 	"time"
 
 	"gonum.org/v1/gonum/blas"
@@ -71,9 +70,8 @@ func gemmParallel[T Float](w int, transA, transB bool, m, n, k int, alpha T, a [
 }
 
 // splitBlocks cuts an m×n result along its larger dimension into w blocks
-// and runs block(r0, r1, c0, c1) for each, in parallel. The calling
-// goroutine computes the first block itself, so a product wakes w−1
-// goroutines, not w, and the caller's core never sits waiting for a handoff.
+// and runs block(r0, r1, c0, c1) for each, in parallel (runShares: the
+// calling goroutine computes the first block, pool helpers the others).
 func splitBlocks(m, n, w int, block func(r0, r1, c0, c1 int)) {
 	size := max(m, n)
 	chunk := (size + w - 1) / w
@@ -84,17 +82,7 @@ func splitBlocks(m, n, w int, block func(r0, r1, c0, c1 int)) {
 			block(0, m, lo, hi)
 		}
 	}
-	var wg sync.WaitGroup
-	for lo := chunk; lo < size; lo += chunk {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			one(lo, hi)
-		}(lo, min(lo+chunk, size))
-	}
-	handOff()
-	one(0, min(chunk, size))
-	wg.Wait()
+	runShares((size+chunk-1)/chunk, func(i int) { one(i*chunk, min((i+1)*chunk, size)) })
 }
 
 // gemm1 is one BLAS call. A single-row product (a decode step's Linear)
@@ -186,23 +174,13 @@ func parallelFor(n, minChunk int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	var wg sync.WaitGroup
 	chunk := (n + workers - 1) / workers
-	for lo := chunk; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, hi)
-	}
-	handOff()
-	fn(0, min(chunk, n))
-	wg.Wait()
+	runShares((n+chunk-1)/chunk, func(i int) { fn(i*chunk, min((i+1)*chunk, n)) })
 }
 
-// handOff is called by a goroutine that has just started helpers with go
-// and is about to compute a share of the work itself. The runtime puts the
+// handOff is called by a goroutine that has just started a goroutine (a
+// share no pool helper was free for, or a parked helper's wake-up) and is
+// about to compute a share of the work itself. The runtime puts the
 // goroutine started last in the caller's own run slot (runnext), which an
 // idle core takes only after a deliberate back-off (runtime.runqgrab sleeps
 // 3 µs before stealing it; with the retries before that, a trace of the

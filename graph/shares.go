@@ -39,7 +39,22 @@ type helper struct {
 type shareTask struct {
 	share func(int)
 	i     int
-	left  *atomic.Int32 // the call's shares not yet done
+	call  *shareCall
+}
+
+// shareCall is what a runShares call's shares report to: the count not yet
+// done, and a channel the last one signals, for a caller that has stopped
+// spinning.
+type shareCall struct {
+	left atomic.Int32
+	fin  chan struct{} // buffered: the signal never blocks
+}
+
+// done marks one share done.
+func (c *shareCall) done() {
+	if c.left.Add(-1) == 0 {
+		c.fin <- struct{}{}
+	}
 }
 
 var helpers = sync.OnceValue(func() []*helper {
@@ -70,7 +85,7 @@ func (h *helper) loop() {
 		}
 		t.share(t.i)
 		h.next.Store(nil)
-		t.left.Add(-1)
+		t.call.done()
 	}
 }
 
@@ -99,14 +114,14 @@ func runShares(n int, share func(i int)) {
 		}
 		return
 	}
-	var left atomic.Int32
-	left.Store(int32(n - 1))
+	call := &shareCall{fin: make(chan struct{}, 1)}
+	call.left.Store(int32(n - 1))
 	tasks := make([]shareTask, n-1)
 	hs := helpers()
 	spawned := false
 	for i := 1; i < n; i++ {
 		t := &tasks[i-1]
-		*t = shareTask{share: share, i: i, left: &left}
+		*t = shareTask{share: share, i: i, call: call}
 		given := false
 		for _, h := range hs {
 			if h.give(t) {
@@ -118,7 +133,7 @@ func runShares(n int, share func(i int)) {
 			spawned = true
 			go func() {
 				t.share(t.i)
-				t.left.Add(-1)
+				t.call.done()
 			}()
 		}
 	}
@@ -126,7 +141,14 @@ func runShares(n int, share func(i int)) {
 		handOff()
 	}
 	share(0)
-	for left.Load() != 0 {
+	// Spin while the other shares are likely to end soon (a kernel's
+	// shares take about as long as each other), then block, so that a
+	// long share does not keep this core busy.
+	for k := 0; call.left.Load() != 0; k++ {
+		if k == helperSpins {
+			<-call.fin
+			return
+		}
 		runtime.Gosched()
 	}
 }

@@ -9,10 +9,11 @@ import (
 // Parallel kernels split their work into shares, one per core: the calling
 // goroutine computes share 0 and helpers the others (runShares). A helper
 // started with go for every share costs a wake-up of the idle core each
-// time: a trace of a git-base decode step on the 2-core VMs showed both
-// cores busy only ~70% of a 15 ms step, most of the loss in the 20–90 µs
-// between a Linear's caller starting its half and the helper starting the
-// other (handOff explains the 90). The helpers here are goroutines that
+// time: traces of the git-base vision tower and decode steps on the 2-core
+// VMs showed the helper starting 20–90 µs after its caller (handOff
+// explains the 90), against shares of 0.1–1 ms; a bf16-full decode step
+// of one row, about 150 such kernels, went from ~8 to ~5 ms with the pool
+// (BenchmarkGitBaseBF16DecodeStep). The helpers here are goroutines that
 // stay: after a share each one spins for a while (yielding its core to
 // anything else runnable on every turn) waiting for the next, so the next
 // kernel's share starts within a microsecond, and only then parks. The

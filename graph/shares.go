@@ -12,7 +12,7 @@ import (
 // time: traces of the git-base vision tower and decode steps on the 2-core
 // VMs showed the helper starting 20–90 µs after its caller (handOff
 // explains the 90), against shares of 0.1–1 ms; a bf16-full decode step
-// of one row, about 150 such kernels, went from ~8 to ~5 ms with the pool
+// of one row went from ~8 to ~5 ms with the pool
 // (BenchmarkGitBaseBF16DecodeStep). The helpers here are goroutines that
 // stay: after a share each one spins for a while (yielding its core to
 // anything else runnable on every turn) waiting for the next, so the next

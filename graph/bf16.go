@@ -367,7 +367,7 @@ func linearBF16On(x []float32, w []uint16, p *Param, bias, y []float32, n, in, o
 		return
 	}
 	chunk := (out/workers + 3) &^ 3
-	runShares((out+chunk-1)/chunk, func(i int) { gemvBF16(x, w, bias, y, n, in, out, i*chunk, min((i+1)*chunk, out)) })
+	runChunks(out, chunk, func(_, lo, hi int) { gemvBF16(x, w, bias, y, n, in, out, lo, hi) })
 }
 
 // gemvBF16 computes columns [lo,hi) of y = x·Wᵀ + b, four weight rows at a
@@ -434,10 +434,7 @@ func widenBF16(dst []float32, src []uint16) {
 		return
 	}
 	chunk := (len(src)/workers + 63) &^ 63
-	runShares((len(src)+chunk-1)/chunk, func(i int) {
-		lo, hi := i*chunk, min((i+1)*chunk, len(src))
-		widenBF16Range(dst[lo:hi], src[lo:hi])
-	})
+	runChunks(len(src), chunk, func(_, lo, hi int) { widenBF16Range(dst[lo:hi], src[lo:hi]) })
 }
 
 func widenBF16Range(dst []float32, src []uint16) {

@@ -140,5 +140,5 @@ func parallelIdx(workers, n int, fn func(worker, lo, hi int)) {
 		return
 	}
 	chunk := (n + workers - 1) / workers
-	runShares((n+chunk-1)/chunk, func(w int) { fn(w, w*chunk, min((w+1)*chunk, n)) })
+	runChunks(n, chunk, fn)
 }

@@ -82,7 +82,7 @@ func splitBlocks(m, n, w int, block func(r0, r1, c0, c1 int)) {
 			block(0, m, lo, hi)
 		}
 	}
-	runShares((size+chunk-1)/chunk, func(i int) { one(i*chunk, min((i+1)*chunk, size)) })
+	runChunks(size, chunk, func(_, lo, hi int) { one(lo, hi) })
 }
 
 // gemm1 is one BLAS call. A single-row product (a decode step's Linear)
@@ -175,7 +175,7 @@ func parallelFor(n, minChunk int, fn func(lo, hi int)) {
 		return
 	}
 	chunk := (n + workers - 1) / workers
-	runShares((n+chunk-1)/chunk, func(i int) { fn(i*chunk, min((i+1)*chunk, n)) })
+	runChunks(n, chunk, func(_, lo, hi int) { fn(lo, hi) })
 }
 
 // handOff is called by a goroutine that has just started a goroutine (a

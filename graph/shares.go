@@ -105,6 +105,12 @@ func (h *helper) give(t *shareTask) bool {
 	return true
 }
 
+// runChunks cuts [0, n) into chunks of chunk items (the last shorter) and
+// runs fn(i, lo, hi) for the i-th chunk [lo, hi) through runShares.
+func runChunks(n, chunk int, fn func(i, lo, hi int)) {
+	runShares((n+chunk-1)/chunk, func(i int) { fn(i, i*chunk, min((i+1)*chunk, n)) })
+}
+
 // runShares runs share(i) for every i in [0, n) concurrently: share 0 on
 // the calling goroutine, the others on idle pool helpers or, when none is
 // idle, on new goroutines; it returns when all are done.

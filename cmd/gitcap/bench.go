@@ -32,7 +32,7 @@ type benchRow struct {
 	// PeakGFLOPS is the sgemm peak this row is compared with: the mean of
 	// two measurements (1024³, half a second each) taken just before and
 	// just after the row's timed runs, so that the share follows the
-	// machine's speed at the time (a VM's speed drifts by ±5% within a
+	// machine's speed at the time (a VM's speed drifted by ±10% within a
 	// run; the run-start figure alone made the shares swing as much).
 	PeakGFLOPS float64 `json:"sgemm_peak_gflops"`
 	PeakShare  float64 `json:"fraction_of_sgemm_peak"` // GFLOPS ÷ PeakGFLOPS

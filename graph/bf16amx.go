@@ -96,6 +96,8 @@ type amxScratch struct {
 	tmp  [][]uint16  // per worker: rows being rounded while packing
 	// passBytes overrides amxABytes (tests: passes of one row block).
 	passBytes int
+	// kPass overrides amxKPass (tests: one pass over all of k).
+	kPass int
 	// no16 sends products of at most 16 rows through amxPanel too (tests:
 	// amxPanels16 against it).
 	no16 bool
@@ -349,11 +351,22 @@ func (p *Param) amxWeights(in, out int) []uint16 {
 const amxKChunk = 8
 
 // amxABytes is the most of packed A one pass over a worker's panels reads
-// (a block of rows, all of k): it stays in the core's L2 (2 MB here) beside
-// the panel being read, so each row of A comes from memory once and each
-// panel of B once per pass (512 KB measured best of 256 KB-1 MB on the
-// 1576×768×3072 product).
+// (a block of rows, amxKPass steps of k): it stays in the core's L2 (2 MB
+// here) beside the panels being read, so each row of A comes from memory
+// once per pass and each panel of B once per pass (512 KB measured best of
+// 256 KB-1 MB on the 1576×768×3072 product).
 const amxABytes = 1 << 19
+
+// amxKPass is the most k steps (of 32) one pass covers. A pass over all
+// of a long k (the MLP's 3072→768) would hold only 2 row blocks of A in
+// amxABytes, and the worker's panels of B (2.3 MB at git-base's fc2) would
+// stream from L3 once per 64 rows: that product ran at 55% of fc1's rate
+// (BenchmarkLinearBF16Kernels/3072-768/n1576/amx: 7.6 ms, now 5.0).
+// Passes over 768 k hold 10 row blocks, and a worker's B for them (590 KB)
+// stays in L2 too. A row's sums still run over the same chunks of k in
+// the same order, whichever pass computes them (a pass ends on a chunk
+// boundary: a multiple of amxKChunk).
+const amxKPass = 3 * amxKChunk
 
 // amxProduct computes rows [0,m) and columns [0,n) of C (ldc apart) =
 // init + A·B on the tile unit: a is packed by packRowsBF16 or
@@ -383,13 +396,14 @@ func amxProduct(s *amxScratch, a []uint16, m, kp int, bp []uint16, n int, c []fl
 		return
 	}
 	fullBlocks := m / amxBlock // row blocks written straight into C
-	passBlocks := max(1, cmp.Or(s.passBytes, amxABytes)/(kp*2*amxBlock))
+	kPass := min(kb, cmp.Or(s.kPass, amxKPass))
+	passBlocks := max(1, cmp.Or(s.passBytes, amxABytes)/(kPass*amxStep*2))
 	if workers == 1 { // no closure: a small product allocates nothing
-		amxPanels(s, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, 0, 0, panels)
+		amxPanels(s, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, kPass, 0, 0, panels)
 		return
 	}
 	parallelIdx(workers, panels, func(worker, lo, hi int) {
-		amxPanels(s, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, worker, lo, hi)
+		amxPanels(s, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, kPass, worker, lo, hi)
 	})
 }
 
@@ -445,28 +459,33 @@ func amxRows16(s *amxScratch, a []uint16, m, kb int, bp []uint16, n int, c []flo
 
 // amxPanels is amxProduct's work on panels [lo,hi), with worker's edge
 // scratch.
-func amxPanels(s *amxScratch, a []uint16, m, kb int, bp []uint16, n int, c []float32, ldc int, bias []float32, accum bool, fullBlocks, passBlocks, worker, lo, hi int) {
-	// Whole panels, passBlocks row blocks at a time (that much of A
-	// stays in L2 while the worker's panels of B pass).
-	for rb := 0; rb < fullBlocks; rb += passBlocks {
-		nrb := min(passBlocks, fullBlocks-rb)
-		for j := lo; j < hi; j++ {
-			c0 := j * amxBlock
-			if n-c0 < amxBlock {
-				continue
-			}
-			panel := bp[j*kb*amxStep : (j+1)*kb*amxStep]
-			cj := c[rb*amxBlock*ldc+c0:]
-			for q := 0; q < kb; q += amxKChunk {
-				var init *float32
-				cs := 0
-				switch {
-				case accum || q > 0:
-					init, cs = &cj[0], ldc
-				case bias != nil:
-					init = &s.bias[c0]
+func amxPanels(s *amxScratch, a []uint16, m, kb int, bp []uint16, n int, c []float32, ldc int, bias []float32, accum bool, fullBlocks, passBlocks, kPass, worker, lo, hi int) {
+	// Whole panels, kPass steps of k and passBlocks row blocks at a time
+	// (that much of A stays in L2 while the worker's panels of B pass);
+	// every element still takes k's chunks in order, each from the C the
+	// previous one stored.
+	for k0 := 0; k0 < kb; k0 += kPass {
+		k1 := min(kb, k0+kPass)
+		for rb := 0; rb < fullBlocks; rb += passBlocks {
+			nrb := min(passBlocks, fullBlocks-rb)
+			for j := lo; j < hi; j++ {
+				c0 := j * amxBlock
+				if n-c0 < amxBlock {
+					continue
 				}
-				amxPanel(&a[rb*kb*amxStep+q*amxStep], kb*amxStep, nrb, &panel[q*amxStep], min(amxKChunk, kb-q), &cj[0], ldc, init, cs)
+				panel := bp[j*kb*amxStep : (j+1)*kb*amxStep]
+				cj := c[rb*amxBlock*ldc+c0:]
+				for q := k0; q < k1; q += amxKChunk {
+					var init *float32
+					cs := 0
+					switch {
+					case accum || q > 0:
+						init, cs = &cj[0], ldc
+					case bias != nil:
+						init = &s.bias[c0]
+					}
+					amxPanel(&a[rb*kb*amxStep+q*amxStep], kb*amxStep, nrb, &panel[q*amxStep], min(amxKChunk, k1-q), &cj[0], ldc, init, cs)
+				}
 			}
 		}
 	}

@@ -57,3 +57,54 @@ func TestAMXPanels16MatchesAMXPanel(t *testing.T) {
 		}
 	}
 }
+
+// TestAMXPassesOverKKeepEveryRowsSums: a product whose k is longer than
+// amxKPass steps, computed in passes over ranges of k (more rows of A per
+// pass), is bit for bit the product computed in one pass over all of k:
+// each element still takes k's chunks in the same order. Shapes have k
+// past one and several passes (also off a chunk and off a step), full and
+// partial row blocks and panels, from zero, from a bias and accumulating,
+// on one worker and on several; the float64 tests above bound both.
+func TestAMXPassesOverKKeepEveryRowsSums(t *testing.T) {
+	if !amxOn() {
+		t.Skip("AMX does not run here: " + amxProbe().reason)
+	}
+	rng := rand.New(rand.NewSource(17))
+	for _, sh := range []struct{ m, n, k int }{
+		{64, 64, amxKPass*32 + 32}, {97, 70, 2*amxKPass*32 + 200}, {200, 33, 3072}, {33, 96, amxKPass*32 + 1},
+	} {
+		m, n, k := sh.m, sh.n, sh.k
+		kp := ceil32(k)
+		x := randF32(rng, m*k)
+		w := make([]uint16, n*k)
+		for i, v := range randF32(rng, n*k) {
+			w[i] = BF16FromF32(v)
+		}
+		wp := make([]uint16, amxWeightsLen(k, n))
+		packWeightsVNNI(wp, w, k, n, 0, ceil32(n)/32)
+		a := make([]uint16, ceil32(m)*kp)
+		packRowsBF16(a, make([]uint16, kp), x, k, m, k, kp, 0, ceil32(m))
+		bias := randF32(rng, n)
+		c0 := randF32(rng, m*n)
+		for _, mode := range []string{"zero", "bias", "accum"} {
+			for _, workers := range []int{1, 3} {
+				run := func(kPass int) []float32 {
+					c := make([]float32, m*n)
+					var b []float32
+					switch mode {
+					case "bias":
+						b = bias
+					case "accum":
+						copy(c, c0)
+					}
+					amxProduct(&amxScratch{kPass: kPass}, a, m, kp, wp, n, c, n, b, mode == "accum", workers)
+					return c
+				}
+				want, got := run(kp/32), run(0)
+				if i := firstDiff(got, want); i >= 0 {
+					t.Fatalf("%+v %s workers=%d: c[%d,%d] = %v in passes over k, %v in one pass", sh, mode, workers, i/n, i%n, got[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -263,19 +263,20 @@ func BenchmarkAMXPanel(b *testing.B) {
 	}
 }
 
-// BenchmarkLinearBF16Kernels times the vision tower's fc1 (768→3072) for
-// one image (197 tokens) and eight (1576) in float32 (sgemm) and with bf16
-// weights and activations on VDPBF16PS and on AMX (the weight packed once,
-// as beside a Param), per wall and CPU second; -cpu 1 gives the per-core
-// rate.
+// BenchmarkLinearBF16Kernels times the vision tower's fc1 (768→3072) and
+// fc2 (3072→768, the long k) for one image (197 tokens) and eight (1576)
+// in float32 (sgemm) and with bf16 weights and activations on VDPBF16PS
+// and on AMX (the weight packed once, as beside a Param), per wall and CPU
+// second; -cpu 1 gives the per-core rate.
 func BenchmarkLinearBF16Kernels(b *testing.B) {
-	for _, n := range []int{197, 1576} {
-		b.Run(fmt.Sprintf("n%d", n), func(b *testing.B) { benchLinearBF16Kernels(b, n) })
+	for _, sh := range []struct{ in, out int }{{768, 3072}, {3072, 768}} {
+		for _, n := range []int{197, 1576} {
+			b.Run(fmt.Sprintf("%d-%d/n%d", sh.in, sh.out, n), func(b *testing.B) { benchLinearBF16Kernels(b, n, sh.in, sh.out) })
+		}
 	}
 }
 
-func benchLinearBF16Kernels(b *testing.B, n int) {
-	const in, out = 768, 3072
+func benchLinearBF16Kernels(b *testing.B, n, in, out int) {
 	rng := rand.New(rand.NewSource(10))
 	x, wf, bias := randF32(rng, n*in), randF32(rng, out*in), randF32(rng, out)
 	w := make([]uint16, len(wf))

@@ -348,12 +348,12 @@ func BenchmarkSgemmSmall(b *testing.B) {
 
 // TestFewRowProductsEqualOneRowProducts: a Linear-shaped product of a few
 // rows (gemmFewRows, taken for m ≤ fewRows) gives every row bit for bit
-// what the one-row product (gemv) gives it, and matches a float64
+// what the one-row product (gemv) gives it, split across cores or not, and matches a float64
 // reference to float32 rounding of k-term sums; beta keeps its BLAS
 // meaning (the bias is written into c first).
 func TestFewRowProductsEqualOneRowProducts(t *testing.T) {
 	rng := rand.New(rand.NewSource(4))
-	for _, sh := range []struct{ m, n, k int }{{2, 3000, 64}, {5, 700, 300}, {fewRows, 1031, 96}, {4, 8192, 128}} {
+	for _, sh := range []struct{ m, n, k int }{{2, 3000, 64}, {5, 700, 300}, {fewRows, 1031, 96}, {4, 8192, 128}, {fewRows, 1031, 600}, {3, 30522, 768}} {
 		a := make([]float32, sh.m*sh.k)
 		b := make([]float32, sh.n*sh.k)
 		for i := range a {
@@ -371,7 +371,7 @@ func TestFewRowProductsEqualOneRowProducts(t *testing.T) {
 			gemm(false, true, sh.m, sh.n, sh.k, 1, a, sh.k, b, sh.k, beta, c, sh.n)
 			for i := range sh.m {
 				one := append([]float32(nil), c0[i*sh.n:(i+1)*sh.n]...)
-				gemm1(false, true, 1, sh.n, sh.k, 1, a[i*sh.k:], sh.k, b, sh.k, beta, one, sh.n)
+				gemm(false, true, 1, sh.n, sh.k, 1, a[i*sh.k:], sh.k, b, sh.k, beta, one, sh.n)
 				for j := range one {
 					if got := c[i*sh.n+j]; got != one[j] {
 						t.Fatalf("%+v beta %g: row %d col %d is %g, the one-row product %g", sh, beta, i, j, got, one[j])
@@ -390,6 +390,30 @@ func TestFewRowProductsEqualOneRowProducts(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestFewRowSplitProductsEqualUnsplit: a product of at most fewRows rows
+// that gemm splits across cores (gemmWorkers) gives every element the
+// bits of the same product in one BLAS call, for widths that do not
+// divide evenly (git-base's vocabulary, odd n) as well as ones that do, so
+// a decode step's logits do not depend on the number of cores.
+func TestFewRowSplitProductsEqualUnsplit(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("one core: gemm splits nothing")
+	}
+	rng := rand.New(rand.NewSource(5))
+	for _, sh := range []struct{ m, n, k int }{{1, 768, 768}, {1, 777, 701}, {1, 30522, 768}, {3, 1031, 600}, {fewRows, 30522, 64}} {
+		if gemmWorkers(sh.m, sh.n, sh.k) < 2 {
+			t.Fatalf("%+v: gemm does not split it", sh)
+		}
+		a, b := randF32(rng, sh.m*sh.k), randF32(rng, sh.n*sh.k)
+		split, one := make([]float32, sh.m*sh.n), make([]float32, sh.m*sh.n)
+		gemm(false, true, sh.m, sh.n, sh.k, 1, a, sh.k, b, sh.k, 0, split, sh.n)
+		gemm1(false, true, sh.m, sh.n, sh.k, 1, a, sh.k, b, sh.k, 0, one, sh.n)
+		if i := firstDiff(split, one); i >= 0 {
+			t.Fatalf("%+v: c[%d,%d] = %v split across cores, %v in one call", sh, i/sh.n, i%sh.n, split[i], one[i])
 		}
 	}
 }

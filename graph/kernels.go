@@ -42,7 +42,7 @@ func gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 		}
 		return
 	}
-	if w := runtime.GOMAXPROCS(0); w > 1 && m*n*k >= parallelGemmWork {
+	if w := gemmWorkers(m, n, k); w > 1 {
 		gemmParallel(w, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
@@ -50,8 +50,33 @@ func gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 }
 
 // parallelGemmWork is the multiply-add count above which gemm splits the
-// product across cores (below it the goroutine handoff costs more).
+// product across cores (below it the handoff to a helper costs more).
 const parallelGemmWork = 1 << 21
+
+// parallelFewRowsWork is the size of b (n·k) above which gemm splits a
+// product of at most fewRows rows (a decode step's Linear: a gemv per
+// row, which streams the weight once). It does not depend on m, so a
+// product of a few rows is cut at the same columns as the one-row product
+// and each row keeps its one-row bits (TestFewRowProductsEqualOneRowProducts).
+// With the pooled helpers (shares.go) a handoff is cheap enough to split
+// the one-row 768×768 projections of a float32 git-base decode step: the
+// step went from 14.0–14.4 to 12.6–12.9 ms (BenchmarkGitBaseDecodeStep/rows1,
+// interleaved A/B, 2 rounds) when this came down from 2²¹ for one row.
+const parallelFewRowsWork = 1 << 19
+
+// gemmWorkers is how many cores gemm and linearBiasFwd split an m×n×k
+// product across (1: not split).
+func gemmWorkers(m, n, k int) int {
+	w := runtime.GOMAXPROCS(0)
+	if m <= fewRows {
+		if n*k < parallelFewRowsWork {
+			return 1
+		}
+	} else if m*n*k < parallelGemmWork {
+		return 1
+	}
+	return w
+}
 
 // gemmParallel splits C along its larger dimension into one block per
 // worker (splitBlocks); each block is an independent single-threaded BLAS
@@ -69,12 +94,25 @@ func gemmParallel[T Float](w int, transA, transB bool, m, n, k int, alpha T, a [
 	})
 }
 
+// splitAlign is the column multiple a few-row product's blocks start on.
+const splitAlign = 16
+
 // splitBlocks cuts an m×n result along its larger dimension into w blocks
 // and runs block(r0, r1, c0, c1) for each, in parallel (runShares: the
 // calling goroutine computes the first block, pool helpers the others).
+//
+// A product of at most fewRows rows is cut into columns (its larger
+// dimension) on multiples of splitAlign: the gemv kernel takes a call's
+// columns in groups from its first, so a block that starts on a group
+// boundary gives each column the bits the unsplit call gives it, and a
+// decode step's logits do not depend on the number of cores
+// (TestFewRowSplitProductsEqualUnsplit).
 func splitBlocks(m, n, w int, block func(r0, r1, c0, c1 int)) {
 	size := max(m, n)
 	chunk := (size + w - 1) / w
+	if m <= fewRows && chunk > splitAlign {
+		chunk = (chunk + splitAlign - 1) &^ (splitAlign - 1)
+	}
 	one := func(lo, hi int) {
 		if m >= n {
 			block(lo, hi, 0, n)

@@ -2,7 +2,6 @@ package graph
 
 import (
 	"fmt"
-	"runtime"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -101,8 +100,8 @@ func linearBiasFwd[T Float](x, w, b, y []T, n, in, out int) {
 			gemm1(false, true, r1-r0, c1-c0, in, 1, x[r0*in:], in, w[c0*in:], in, 1, y[r0*out+c0:], out)
 		}
 	}
-	wk := runtime.GOMAXPROCS(0)
-	if wk <= 1 || n*out*in < parallelGemmWork {
+	wk := gemmWorkers(n, out, in)
+	if wk <= 1 {
 		block(0, n, 0, out)
 		return
 	}

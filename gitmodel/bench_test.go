@@ -72,7 +72,11 @@ func benchVision(b *testing.B, batch int) {
 // random images and a one-token (BOS) prompt, reporting seconds per image
 // and CPU time per run.
 func benchGitBaseForward(b *testing.B, batch int, opts ForwardOptions) {
-	m := randomModel(b, "git-base.json")
+	benchForwardOf(b, randomModel(b, "git-base.json"), batch, opts)
+}
+
+// benchForwardOf is benchGitBaseForward for the model m.
+func benchForwardOf(b *testing.B, m *Model, batch int, opts ForwardOptions) {
 	f, err := m.NewForward(batch, 1, opts)
 	if err != nil {
 		b.Fatal(err)
@@ -99,6 +103,18 @@ func benchGitBaseForward(b *testing.B, batch int, opts ForwardOptions) {
 // projection), as HF's model.git.image_encoder is timed in the baseline.
 func BenchmarkGitBaseVisionForward(b *testing.B)  { benchVision(b, 1) }
 func BenchmarkGitBaseVisionForward8(b *testing.B) { benchVision(b, 8) }
+
+// BenchmarkGitBaseBF16FullVisionForward8 is BenchmarkGitBaseVisionForward8
+// with bf16-full weights (--dtype bf16-full: every product on AMX tiles
+// where the CPU has them), the image encoder a serving batch of 8 runs.
+func BenchmarkGitBaseBF16FullVisionForward8(b *testing.B) {
+	m, err := randomModel(b, "git-base.json").CloneBF16()
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.SetBF16Activations(true)
+	benchForwardOf(b, m, 8, ForwardOptions{VisionOnly: true})
+}
 
 func benchCaption(b *testing.B, batch, beams int, noCache bool) {
 	m := randomModel(b, "git-base.json")

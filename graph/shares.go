@@ -44,12 +44,19 @@ type shareTask struct {
 }
 
 // shareCall is what a runShares call's shares report to: the count not yet
-// done, and a channel the last one signals, for a caller that has stopped
-// spinning.
+// done, and a channel the last one signals. The caller always takes that
+// signal before it returns, so once it has, no share touches the call, its
+// tasks or its channel again, and the call goes back to callPool for the
+// next runShares: a kernel inside a decode step's loop allocates nothing
+// for its shares (TestRunSharesAllocatesNoCallRecord).
 type shareCall struct {
-	left atomic.Int32
-	fin  chan struct{} // buffered: the signal never blocks
+	left  atomic.Int32
+	fin   chan struct{} // buffered: the signal never blocks
+	tasks []shareTask   // shares 1..n-1
 }
+
+// callPool holds the shareCalls of finished runShares calls.
+var callPool = sync.Pool{New: func() any { return &shareCall{fin: make(chan struct{}, 1)} }}
 
 // done marks one share done.
 func (c *shareCall) done() {
@@ -121,9 +128,10 @@ func runShares(n int, share func(i int)) {
 		}
 		return
 	}
-	call := &shareCall{fin: make(chan struct{}, 1)}
+	call := callPool.Get().(*shareCall)
 	call.left.Store(int32(n - 1))
-	tasks := make([]shareTask, n-1)
+	call.tasks = resize(call.tasks, n-1)
+	tasks := call.tasks
 	hs := helpers()
 	spawned := false
 	for i := 1; i < n; i++ {
@@ -150,12 +158,12 @@ func runShares(n int, share func(i int)) {
 	share(0)
 	// Spin while the other shares are likely to end soon (a kernel's
 	// shares take about as long as each other), then block, so that a
-	// long share does not keep this core busy.
-	for k := 0; call.left.Load() != 0; k++ {
-		if k == helperSpins {
-			<-call.fin
-			return
-		}
+	// long share does not keep this core busy. The last share sends the
+	// signal just after its count reaches zero: take it either way.
+	for k := 0; k < helperSpins && call.left.Load() != 0; k++ {
 		runtime.Gosched()
 	}
+	<-call.fin
+	clear(tasks) // no hold on the shares' closures
+	callPool.Put(call)
 }

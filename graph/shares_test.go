@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,5 +51,43 @@ func TestRunSharesFromManyGoroutinesAndNested(t *testing.T) {
 	wg.Wait()
 	if o, i := outer.Load(), inner.Load(); o != callers*calls*2 || i != callers*calls*2*3 {
 		t.Fatalf("outer shares %d (want %d), inner %d (want %d)", o, callers*calls*2, i, callers*calls*2*3)
+	}
+}
+
+// TestRunSharesAllocatesNoCallRecord: once warm, a runShares call whose
+// share function is allocated once reuses a pooled call record, tasks and
+// signal channel: it allocates nothing, on helpers or not.
+func TestRunSharesAllocatesNoCallRecord(t *testing.T) {
+	var sum atomic.Int64
+	share := func(i int) { sum.Add(int64(i)) }
+	n := len(helpers()) + 1 // one share per core: none falls back to a new goroutine
+	if n < 2 {
+		t.Skip("one core: runShares has no helpers")
+	}
+	runShares(n, share)
+	if a := testing.AllocsPerRun(200, func() { runShares(n, share) }); a > 0 {
+		t.Errorf("%.1f allocations per call of %d shares", a, n)
+	}
+}
+
+// TestRunSharesWaitsForSlowSharesAfterReuse: with call records reused, a
+// caller whose spin runs out waits for its own shares' signal, not one
+// left by an earlier call: every share of every call has finished when its
+// runShares returns, for shares shorter and longer than the spin.
+func TestRunSharesWaitsForSlowSharesAfterReuse(t *testing.T) {
+	for round := range 300 {
+		var done atomic.Int32
+		slow := round%3 == 0
+		runShares(3, func(i int) {
+			if i > 0 && slow {
+				for k := 0; k < 20000; k++ {
+					runtime.Gosched()
+				}
+			}
+			done.Add(1)
+		})
+		if d := done.Load(); d != 3 {
+			t.Fatalf("round %d: runShares returned with %d of 3 shares done", round, d)
+		}
 	}
 }

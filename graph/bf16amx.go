@@ -476,14 +476,7 @@ func amxPanels(s *amxScratch, a []uint16, m, kb int, bp []uint16, n int, c []flo
 				panel := bp[j*kb*amxStep : (j+1)*kb*amxStep]
 				cj := c[rb*amxBlock*ldc+c0:]
 				for q := k0; q < k1; q += amxKChunk {
-					var init *float32
-					cs := 0
-					switch {
-					case accum || q > 0:
-						init, cs = &cj[0], ldc
-					case bias != nil:
-						init = &s.bias[c0]
-					}
+					init, cs := s.chunkInit(accum || q > 0, &cj[0], ldc, bias != nil, c0)
 					amxPanel(&a[rb*kb*amxStep+q*amxStep], kb*amxStep, nrb, &panel[q*amxStep], min(amxKChunk, k1-q), &cj[0], ldc, init, cs)
 				}
 			}
@@ -511,20 +504,27 @@ func amxPanels(s *amxScratch, a []uint16, m, kb int, bp []uint16, n int, c []flo
 			}
 		}
 		for q := 0; q < kb; q += amxKChunk {
-			var init *float32
-			cs := 0
-			switch {
-			case accum || q > 0:
-				init, cs = &e[0], amxBlock
-			case bias != nil:
-				init = &s.bias[c0]
-			}
+			init, cs := s.chunkInit(accum || q > 0, &e[0], amxBlock, bias != nil, c0)
 			amxPanel(&a[r0/32*kb*amxStep+q*amxStep], kb*amxStep, ceil32(rows)/amxBlock, &panel[q*amxStep], min(amxKChunk, kb-q), &e[0], amxBlock, init, cs)
 		}
 		for r := 0; r < rows; r++ {
 			copy(c[(r0+r)*ldc+c0:(r0+r)*ldc+c0+cols], e[r*amxBlock:r*amxBlock+cols])
 		}
 	}
+}
+
+// chunkInit is where a chunk of k starts its block of C from (amxPanel's
+// cinit and its row stride): C itself (ld apart) when it accumulates (a
+// later chunk, or a product onto C), the padded bias row from column c0
+// (stride 0), or zero (nil).
+func (s *amxScratch) chunkInit(fromC bool, c *float32, ld int, hasBias bool, c0 int) (*float32, int) {
+	switch {
+	case fromC:
+		return c, ld
+	case hasBias:
+		return &s.bias[c0], 0
+	}
+	return nil, 0
 }
 
 // linearBF16AMX computes y = x·Wᵀ + b on the tile unit, x (n,in) rounded

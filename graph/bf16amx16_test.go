@@ -23,32 +23,10 @@ func TestAMXPanels16MatchesAMXPanel(t *testing.T) {
 		if trial < 16 {
 			m = trial + 1
 		}
-		kp := ceil32(k)
-		x := randF32(rng, m*k)
-		w := make([]uint16, n*k)
-		for i, v := range randF32(rng, n*k) {
-			w[i] = BF16FromF32(v)
-		}
-		wp := make([]uint16, amxWeightsLen(k, n))
-		packWeightsVNNI(wp, w, k, n, 0, ceil32(n)/32)
-		a := make([]uint16, ceil32(m)*kp)
-		packRowsBF16(a, make([]uint16, kp), x, k, m, k, kp, 0, ceil32(m))
-		bias := randF32(rng, n)
-		c0 := randF32(rng, m*n)
-		for _, mode := range []string{"zero", "bias", "accum"} {
+		o := newAMXOperands(rng, m, n, k)
+		for _, mode := range amxModes {
 			for _, workers := range []int{1, 3} {
-				run := func(no16 bool) []float32 {
-					c := make([]float32, m*n)
-					var b []float32
-					switch mode {
-					case "bias":
-						b = bias
-					case "accum":
-						copy(c, c0)
-					}
-					amxProduct(&amxScratch{no16: no16}, a, m, kp, wp, n, c, n, b, mode == "accum", workers)
-					return c
-				}
+				run := func(no16 bool) []float32 { return o.run(&amxScratch{no16: no16}, mode, workers) }
 				want, got := run(true), run(false)
 				if i := firstDiff(got, want); i >= 0 {
 					t.Fatalf("m=%d n=%d k=%d %s workers=%d: c[%d,%d] = %v on amxPanels16, %v on amxPanel", m, n, k, mode, workers, i/n, i%n, got[i], want[i])
@@ -74,37 +52,55 @@ func TestAMXPassesOverKKeepEveryRowsSums(t *testing.T) {
 		{64, 64, amxKPass*32 + 32}, {97, 70, 2*amxKPass*32 + 200}, {200, 33, 3072}, {33, 96, amxKPass*32 + 1},
 	} {
 		m, n, k := sh.m, sh.n, sh.k
-		kp := ceil32(k)
-		x := randF32(rng, m*k)
-		w := make([]uint16, n*k)
-		for i, v := range randF32(rng, n*k) {
-			w[i] = BF16FromF32(v)
-		}
-		wp := make([]uint16, amxWeightsLen(k, n))
-		packWeightsVNNI(wp, w, k, n, 0, ceil32(n)/32)
-		a := make([]uint16, ceil32(m)*kp)
-		packRowsBF16(a, make([]uint16, kp), x, k, m, k, kp, 0, ceil32(m))
-		bias := randF32(rng, n)
-		c0 := randF32(rng, m*n)
-		for _, mode := range []string{"zero", "bias", "accum"} {
+		o := newAMXOperands(rng, m, n, k)
+		for _, mode := range amxModes {
 			for _, workers := range []int{1, 3} {
-				run := func(kPass int) []float32 {
-					c := make([]float32, m*n)
-					var b []float32
-					switch mode {
-					case "bias":
-						b = bias
-					case "accum":
-						copy(c, c0)
-					}
-					amxProduct(&amxScratch{kPass: kPass}, a, m, kp, wp, n, c, n, b, mode == "accum", workers)
-					return c
-				}
-				want, got := run(kp/32), run(0)
+				run := func(kPass int) []float32 { return o.run(&amxScratch{kPass: kPass}, mode, workers) }
+				want, got := run(ceil32(k)/32), run(0)
 				if i := firstDiff(got, want); i >= 0 {
 					t.Fatalf("%+v %s workers=%d: c[%d,%d] = %v in passes over k, %v in one pass", sh, mode, workers, i/n, i%n, got[i], want[i])
 				}
 			}
 		}
 	}
+}
+
+// amxOperands is a random m×k by k×n product packed for amxProduct (A
+// rounded and row-packed, B in VNNI panels), a bias and a starting C.
+type amxOperands struct {
+	m, n, kp int
+	a, wp    []uint16
+	bias, c0 []float32
+}
+
+func newAMXOperands(rng *rand.Rand, m, n, k int) amxOperands {
+	kp := ceil32(k)
+	x := randF32(rng, m*k)
+	w := make([]uint16, n*k)
+	for i, v := range randF32(rng, n*k) {
+		w[i] = BF16FromF32(v)
+	}
+	o := amxOperands{m: m, n: n, kp: kp, wp: make([]uint16, amxWeightsLen(k, n)), a: make([]uint16, ceil32(m)*kp)}
+	packWeightsVNNI(o.wp, w, k, n, 0, ceil32(n)/32)
+	packRowsBF16(o.a, make([]uint16, kp), x, k, m, k, kp, 0, ceil32(m))
+	o.bias, o.c0 = randF32(rng, n), randF32(rng, m*n)
+	return o
+}
+
+// amxModes are the ways a product starts: from zero, from a bias, or
+// accumulating into C.
+var amxModes = []string{"zero", "bias", "accum"}
+
+// run computes the product on s, starting as mode says.
+func (o amxOperands) run(s *amxScratch, mode string, workers int) []float32 {
+	c := make([]float32, o.m*o.n)
+	var b []float32
+	switch mode {
+	case "bias":
+		b = o.bias
+	case "accum":
+		copy(c, o.c0)
+	}
+	amxProduct(s, o.a, o.m, o.kp, o.wp, o.n, c, o.n, b, mode == "accum", workers)
+	return c
 }

@@ -348,9 +348,9 @@ func BenchmarkSgemmSmall(b *testing.B) {
 
 // TestFewRowProductsEqualOneRowProducts: a Linear-shaped product of a few
 // rows (gemmFewRows, taken for m ≤ fewRows) gives every row bit for bit
-// what the one-row product (gemv) gives it, split across cores or not, and matches a float64
-// reference to float32 rounding of k-term sums; beta keeps its BLAS
-// meaning (the bias is written into c first).
+// what the one-row product (gemv) gives it, split across cores or not,
+// and matches a float64 reference to float32 rounding of k-term sums;
+// beta keeps its BLAS meaning (the bias is written into c first).
 func TestFewRowProductsEqualOneRowProducts(t *testing.T) {
 	rng := rand.New(rand.NewSource(4))
 	for _, sh := range []struct{ m, n, k int }{{2, 3000, 64}, {5, 700, 300}, {fewRows, 1031, 96}, {4, 8192, 128}, {fewRows, 1031, 600}, {3, 30522, 768}} {

@@ -60,8 +60,8 @@ const parallelGemmWork = 1 << 21
 // and each row keeps its one-row bits (TestFewRowProductsEqualOneRowProducts).
 // With the pooled helpers (shares.go) a handoff is cheap enough to split
 // the one-row 768×768 projections of a float32 git-base decode step: the
-// step went from 14.0–14.4 to 12.6–12.9 ms (BenchmarkGitBaseDecodeStep/rows1,
-// interleaved A/B, 2 rounds) when this came down from 2²¹ for one row.
+// step went from 15.8–16.1 to 13.0–13.2 ms (BenchmarkGitBaseDecodeStep/rows1,
+// interleaved A/B, 2 rounds) when this came down from m·n·k ≥ 2²¹.
 const parallelFewRowsWork = 1 << 19
 
 // gemmWorkers is how many cores gemm and linearBiasFwd split an m×n×k
@@ -102,11 +102,13 @@ const splitAlign = 16
 // calling goroutine computes the first block, pool helpers the others).
 //
 // A product of at most fewRows rows is cut into columns (its larger
-// dimension) on multiples of splitAlign: the gemv kernel takes a call's
+// dimension) on multiples of splitAlign: OpenBLAS's gemv takes a call's
 // columns in groups from its first, so a block that starts on a group
-// boundary gives each column the bits the unsplit call gives it, and a
-// decode step's logits do not depend on the number of cores
-// (TestFewRowSplitProductsEqualUnsplit).
+// boundary gives each column the bits the unsplit call gives it (an
+// unaligned cut moved a few columns by an ulp), and a decode step's
+// logits do not depend on the number of cores
+// (TestFewRowSplitProductsEqualUnsplit: one-row and few-row products,
+// widths that divide evenly and ones that do not).
 func splitBlocks(m, n, w int, block func(r0, r1, c0, c1 int)) {
 	size := max(m, n)
 	chunk := (size + w - 1) / w

@@ -361,7 +361,8 @@ const amxABytes = 1 << 19
 // of a long k (the MLP's 3072→768) would hold only 2 row blocks of A in
 // amxABytes, and the worker's panels of B (2.3 MB at git-base's fc2) would
 // stream from L3 once per 64 rows: that product ran at 55% of fc1's rate
-// (BenchmarkLinearBF16Kernels/3072-768/n1576/amx: 7.6 ms, now 5.0).
+// (BenchmarkLinearBF16Kernels/3072-768/n1576/amx, one pass against passes,
+// interleaved: 7.7–7.8 ms against 5.4–5.5).
 // Passes over 768 k hold 10 row blocks, and a worker's B for them (590 KB)
 // stays in L2 too. A row's sums still run over the same chunks of k in
 // the same order, whichever pass computes them (a pass ends on a chunk

@@ -370,11 +370,13 @@ const amxABytes = 1 << 19
 const amxKPass = 3 * amxKChunk
 
 // amxProduct computes rows [0,m) and columns [0,n) of C (ldc apart) =
-// init + A·B on the tile unit: a is packed by packRowsBF16 or
-// packColsBF16 (ceil32(m) rows of kp), bp by packWeightsVNNI or packBVNNI (k padded to kp). init is
-// C itself when accum, else the bias (nil: zero). Panels are split across
-// workers; each panel runs k in chunks of amxKChunk steps.
-func amxProduct(s *amxScratch, a []uint16, m, kp int, bp []uint16, n int, c []float32, ldc int, bias []float32, accum bool, workers int) {
+// init + A·B on the tile unit, or with dp on VDPBF16PS (dpPanel, from the
+// same packed operands: CPUs with AVX512_BF16 but no AMX): a is packed by
+// packRowsBF16 or packColsBF16 (ceil32(m) rows of kp), bp by
+// packWeightsVNNI or packBVNNI (k padded to kp). init is C itself when
+// accum, else the bias (nil: zero). Panels are split across workers; each
+// panel runs k in chunks of amxKChunk steps.
+func amxProduct(s *amxScratch, a []uint16, m, kp int, bp []uint16, n int, c []float32, ldc int, bias []float32, accum bool, workers int, dp bool) {
 	kb := kp / 32
 	panels := ceil32(n) / 32
 	if bias != nil {
@@ -386,7 +388,7 @@ func amxProduct(s *amxScratch, a []uint16, m, kp int, bp []uint16, n int, c []fl
 	for len(s.edge) < workers {
 		s.edge = append(s.edge, nil)
 	}
-	if m <= 16 && !s.no16 {
+	if m <= 16 && !s.no16 && !dp {
 		if workers == 1 {
 			amxRows16(s, a, m, kb, bp, n, c, ldc, bias, accum, 0, 0, panels)
 			return
@@ -399,12 +401,16 @@ func amxProduct(s *amxScratch, a []uint16, m, kp int, bp []uint16, n int, c []fl
 	fullBlocks := m / amxBlock // row blocks written straight into C
 	kPass := min(kb, cmp.Or(s.kPass, amxKPass))
 	passBlocks := max(1, cmp.Or(s.passBytes, amxABytes)/(kPass*amxStep*2))
+	kern := amxPanel
+	if dp {
+		kern = dpPanel
+	}
 	if workers == 1 { // no closure: a small product allocates nothing
-		amxPanels(s, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, kPass, 0, 0, panels)
+		amxPanels(s, kern, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, kPass, 0, 0, panels)
 		return
 	}
 	parallelIdx(workers, panels, func(worker, lo, hi int) {
-		amxPanels(s, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, kPass, worker, lo, hi)
+		amxPanels(s, kern, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, kPass, worker, lo, hi)
 	})
 }
 
@@ -458,9 +464,12 @@ func amxRows16(s *amxScratch, a []uint16, m, kb int, bp []uint16, n int, c []flo
 	}
 }
 
-// amxPanels is amxProduct's work on panels [lo,hi), with worker's edge
-// scratch.
-func amxPanels(s *amxScratch, a []uint16, m, kb int, bp []uint16, n int, c []float32, ldc int, bias []float32, accum bool, fullBlocks, passBlocks, kPass, worker, lo, hi int) {
+// panelKernel is a 32-column panel micro-kernel: amxPanel or dpPanel.
+type panelKernel func(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int)
+
+// amxPanels is amxProduct's work on panels [lo,hi) with the micro-kernel
+// kern, with worker's edge scratch.
+func amxPanels(s *amxScratch, kern panelKernel, a []uint16, m, kb int, bp []uint16, n int, c []float32, ldc int, bias []float32, accum bool, fullBlocks, passBlocks, kPass, worker, lo, hi int) {
 	// Whole panels, kPass steps of k and passBlocks row blocks at a time
 	// (that much of A stays in L2 while the worker's panels of B pass);
 	// every element still takes k's chunks in order, each from the C the
@@ -478,7 +487,7 @@ func amxPanels(s *amxScratch, a []uint16, m, kb int, bp []uint16, n int, c []flo
 				cj := c[rb*amxBlock*ldc+c0:]
 				for q := k0; q < k1; q += amxKChunk {
 					init, cs := s.chunkInit(accum || q > 0, &cj[0], ldc, bias != nil, c0)
-					amxPanel(&a[rb*kb*amxStep+q*amxStep], kb*amxStep, nrb, &panel[q*amxStep], min(amxKChunk, k1-q), &cj[0], ldc, init, cs)
+					kern(&a[rb*kb*amxStep+q*amxStep], kb*amxStep, nrb, &panel[q*amxStep], min(amxKChunk, k1-q), &cj[0], ldc, init, cs)
 				}
 			}
 		}
@@ -506,7 +515,7 @@ func amxPanels(s *amxScratch, a []uint16, m, kb int, bp []uint16, n int, c []flo
 		}
 		for q := 0; q < kb; q += amxKChunk {
 			init, cs := s.chunkInit(accum || q > 0, &e[0], amxBlock, bias != nil, c0)
-			amxPanel(&a[r0/32*kb*amxStep+q*amxStep], kb*amxStep, ceil32(rows)/amxBlock, &panel[q*amxStep], min(amxKChunk, kb-q), &e[0], amxBlock, init, cs)
+			kern(&a[r0/32*kb*amxStep+q*amxStep], kb*amxStep, ceil32(rows)/amxBlock, &panel[q*amxStep], min(amxKChunk, kb-q), &e[0], amxBlock, init, cs)
 		}
 		for r := 0; r < rows; r++ {
 			copy(c[(r0+r)*ldc+c0:(r0+r)*ldc+c0+cols], e[r*amxBlock:r*amxBlock+cols])
@@ -541,5 +550,5 @@ func linearBF16AMX(x []float32, wp []uint16, bias, y []float32, n, in, out int, 
 	parallelIdx(workers, mp/amxBlock, func(w, lo, hi int) {
 		packRowsBF16(s.a, s.tmp[w], x, in, n, in, kp, lo*amxBlock, hi*amxBlock)
 	})
-	amxProduct(s, s.a, n, kp, wp, out, y, out, bias, false, workers)
+	amxProduct(s, s.a, n, kp, wp, out, y, out, bias, false, workers, false)
 }

@@ -101,6 +101,6 @@ func (o amxOperands) run(s *amxScratch, mode string, workers int) []float32 {
 	case "accum":
 		copy(c, o.c0)
 	}
-	amxProduct(s, o.a, o.m, o.kp, o.wp, o.n, c, o.n, b, mode == "accum", workers)
+	amxProduct(s, o.a, o.m, o.kp, o.wp, o.n, c, o.n, b, mode == "accum", workers, false)
 	return c
 }

@@ -62,3 +62,6 @@ func probeAMX() amxCaps {
 	}
 	return amxCaps{ok: true}
 }
+
+//go:noescape
+func dpPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int)

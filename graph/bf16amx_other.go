@@ -31,3 +31,7 @@ func packRowStepsBF16(dst *uint32, src *float32, steps int) {
 func cvtStepsBF16(dst *uint16, src *float32, steps int) {
 	panic("graph: no AVX512_BF16 kernels on this architecture")
 }
+
+func dpPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int) {
+	panic("graph: no AVX512_BF16 kernels on this architecture")
+}

@@ -16,8 +16,9 @@ import (
 // training's forward and backward products).
 //
 // Kernels, chosen at run time: AMX tiles (bf16amx.go) where the CPU and OS
-// have them; else VDPBF16PS (bf16gemm.go) where the CPU has AVX512_BF16 and
-// n ≥ 12; else rounding into float32 scratch and sgemm. The inputs are
+// have them; else VDPBF16PS (dpPanel, bf16gemm_amd64.s, on the tiles'
+// packed operands) where the CPU has AVX512_BF16; else rounding into
+// float32 scratch and sgemm. The inputs are
 // packed into scratch that is pooled and reused (no allocation once warm);
 // large products use every core (GOMAXPROCS). beta 0 does not read C (NaN
 // in C is overwritten), as in BLAS. Like sgemm it panics when the
@@ -54,7 +55,7 @@ func gemmBF16Best(n int) gemmBF16Kernel {
 	switch {
 	case amxOn():
 		return gemmBF16AMX
-	case hasBF16DP && n >= dpTileN:
+	case hasBF16DP:
 		return gemmBF16DP
 	}
 	return gemmBF16Ref
@@ -64,9 +65,7 @@ func gemmBF16Best(n int) gemmBF16Kernel {
 // value is ready), grown to the largest product it has served.
 type GemmBF16Scratch struct {
 	amx  amxScratch
-	dp   bf16Scratch
-	f, g []float32
-	w    []uint16
+	f, g []float32 // the reference's rounded operands
 }
 
 var gemmBF16Pool = sync.Pool{New: func() any { return new(GemmBF16Scratch) }}
@@ -75,7 +74,7 @@ var gemmBF16Pool = sync.Pool{New: func() any { return new(GemmBF16Scratch) }}
 // run here).
 func (s *GemmBF16Scratch) gemm(kern gemmBF16Kernel, tA, tB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemm(tr(tA), tr(tB), m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	if kern == gemmBF16AMX && !amxOn() || kern == gemmBF16DP && (!hasBF16DP || n < dpTileN) {
+	if kern == gemmBF16AMX && !amxOn() || kern == gemmBF16DP && !hasBF16DP {
 		kern = gemmBF16Ref
 	}
 	if m == 0 || n == 0 {
@@ -90,7 +89,9 @@ func (s *GemmBF16Scratch) gemm(kern gemmBF16Kernel, tA, tB bool, m, n, k int, a 
 		workers = 1
 	}
 	switch kern {
-	case gemmBF16AMX:
+	case gemmBF16AMX, gemmBF16DP:
+		// Both pack op(A) and op(B) for the tiles; the DP kernel reads
+		// the same layout (dpPanel).
 		kp, mp := ceil32(k), ceil32(m)
 		s.amx.a = resize(s.amx.a, mp*kp)
 		for w := range workers { // each worker's packing row, before they start
@@ -108,39 +109,7 @@ func (s *GemmBF16Scratch) gemm(kern gemmBF16Kernel, tA, tB bool, m, n, k int, a 
 		if beta != 0 && beta != 1 {
 			scaleRows(c, m, n, ldc, beta)
 		}
-		amxProduct(&s.amx, s.amx.a, m, kp, s.amx.b, n, c, ldc, nil, beta != 0, workers)
-	case gemmBF16DP:
-		// op(A) as float32 rows (linearBF16VDP rounds them), op(B)ᵀ as bf16
-		// rows: y = op(A)·(op(B)ᵀ)ᵀ, k padded to even with zeros.
-		kp := (k + 1) &^ 1
-		s.f = resize(s.f, m*kp)
-		for i := 0; i < m; i++ {
-			row := s.f[i*kp : (i+1)*kp]
-			for kk := 0; kk < k; kk++ {
-				row[kk] = opAt(a, lda, tA, i, kk)
-			}
-			clear(row[k:])
-		}
-		s.w = resize(s.w, n*kp)
-		for j := 0; j < n; j++ {
-			row := s.w[j*kp : (j+1)*kp]
-			for kk := 0; kk < k; kk++ {
-				row[kk] = BF16FromF32(opAt(b, ldb, !tB, j, kk))
-			}
-			clear(row[k:])
-		}
-		s.g = resize(s.g, m*n)
-		linearBF16VDP(s.f, s.w, nil, s.g, m, kp, n, &s.dp)
-		for i := 0; i < m; i++ {
-			ci, yi := c[i*ldc:i*ldc+n], s.g[i*n:(i+1)*n]
-			if beta == 0 {
-				copy(ci, yi)
-				continue
-			}
-			for j := range ci {
-				ci[j] = yi[j] + beta*ci[j]
-			}
-		}
+		amxProduct(&s.amx, s.amx.a, m, kp, s.amx.b, n, c, ldc, nil, beta != 0, workers, kern == gemmBF16DP)
 	default:
 		s.f = resize(s.f, m*k)
 		for i := 0; i < m; i++ {

@@ -16,14 +16,19 @@ import (
 
 // gemmBF16Kernels are the GemmBF16 kernels that run on this CPU (the
 // reference always; VDPBF16PS with AVX512_BF16; AMX where the probe grants
-// it, also with passes of one row block over the panels, which the test's
-// shapes are too small to need otherwise).
+// it; the last two also with passes of one row block over the panels,
+// which the test's shapes are too small to need otherwise).
 func gemmBF16Kernels() map[string]func() (*GemmBF16Scratch, gemmBF16Kernel) {
 	ks := map[string]func() (*GemmBF16Scratch, gemmBF16Kernel){
 		"ref": func() (*GemmBF16Scratch, gemmBF16Kernel) { return new(GemmBF16Scratch), gemmBF16Ref },
 	}
 	if hasBF16DP {
 		ks["vdpbf16ps"] = func() (*GemmBF16Scratch, gemmBF16Kernel) { return new(GemmBF16Scratch), gemmBF16DP }
+		ks["vdpbf16ps-1-block-passes"] = func() (*GemmBF16Scratch, gemmBF16Kernel) {
+			s := new(GemmBF16Scratch)
+			s.amx.passBytes = 1
+			return s, gemmBF16DP
+		}
 	}
 	if amxOn() {
 		ks["amx"] = func() (*GemmBF16Scratch, gemmBF16Kernel) { return new(GemmBF16Scratch), gemmBF16AMX }
@@ -206,7 +211,7 @@ func cpuSeconds() float64 {
 // what a loaded machine still measures).
 func BenchmarkGemmBF16(b *testing.B) {
 	rng := rand.New(rand.NewSource(9))
-	for _, sh := range []struct{ m, n, k int }{{197, 3072, 768}, {1024, 1024, 1024}} {
+	for _, sh := range []struct{ m, n, k int }{{197, 3072, 768}, {1024, 1024, 1024}, {1576, 3072, 768}, {1576, 768, 3072}} {
 		x, w := randF32(rng, sh.m*sh.k), randF32(rng, sh.n*sh.k)
 		c := make([]float32, sh.m*sh.n)
 		cases := map[string]func(){"sgemm": func() { gemm(false, true, sh.m, sh.n, sh.k, 1, x, sh.k, w, sh.k, 0, c, sh.n) }}
@@ -234,32 +239,42 @@ func BenchmarkGemmBF16(b *testing.B) {
 	}
 }
 
-// BenchmarkAMXPanel times the AMX micro-kernel alone on one core: mb
-// blocks of 32×32 C over kb steps of 32 k (A: mb·32 rows of kb·32 bf16, B:
-// one panel of kb steps), operands in cache.
-func BenchmarkAMXPanel(b *testing.B) {
-	if !amxOn() {
-		b.Skip("AMX off: " + amxProbe().reason)
+// BenchmarkPanelKernels times the panel micro-kernels alone on one core,
+// AMX tiles (amxPanel) and VDPBF16PS (dpPanel) where they run: mb blocks
+// of 32×32 C over kb steps of 32 k (A: mb·32 rows of kb·32 bf16, B: one
+// panel of kb steps), operands in cache.
+func BenchmarkPanelKernels(b *testing.B) {
+	kerns := map[string]panelKernel{}
+	if amxOn() {
+		kerns["amx"] = amxPanel
 	}
-	for _, sh := range []struct{ mb, kb int }{{1, 8}, {7, 8}, {7, 24}} {
-		b.Run(fmt.Sprintf("mb%d-kb%d", sh.mb, sh.kb), func(b *testing.B) {
-			a := make([]uint16, sh.mb*32*sh.kb*32)
-			w := make([]uint16, sh.kb*amxStep)
-			for i := range a {
-				a[i] = 0x3f80
-			}
-			for i := range w {
-				w[i] = 0x3f80
-			}
-			c := make([]float32, sh.mb*32*32)
-			cpu0 := cpuSeconds()
-			for i := 0; i < b.N; i++ {
-				amxPanel(&a[0], sh.kb*amxStep, sh.mb, &w[0], sh.kb, &c[0], 32, nil, 0)
-			}
-			flops := 2 * float64(sh.mb*32*32*sh.kb*32) * float64(b.N)
-			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			b.ReportMetric(flops/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
-		})
+	if hasBF16DP {
+		kerns["vdpbf16ps"] = dpPanel
+	}
+	if len(kerns) == 0 {
+		b.Skip("no AVX512_BF16")
+	}
+	for name, kern := range kerns {
+		for _, sh := range []struct{ mb, kb int }{{1, 8}, {7, 8}, {7, 24}} {
+			b.Run(fmt.Sprintf("%s/mb%d-kb%d", name, sh.mb, sh.kb), func(b *testing.B) {
+				a := make([]uint16, sh.mb*32*sh.kb*32)
+				w := make([]uint16, sh.kb*amxStep)
+				for i := range a {
+					a[i] = 0x3f80
+				}
+				for i := range w {
+					w[i] = 0x3f80
+				}
+				c := make([]float32, sh.mb*32*32)
+				cpu0 := cpuSeconds()
+				for i := 0; i < b.N; i++ {
+					kern(&a[0], sh.kb*amxStep, sh.mb, &w[0], sh.kb, &c[0], 32, nil, 0)
+				}
+				flops := 2 * float64(sh.mb*32*32*sh.kb*32) * float64(b.N)
+				b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				b.ReportMetric(flops/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
+			})
+		}
 	}
 }
 
@@ -373,6 +388,35 @@ func TestGemmBF16WideAndParallelProductsMatchFloat64Reference(t *testing.T) {
 					s.gemm(kern, tA, tB, sh.m, sh.n, sh.k, a, lda, b, ldb, 1, c, ldc)
 					checkGemmBF16(t, fmt.Sprintf("%s %+v tA=%v tB=%v", name, sh, tA, tB), tA, tB, sh.m, sh.n, sh.k, a, lda, b, ldb, 1, c0, c, ldc)
 				}
+			}
+		}
+	}
+}
+
+// TestGemmBF16ResultsDoNotDependOnTheCoreCount: the VDPBF16PS and AMX
+// kernels give the same bits on one worker as on several (a panel is one
+// worker's, summed in the same order either way). The reference is sgemm,
+// whose split is the float32 products' own.
+func TestGemmBF16ResultsDoNotDependOnTheCoreCount(t *testing.T) {
+	const m, n, k = 130, 290, 200 // above parallelGemmWork, edges in rows and columns
+	rng := rand.New(rand.NewSource(12))
+	a, b := randF32(rng, m*k), randF32(rng, k*n)
+	for name, mk := range gemmBF16Kernels() {
+		if name == "ref" {
+			continue
+		}
+		var got [2][]float32
+		for i, procs := range []int{1, 3} {
+			prev := runtime.GOMAXPROCS(procs)
+			c := make([]float32, m*n)
+			s, kern := mk()
+			s.gemm(kern, false, false, m, n, k, a, k, b, n, 0, c, n)
+			runtime.GOMAXPROCS(prev)
+			got[i] = c
+		}
+		for i := range got[0] {
+			if math.Float32bits(got[0][i]) != math.Float32bits(got[1][i]) {
+				t.Fatalf("%s: c[%d] = %v on 1 worker, %v on 3", name, i, got[0][i], got[1][i])
 			}
 		}
 	}

@@ -115,8 +115,9 @@ func LoadDtype(dir string, dt WeightDtype) (*Model, error) {
 // BF16Full). On with AMX, every product takes the tile unit whatever its
 // row count, and the Linear matrices (read only by those products) keep
 // only their tile-layout copy (graph.Param.PackAMX), so that the resident
-// weights are about half the float32 ones; off, they get their
-// checkpoint layout back (UnpackAMX). Call it before building graphs or
+// weights are about half the float32 ones; without AMX the same holds for
+// the vision tower's matrices, whose products VDPBF16PS runs from that
+// copy. Off, they get their checkpoint layout back (UnpackAMX). Call it before building graphs or
 // sharing the model between goroutines.
 func (m *Model) SetBF16Activations(on bool) {
 	m.bf16Act = on
@@ -131,15 +132,28 @@ func (m *Model) SetBF16Activations(on bool) {
 
 // amxOnly lists the bf16 weights that only LinearBF16 reads: the Linear
 // matrices (RoleWeight, ToBF16) but a weight tied to an embedding table
-// (the LM head), and the patch convolution.
+// (the LM head), and the patch convolution. Without AMX (packed products
+// on VDPBF16PS, 32 rows at a time) it leaves out the weights decode steps
+// read (the decoder's and the LM head's), whose few-row products stay on
+// the checkpoint-layout GEMV.
 func (m *Model) amxOnly() []*graph.Param {
 	if !m.IsBF16() {
 		return nil
 	}
-	tables := map[*graph.Param]bool{m.visionPos.W: true, m.words.W: true, m.positions.W: true}
+	skip := map[*graph.Param]bool{m.visionPos.W: true, m.words.W: true, m.positions.W: true}
+	if !graph.AMX() {
+		for _, l := range m.decoder {
+			for _, p := range l.Params() {
+				skip[p] = true
+			}
+		}
+		for _, p := range m.output.Params() {
+			skip[p] = true
+		}
+	}
 	var ps []*graph.Param
 	for _, p := range m.Params.All() {
-		if (p.Role == graph.RoleWeight || p == m.patch.W) && p.IsBF16() && !tables[p] {
+		if (p.Role == graph.RoleWeight || p == m.patch.W) && p.IsBF16() && !skip[p] {
 			ps = append(ps, p)
 		}
 	}

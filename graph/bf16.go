@@ -49,6 +49,11 @@ func F32FromBF16(h uint16) float32 { return math.Float32frombits(uint32(h) << 16
 // them the bf16 ops run a pure-Go kernel (correct, but slower than float32).
 func BF16Fast() bool { return hasAVX512 }
 
+// AMX reports whether the AMX tile kernels run in this process: then a
+// packed weight's products of a few rows (decode steps) run on the tiles
+// as fast as from checkpoint layout (Param.PackAMX).
+func AMX() bool { return amxOn() }
+
 // BF16Kernels names the kernels the bf16 ops run on this CPU.
 func BF16Kernels() string {
 	switch {
@@ -184,12 +189,15 @@ func matrixDims(p *Param) (out, in int) {
 // layout and drops its checkpoint-layout bits, so that the weight is held
 // once (half its float32 bytes, plus the padding to multiples of 32) and
 // every LinearBF16 product over it, whatever its row count, runs on the
-// tile unit with activations rounded to bf16. It does nothing (false)
-// where AMX does not run or p is not bf16. Do not pack a Param that
+// tile unit with activations rounded to bf16, or, where the CPU has
+// AVX512_BF16 but no AMX, on VDPBF16PS from the same layout (dpPanel: rows
+// are computed 32 at a time there, so pack only weights whose products
+// have many rows; AMX reports which). It does nothing (false) where
+// neither runs or p is not bf16. Do not pack a Param that
 // anything else reads in checkpoint layout (EmbedBF16 refuses it; Builder
 // already refuses bf16). Call it before sharing p between goroutines.
 func (p *Param) PackAMX() bool {
-	if !amxOn() || !p.IsBF16() {
+	if !amxOn() && !hasBF16DP || !p.IsBF16() {
 		return false
 	}
 	if p.packedShape != nil {

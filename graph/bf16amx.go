@@ -537,8 +537,9 @@ func (s *amxScratch) chunkInit(fromC bool, c *float32, ld int, hasBias bool, c0 
 	return nil, 0
 }
 
-// linearBF16AMX computes y = x·Wᵀ + b on the tile unit, x (n,in) rounded
-// to bf16, wp the weight (out,in) packed by packWeightsVNNI.
+// linearBF16AMX computes y = x·Wᵀ + b on the tile unit (on VDPBF16PS
+// where AMX does not run), x (n,in) rounded to bf16, wp the weight
+// (out,in) packed by packWeightsVNNI.
 func linearBF16AMX(x []float32, wp []uint16, bias, y []float32, n, in, out int, s *amxScratch) {
 	kp := ceil32(in)
 	mp := ceil32(n)
@@ -550,5 +551,5 @@ func linearBF16AMX(x []float32, wp []uint16, bias, y []float32, n, in, out int, 
 	parallelIdx(workers, mp/amxBlock, func(w, lo, hi int) {
 		packRowsBF16(s.a, s.tmp[w], x, in, n, in, kp, lo*amxBlock, hi*amxBlock)
 	})
-	amxProduct(s, s.a, n, kp, wp, out, y, out, bias, false, workers, false)
+	amxProduct(s, s.a, n, kp, wp, out, y, out, bias, false, workers, !amxOn())
 }

@@ -15,10 +15,12 @@ import (
 // computed alone or among other rows: the tiles' rows are independent and
 // each row sums its k steps in the same order for any m. This is what keeps
 // a batched caption ids-exact with the same caption alone. Both with the
-// weight packed per call (no Param) and kept packed-only (PackAMX).
+// weight packed per call (no Param) and kept packed-only (PackAMX). Without
+// AMX, a packed-only weight's products (VDPBF16PS, dpPanel) have the same
+// property; a weight in checkpoint layout there takes the GEMV for few rows.
 func TestLinearBF16AMXRowDoesNotDependOnRowCount(t *testing.T) {
-	if !amxOn() {
-		t.Skip("AMX does not run here: " + amxProbe().reason)
+	if !amxOn() && !hasBF16DP {
+		t.Skip("neither AMX nor AVX512_BF16 here")
 	}
 	rng := rand.New(rand.NewSource(7))
 	for _, c := range []struct{ in, out int }{{37, 40}, {64, 21}, {768, 100}, {300, 33}} {
@@ -33,10 +35,16 @@ func TestLinearBF16AMXRowDoesNotDependOnRowCount(t *testing.T) {
 		full := make([]float32, rows*c.out)
 		linearBF16(x, w, b, full, rows, c.in, c.out, &bf16Scratch{roundX: true})
 		if !p.PackAMX() {
-			t.Fatal("PackAMX refused a bf16 weight with AMX on")
+			t.Fatal("PackAMX refused a bf16 weight")
+		}
+		if !amxOn() { // the packed products alone: the reference is theirs over all rows
+			linearBF16On(x, nil, p, b, full, rows, c.in, c.out, &bf16Scratch{})
 		}
 		for _, n := range []int{1, 2, 15, 16, 17, 32, 33, 64, rows} {
 			for _, packed := range []bool{false, true} {
+				if !packed && !amxOn() {
+					continue
+				}
 				y := make([]float32, n*c.out)
 				s := &bf16Scratch{roundX: !packed} // a packed-only weight takes the tiles even without roundX
 				if packed {
@@ -64,7 +72,7 @@ func firstDiff(a, b []float32) int {
 // TestParamPackAMXKeepsOnlyTheTileCopy: PackAMX drops the checkpoint-layout
 // bits, ResidentBytes counts exactly the packed copy, the bits come back
 // unchanged (CheckpointBF16, UnpackAMX), writes and EmbedBF16 are refused
-// while packed; without AMX it changes nothing.
+// while packed; without AMX or AVX512_BF16 it changes nothing.
 func TestParamPackAMXKeepsOnlyTheTileCopy(t *testing.T) {
 	rng := rand.New(rand.NewSource(8))
 	ps := NewParams(tensor.Float32)
@@ -73,11 +81,11 @@ func TestParamPackAMXKeepsOnlyTheTileCopy(t *testing.T) {
 	p.ToBF16()
 	bits := slices.Clone(p.BF16())
 	if !p.PackAMX() {
-		if amxOn() {
-			t.Fatal("PackAMX refused a bf16 weight with AMX on")
+		if amxOn() || hasBF16DP {
+			t.Fatal("PackAMX refused a bf16 weight where AMX or VDPBF16PS runs")
 		}
 		if !slices.Equal(p.BF16(), bits) || ps.ResidentBytes() != 2*37*70 {
-			t.Fatal("PackAMX without AMX changed the weight")
+			t.Fatal("PackAMX without AMX or AVX512_BF16 changed the weight")
 		}
 		return
 	}

@@ -190,9 +190,10 @@ func matrixDims(p *Param) (out, in int) {
 // once (half its float32 bytes, plus the padding to multiples of 32) and
 // every LinearBF16 product over it, whatever its row count, runs on the
 // tile unit with activations rounded to bf16, or, where the CPU has
-// AVX512_BF16 but no AMX, on VDPBF16PS from the same layout (dpPanel: rows
-// are computed 32 at a time there, so pack only weights whose products
-// have many rows; AMX reports which). It does nothing (false) where
+// AVX512_BF16 but no AMX, on VDPBF16PS from the same layout (dpPanel; a
+// decode step's one row there took twice the checkpoint-layout GEMV's
+// time in an A/B, so pack only weights whose products have many rows; AMX
+// reports which). It does nothing (false) where
 // neither runs or p is not bf16. Do not pack a Param that
 // anything else reads in checkpoint layout (EmbedBF16 refuses it; Builder
 // already refuses bf16). Call it before sharing p between goroutines.

@@ -406,11 +406,11 @@ func amxProduct(s *amxScratch, a []uint16, m, kp int, bp []uint16, n int, c []fl
 		kern = dpPanel
 	}
 	if workers == 1 { // no closure: a small product allocates nothing
-		amxPanels(s, kern, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, kPass, 0, 0, panels)
+		amxPanels(s, kern, dp, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, kPass, 0, 0, panels)
 		return
 	}
 	parallelIdx(workers, panels, func(worker, lo, hi int) {
-		amxPanels(s, kern, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, kPass, worker, lo, hi)
+		amxPanels(s, kern, dp, a, m, kb, bp, n, c, ldc, bias, accum, fullBlocks, passBlocks, kPass, worker, lo, hi)
 	})
 }
 
@@ -467,9 +467,14 @@ func amxRows16(s *amxScratch, a []uint16, m, kb int, bp []uint16, n int, c []flo
 // panelKernel is a 32-column panel micro-kernel: amxPanel or dpPanel.
 type panelKernel func(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int)
 
+// dpPanel is amxPanel's product on VDPBF16PS (dpPanelN over whole blocks).
+func dpPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int) {
+	dpPanelN(a, ablk, mb, b, kb, c, ldc, cinit, cs, 4)
+}
+
 // amxPanels is amxProduct's work on panels [lo,hi) with the micro-kernel
-// kern, with worker's edge scratch.
-func amxPanels(s *amxScratch, kern panelKernel, a []uint16, m, kb int, bp []uint16, n int, c []float32, ldc int, bias []float32, accum bool, fullBlocks, passBlocks, kPass, worker, lo, hi int) {
+// kern (dpPanel when dp), with worker's edge scratch.
+func amxPanels(s *amxScratch, kern panelKernel, dp bool, a []uint16, m, kb int, bp []uint16, n int, c []float32, ldc int, bias []float32, accum bool, fullBlocks, passBlocks, kPass, worker, lo, hi int) {
 	// Whole panels, kPass steps of k and passBlocks row blocks at a time
 	// (that much of A stays in L2 while the worker's panels of B pass);
 	// every element still takes k's chunks in order, each from the C the
@@ -515,7 +520,20 @@ func amxPanels(s *amxScratch, kern panelKernel, a []uint16, m, kb int, bp []uint
 		}
 		for q := 0; q < kb; q += amxKChunk {
 			init, cs := s.chunkInit(accum || q > 0, &e[0], amxBlock, bias != nil, c0)
-			kern(&a[r0/32*kb*amxStep+q*amxStep], kb*amxStep, ceil32(rows)/amxBlock, &panel[q*amxStep], min(amxKChunk, kb-q), &e[0], amxBlock, init, cs)
+			mb := ceil32(rows) / amxBlock
+			if dp && rows%amxBlock != 0 {
+				// The last block's rows only, 8 at a time (a decode
+				// step's one row costs 8, not 32).
+				if mb--; mb > 0 {
+					kern(&a[r0/32*kb*amxStep+q*amxStep], kb*amxStep, mb, &panel[q*amxStep], min(amxKChunk, kb-q), &e[0], amxBlock, init, cs)
+				}
+				if cs != 0 {
+					init = &e[mb*amxBlock*amxBlock]
+				}
+				dpPanelN(&a[(r0/32+mb)*kb*amxStep+q*amxStep], kb*amxStep, 1, &panel[q*amxStep], min(amxKChunk, kb-q), &e[mb*amxBlock*amxBlock], amxBlock, init, cs, (rows%amxBlock+7)/8)
+				continue
+			}
+			kern(&a[r0/32*kb*amxStep+q*amxStep], kb*amxStep, mb, &panel[q*amxStep], min(amxKChunk, kb-q), &e[0], amxBlock, init, cs)
 		}
 		for r := 0; r < rows; r++ {
 			copy(c[(r0+r)*ldc+c0:(r0+r)*ldc+c0+cols], e[r*amxBlock:r*amxBlock+cols])

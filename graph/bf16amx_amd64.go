@@ -64,4 +64,4 @@ func probeAMX() amxCaps {
 }
 
 //go:noescape
-func dpPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int)
+func dpPanelN(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int, groups int)

@@ -32,6 +32,6 @@ func cvtStepsBF16(dst *uint16, src *float32, steps int) {
 	panic("graph: no AVX512_BF16 kernels on this architecture")
 }
 
-func dpPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int) {
+func dpPanelN(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int, groups int) {
 	panic("graph: no AVX512_BF16 kernels on this architecture")
 }

@@ -123,7 +123,7 @@ dpdone:
 	VZEROUPPER
 	RET
 
-// func dpPanel(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int)
+// func dpPanelN(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int, groups int)
 // amxPanel's product on VDPBF16PS, from the same packed operands: mb row
 // blocks of 32 (ablk uint16 apart) of A packed for the tiles times kb
 // steps of 32 k of one 32-column VNNI panel of B, into C (ldc floats a
@@ -133,8 +133,9 @@ dpdone:
 // Z0-Z15 (row r: Z2r columns 0-15, Z2r+1 columns 16-31) while k runs, a
 // pair at a time: the pair's two B rows (columns 0-15 at DI, 16-31 at
 // DI+1024) against each row's pair broadcast. Every element sums its pairs
-// in k order.
-TEXT ·dpPanel(SB), NOSPLIT, $0-72
+// in k order. groups (1-4) is how many of a block's groups it computes: a
+// last block of fewer rows (a decode step's) stops after its rows' groups.
+TEXT ·dpPanelN(SB), NOSPLIT, $0-80
 	MOVQ a+0(FP), R14
 	MOVQ mb+16(FP), R15
 	MOVQ c+40(FP), DX
@@ -265,7 +266,7 @@ dppair:
 	VMOVUPS Z14, (CX)
 	VMOVUPS Z15, 64(CX)
 	INCQ R13
-	CMPQ R13, $4
+	CMPQ R13, groups+72(FP)
 	JLT dpgroup
 	MOVQ ablk+8(FP), AX
 	SHLQ $1, AX

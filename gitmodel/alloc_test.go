@@ -24,7 +24,7 @@ func TestBF16DecodeStepAllocationDoesNotGrow(t *testing.T) {
 func checkDecodeStepAllocation(t *testing.T, m *Model) {
 	g := m.NewGenerator()
 	defer g.Close()
-	g.maxText = 40
+	g.maxText = 60
 	s := &cachedStepper{m: m, g: g}
 	if _, err := s.start(refPixels(t, "cats.png"), 1, []int{101}, 2); err != nil {
 		t.Fatal(err)
@@ -42,10 +42,23 @@ func checkDecodeStepAllocation(t *testing.T, m *Model) {
 		runtime.ReadMemStats(&b)
 		return float64(b.TotalAlloc-a.TotalAlloc) / float64(n), float64(b.Mallocs-a.Mallocs) / float64(n)
 	}
+	// MemStats counts the whole process, so a window can catch a stray
+	// allocation of the runtime or the test framework (a few kB, seen in CI
+	// as one window 15% above its neighbours). The least of three windows
+	// filters that out; an allocation that grows with the sequence is in
+	// every late window and still shows.
+	leastOf3 := func(n int) (bytes, allocs float64) {
+		bytes, allocs = perStep(n)
+		for i := 0; i < 2; i++ {
+			b, a := perStep(n)
+			bytes, allocs = min(bytes, b), min(allocs, a)
+		}
+		return bytes, allocs
+	}
 	perStep(2) // first steps may still size buffers
-	earlyBytes, earlyAllocs := perStep(8)
+	earlyBytes, earlyAllocs := leastOf3(6)
 	perStep(10)
-	lateBytes, lateAllocs := perStep(8)
+	lateBytes, lateAllocs := leastOf3(6)
 	t.Logf("per step: %.0f B in %.0f allocations early, %.0f B in %.0f allocations late", earlyBytes, earlyAllocs, lateBytes, lateAllocs)
 	if lateBytes > earlyBytes*1.1+256 || lateAllocs > earlyAllocs*1.1+2 {
 		t.Errorf("allocation grows with the sequence: %.0f B/%.0f allocs per step early, %.0f B/%.0f late", earlyBytes, earlyAllocs, lateBytes, lateAllocs)

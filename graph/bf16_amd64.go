@@ -14,9 +14,6 @@ var hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ
 func sumF32AVX512(x *float32, n int) float32
 
 //go:noescape
-func dot4BF16AVX512(w *uint16, ldw int, x *float32, k int, y *float32)
-
-//go:noescape
 func widenBF16AVX512(dst *float32, src *uint16, n int)
 
 // hasBF16DP reports whether the VDPBF16PS GEMM of bf16gemm_amd64.s can run.
@@ -24,3 +21,12 @@ var hasBF16DP = hasAVX512 && cpu.X86.HasAVX512BF16
 
 //go:noescape
 func dpbf16Tile(xp *uint32, w *uint16, ldw int, kp int, out *float32)
+
+//go:noescape
+func dot1BF16AVX512(w *uint16, x *float32, k int) float32
+
+//go:noescape
+func dot1x4BF16AVX512(w *uint16, x *float32, ldx int, k int, y *float32)
+
+//go:noescape
+func dot4x1BF16AVX512(w *uint16, ldw int, x *float32, k int, y *float32)

@@ -108,21 +108,35 @@ func TestBF16AsmKernelsMatchPureGo(t *testing.T) {
 		t.Skip("no AVX-512 on this CPU: only the pure-Go kernels run")
 	}
 	rng := rand.New(rand.NewSource(4))
-	for _, k := range []int{16, 32, 768, 3072} {
-		const ldw = 3100
-		w := randBF16(rng, 4*ldw)
+	for _, k := range []int{16, 32, 48, 64, 80, 768, 784, 3072} {
+		w := randBF16(rng, k)
 		x := randF32(rng, k)
-		var got [4]float32
-		dot4BF16AVX512(&w[0], ldw, &x[0], k, &got[0])
-		for r := range got {
-			want := dotBF16Go(w[r*ldw:r*ldw+k], x)
-			var mag float64
-			for i, v := range x {
-				mag += math.Abs(float64(F32FromBF16(w[r*ldw+i])) * float64(v))
+		got := dot1BF16AVX512(&w[0], &x[0], k)
+		want := dotBF16Go(w, x)
+		var mag float64
+		for i, v := range x {
+			mag += math.Abs(float64(F32FromBF16(w[i])) * float64(v))
+		}
+		// Both sum the same exact products in float32, in different orders.
+		if d := math.Abs(float64(got - want)); d > float64(k)*math.Ldexp(1, -22)*mag {
+			t.Errorf("k=%d: asm %v, Go %v", k, got, want)
+		}
+		// Four x rows against one weight row: each bit-identical to dot1,
+		// which is what keeps a batched decode step equal to a lone one.
+		const ldx = 800
+		x4 := randF32(rng, 3*ldx+k)
+		var y4 [4]float32
+		dot1x4BF16AVX512(&w[0], &x4[0], ldx, k, &y4[0])
+		for r, v := range y4 {
+			if one := dot1BF16AVX512(&w[0], &x4[r*ldx], k); v != one {
+				t.Errorf("k=%d row %d: dot1x4 %v, dot1 %v (want bit-identical)", k, r, v, one)
 			}
-			// Both sum the same exact products in float32, in different orders.
-			if d := math.Abs(float64(got[r] - want)); d > float64(k)*math.Ldexp(1, -22)*mag {
-				t.Errorf("k=%d row %d: asm %v, Go %v", k, r, got[r], want)
+		}
+		w4 := randBF16(rng, 3*ldx+k)
+		dot4x1BF16AVX512(&w4[0], ldx, &x[0], k, &y4[0])
+		for r, v := range y4 {
+			if one := dot1BF16AVX512(&w4[r*ldx], &x[0], k); v != one {
+				t.Errorf("k=%d row %d: dot4x1 %v, dot1 %v (want bit-identical)", k, r, v, one)
 			}
 		}
 	}
@@ -199,5 +213,34 @@ func BenchmarkLinearVisionMLP(b *testing.B) {
 			}
 			b.ReportMetric(2*n*in*out*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+	}
+}
+
+// TestGEMVRowDoesNotDependOnRowCount: the bf16 GEMV (the decode step's
+// product for few rows) gives each x row bit for bit the same result whether
+// it runs alone, among up to nine rows (the four-row kernel and the one-row
+// remainder) or in any column split, with or without bias and for widths
+// with and without a 16-element tail. A batched caption stays ids-exact.
+func TestGEMVRowDoesNotDependOnRowCount(t *testing.T) {
+	rng := rand.New(rand.NewSource(11))
+	for _, c := range []struct{ in, out int }{{37, 9}, {768, 13}, {784, 7}, {3072, 5}} {
+		const rows = 9
+		w := randBF16(rng, c.out*c.in)
+		x := randF32(rng, rows*c.in)
+		for _, bias := range [][]float32{nil, randF32(rng, c.out)} {
+			alone := make([]float32, rows*c.out)
+			for i := 0; i < rows; i++ {
+				gemvBF16(x[i*c.in:(i+1)*c.in], w, bias, alone[i*c.out:(i+1)*c.out], 1, c.in, c.out, 0, c.out)
+			}
+			for n := 1; n <= rows; n++ {
+				y := make([]float32, n*c.out)
+				mid := c.out / 2
+				gemvBF16(x[:n*c.in], w, bias, y, n, c.in, c.out, 0, mid)
+				gemvBF16(x[:n*c.in], w, bias, y, n, c.in, c.out, mid, c.out)
+				if i := firstDiff(y, alone[:n*c.out]); i >= 0 {
+					t.Errorf("%+v n=%d bias=%v: y[%d,%d] = %v, %v alone", c, n, bias != nil, i/c.out, i%c.out, y[i], alone[i])
+				}
+			}
+		}
 	}
 }

@@ -117,12 +117,13 @@ func TestParamPackAMXKeepsOnlyTheTileCopy(t *testing.T) {
 // git-base decode step (6 layers of q, k, v, o 768×768, fc1 768→3072, fc2
 // 3072→768, and the 30522-row LM head: 140 MB of bf16 weights) over 1 and
 // 16 rows, on the AVX-512 GEMV kernel over the checkpoint layout and on
-// the AMX tiles over the packed-only weights, reporting CPU time per step
-// (user+system of the whole process: what a loaded machine still measures)
-// beside wall time.
+// the packed-only weights (AMX tiles, or VDPBF16PS panels without AMX),
+// reporting CPU time per step (user+system of the whole process: what a
+// loaded machine still measures) and the weights' read rate beside wall
+// time.
 func BenchmarkLinearBF16DecodeStep(b *testing.B) {
-	if !amxOn() {
-		b.Skip("AMX does not run here: " + amxProbe().reason)
+	if !amxOn() && !hasBF16DP {
+		b.Skip("neither AMX nor AVX512_BF16 runs here: " + amxProbe().reason)
 	}
 	rng := rand.New(rand.NewSource(10))
 	var shapes [][2]int // (in, out)
@@ -133,7 +134,9 @@ func BenchmarkLinearBF16DecodeStep(b *testing.B) {
 	ps := NewParams(tensor.Float32)
 	var gemv, amx []*Param
 	var bias [][]float32
+	weightBytes := 0
 	for i, sh := range shapes {
+		weightBytes += 2 * sh[0] * sh[1]
 		w := randBF16(rng, sh[0]*sh[1])
 		for j, list := range []*[]*Param{&gemv, &amx} {
 			p := ps.New(fmt.Sprintf("w%d/%d", i, j), sh[1], sh[0])
@@ -146,10 +149,10 @@ func BenchmarkLinearBF16DecodeStep(b *testing.B) {
 		amx[i].PackAMX()
 		bias = append(bias, randF32(rng, sh[1]))
 	}
-	for _, rows := range []int{1, 16} {
+	for _, rows := range []int{1, 4, 16} {
 		x := randF32(rng, rows*3072)
 		y := make([]float32, rows*30522)
-		for _, path := range []string{"gemv", "amx"} {
+		for _, path := range []string{"gemv", "packed"} {
 			s := &bf16Scratch{}
 			step := func() {
 				for i, sh := range shapes {
@@ -168,6 +171,7 @@ func BenchmarkLinearBF16DecodeStep(b *testing.B) {
 					step()
 				}
 				b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N)*1e3, "cpu-ms/step")
+				b.ReportMetric(float64(weightBytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 			})
 		}
 	}

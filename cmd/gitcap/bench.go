@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -330,8 +331,9 @@ type bf16Summary struct {
 // benchBF16 measures the vision tower and the batch-1 greedy and 4-beam
 // captions with bf16 weights (a narrowed copy of the model) against the
 // float32 model, alternating the two run by run so that a change in the
-// machine's load falls on both: each bf16 row's RatioToFP32 is the ratio of
-// the two medians of these interleaved runs.
+// machine's load falls on both: each bf16 row's RatioToFP32 is the median,
+// over the rounds, of the bf16 run's time over the float32 run's beside it,
+// and the per-step figures are taken within a round the same way.
 func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs int, bw float64, stderr io.Writer) ([]benchRow, *bf16Summary, error) {
 	bf, err := m.CloneBF16()
 	if err != nil {
@@ -341,22 +343,24 @@ func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs in
 	sum := &bf16Summary{ResidentBytes: float64(bf.Params.ResidentBytes()), FP32ResidentBytes: float64(m.Params.ResidentBytes()), Kernels: graph.BF16Kernels()}
 	c := m.Config
 	var rows []benchRow
-	// pair measures fp and b16 (and the extra functions, whose medians it
-	// returns) in turn, run by run, and adds the bf16 row.
-	pair := func(name string, flops, items float64, unit string, fp, b16 func() error, extra ...func() error) (*benchRow, []float64, error) {
+	// pair measures fp and b16 (and the extra functions) in turn, run by
+	// run, adds the bf16 row and returns every run's seconds (times[f][i]:
+	// function f in round i).
+	pair := func(name string, flops, items float64, unit string, fp, b16 func() error, extra ...func() error) (*benchRow, [][]float64, error) {
 		fmt.Fprintf(stderr, "bf16 %s (alternating with fp32) ...\n", name)
 		resetPeakRSS()
 		p0 := rowPeak()
-		t, err := interleavedMedians(ctx, runs, append([]func() error{fp, b16}, extra...)...)
+		t, err := interleavedRuns(ctx, runs, append([]func() error{fp, b16}, extra...)...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("bf16 %s: %w", name, err)
 		}
-		tf, tb := t[0], t[1]
-		r := benchRow{Name: "bf16-full " + name, Seconds: tb, Throughput: items / tb, Unit: unit, GFLOPS: flops / tb / 1e9, Runs: runs, RatioToFP32: tb / tf,
-			PeakRSSGiB: peakRSSGiB()} // both models' graphs run in this window
+		tb := medianOf(t[1])
+		r := benchRow{Name: "bf16-full " + name, Seconds: tb, Throughput: items / tb, Unit: unit, GFLOPS: flops / tb / 1e9, Runs: runs,
+			RatioToFP32: medianOf(perRound(t[1], t[0], func(b, f float64) float64 { return b / f })),
+			PeakRSSGiB:  peakRSSGiB()} // both models' graphs run in this window
 		r.setPeak(p0, rowPeak())
 		rows = append(rows, r)
-		return &rows[len(rows)-1], t[2:], nil
+		return &rows[len(rows)-1], t, nil
 	}
 	vision := func(m *gitmodel.Model) (func() error, func(), error) {
 		f, err := m.NewForward(1, 1, gitmodel.ForwardOptions{VisionOnly: true})
@@ -394,7 +398,7 @@ func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs in
 		if beams > 1 {
 			name = fmt.Sprintf("%d-beam caption, %d tokens, batch 1", beams, newTokens)
 		}
-		r, t1, err := pair(name, c.CaptionFLOPs(1, beams, 1, newTokens), newTokens, "tokens/s",
+		r, t, err := pair(name, c.CaptionFLOPs(1, beams, 1, newTokens), newTokens, "tokens/s",
 			caption(gf, beams, newTokens), caption(gb, beams, newTokens), caption(gf, beams, 1), caption(gb, beams, 1))
 		if err != nil {
 			return nil, nil, err
@@ -403,20 +407,22 @@ func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs in
 		for t := 1; t < newTokens; t++ {
 			r.BytesPerStep += bf.DecodeStepBytes(beams, n0+t) / (newTokens - 1)
 		}
-		fpStep := (r.Seconds/r.RatioToFP32 - t1[0]) / (newTokens - 1)
-		if r.SecondsPerStep = (r.Seconds - t1[1]) / (newTokens - 1); r.SecondsPerStep > 0 {
+		step := func(n, one float64) float64 { return (n - one) / (newTokens - 1) }
+		fpSteps, bfSteps := perRound(t[0], t[2], step), perRound(t[1], t[3], step)
+		if r.SecondsPerStep = medianOf(bfSteps); r.SecondsPerStep > 0 {
 			r.BandwidthShare = r.BytesPerStep / (bw * 1e9) / r.SecondsPerStep
-			if fpStep > 0 {
-				r.StepRatioToFP32 = r.SecondsPerStep / fpStep
+			if slices.Min(fpSteps) > 0 {
+				r.StepRatioToFP32 = medianOf(perRound(bfSteps, fpSteps, func(b, f float64) float64 { return b / f }))
 			}
 		}
 	}
 	return rows, sum, nil
 }
 
-// interleavedMedians runs each function once (warm-up), then all of them
-// in turn, runs times, and returns their median seconds.
-func interleavedMedians(ctx context.Context, runs int, fns ...func() error) ([]float64, error) {
+// interleavedRuns runs each function once (warm-up), then all of them in
+// turn, runs times, and returns their seconds: times[f][i] is function f in
+// round i.
+func interleavedRuns(ctx context.Context, runs int, fns ...func() error) ([][]float64, error) {
 	for _, fn := range fns {
 		if err := fn(); err != nil {
 			return nil, err
@@ -435,12 +441,23 @@ func interleavedMedians(ctx context.Context, runs int, fns ...func() error) ([]f
 			times[f] = append(times[f], time.Since(start).Seconds())
 		}
 	}
-	med := make([]float64, len(fns))
-	for f, t := range times {
-		sort.Float64s(t)
-		med[f] = t[runs/2]
+	return times, nil
+}
+
+// perRound applies op to the two series round by round.
+func perRound(a, b []float64, op func(a, b float64) float64) []float64 {
+	out := make([]float64, len(a))
+	for i := range a {
+		out[i] = op(a[i], b[i])
 	}
-	return med, nil
+	return out
+}
+
+// medianOf is the median of xs (the upper one of an even count), xs unchanged.
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	return s[len(s)/2]
 }
 
 // benchTrain sets up one training step (forward with dropout, backward,

@@ -39,3 +39,27 @@ func TestBenchRowsCarryTheirOwnPeak(t *testing.T) {
 		}
 	}
 }
+
+// TestBF16RatiosAreTakenWithinARound: a slow round that falls on both the
+// float32 and the bf16 run beside it leaves the per-round ratio alone, where
+// a ratio of the two medians would move with it.
+func TestBF16RatiosAreTakenWithinARound(t *testing.T) {
+	fp := []float64{1.0, 3.0, 1.1} // round 2: the machine was busy for both
+	bf := []float64{0.5, 1.5, 0.9}
+	ratio := func(b, f float64) float64 { return b / f }
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"per-round ratios", medianOf(perRound(bf, fp, ratio)), 0.5},
+		{"median of odd count", medianOf([]float64{3, 1, 2}), 2},
+		{"upper median of even count", medianOf([]float64{4, 1, 3, 2}), 3},
+	} {
+		if math.Abs(c.got-c.want) > 1e-12 {
+			t.Errorf("%s: %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if medianOf(fp); fp[1] != 3.0 || fp[2] != 1.1 {
+		t.Errorf("medianOf reordered its input: %v", fp)
+	}
+}

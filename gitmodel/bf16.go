@@ -116,8 +116,9 @@ func LoadDtype(dir string, dt WeightDtype) (*Model, error) {
 // row count, and the Linear matrices (read only by those products) keep
 // only their tile-layout copy (graph.Param.PackAMX), so that the resident
 // weights are about half the float32 ones; without AMX the same holds for
-// the vision tower's matrices, whose products VDPBF16PS runs from that
-// copy. Off, they get their checkpoint layout back (UnpackAMX). Call it before building graphs or
+// the vision tower's and the decoder's matrices, whose many-row products
+// VDPBF16PS runs from that copy and whose decode steps stream it through
+// the packed-layout GEMV. Off, they get their checkpoint layout back (UnpackAMX). Call it before building graphs or
 // sharing the model between goroutines.
 func (m *Model) SetBF16Activations(on bool) {
 	m.bf16Act = on
@@ -133,9 +134,11 @@ func (m *Model) SetBF16Activations(on bool) {
 // amxOnly lists the bf16 weights that only LinearBF16 reads: the Linear
 // matrices (RoleWeight, ToBF16) but a weight tied to an embedding table
 // (the LM head), and the patch convolution. Without AMX (packed products
-// on VDPBF16PS, 32 rows at a time) it leaves out the weights decode steps
-// read (the decoder's and the LM head's), whose few-row products stay on
-// the checkpoint-layout GEMV.
+// on VDPBF16PS, 32 rows at a time, and decode steps on the packed-layout
+// GEMV) it leaves out the LM head, whose prefix and decode-step products
+// have one row per sequence and stay on the checkpoint-layout GEMV, and any
+// decoder matrix whose width is not a multiple of 32 (the packed GEMV needs
+// it).
 func (m *Model) amxOnly() []*graph.Param {
 	if !m.IsBF16() {
 		return nil
@@ -144,7 +147,9 @@ func (m *Model) amxOnly() []*graph.Param {
 	if !graph.AMX() {
 		for _, l := range m.decoder {
 			for _, p := range l.Params() {
-				skip[p] = true
+				if sh := p.Shape(); len(sh) == 2 && sh[1]%32 != 0 {
+					skip[p] = true
+				}
 			}
 		}
 		for _, p := range m.output.Params() {

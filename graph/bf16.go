@@ -190,10 +190,10 @@ func matrixDims(p *Param) (out, in int) {
 // once (half its float32 bytes, plus the padding to multiples of 32) and
 // every LinearBF16 product over it, whatever its row count, runs on the
 // tile unit with activations rounded to bf16, or, where the CPU has
-// AVX512_BF16 but no AMX, on VDPBF16PS from the same layout (dpPanel; a
-// decode step's one row there took twice the checkpoint-layout GEMV's
-// time in an A/B, so pack only weights whose products have many rows; AMX
-// reports which). It does nothing (false) where
+// AVX512_BF16 but no AMX, on VDPBF16PS from the same layout (dpPanel) for
+// more than gemvRows rows and on the packed-layout GEMV (float32
+// activations, linearPackedGEMV; the width a multiple of 32) for decode
+// steps. It does nothing (false) where
 // neither runs or p is not bf16. Do not pack a Param that
 // anything else reads in checkpoint layout (EmbedBF16 refuses it; Builder
 // already refuses bf16). Call it before sharing p between goroutines.
@@ -263,7 +263,8 @@ func (s *bf16Scratch) get(n int) []float32 {
 // product of the graph takes the tiles, decode steps (few rows) included:
 // at 16 rows they cost about the weights' streaming, where the GEMV kernel
 // is compute-bound, and a row's result is the same whatever the rows beside
-// it. Without AMX decode steps keep float32 activations (GEMV).
+// it. Without AMX decode steps keep float32 activations (GEMV, over the
+// checkpoint layout or a packed-only weight's VNNI layout).
 func WithBF16Activations(on bool) BuilderOption {
 	return func(b *Builder) {
 		if b.bf16 == nil {
@@ -362,6 +363,10 @@ func linearBF16(x []float32, w []uint16, bias, y []float32, n, in, out int, scra
 // take the tile unit even without roundX.
 func linearBF16On(x []float32, w []uint16, p *Param, bias, y []float32, n, in, out int, scratch *bf16Scratch) {
 	if p != nil && p.packedShape != nil {
+		if packedGEMVFits(n, in) {
+			linearPackedGEMV(x, p.amxWeights(in, out), bias, y, n, in, out)
+			return
+		}
 		if scratch == nil {
 			scratch = &bf16Scratch{}
 		}
@@ -534,4 +539,62 @@ func (op embedBF16Op) Do(vals ...G.Value) (G.Value, error) {
 func (op embedBF16Op) DiffWRT(n int) []bool { return []bool{false} }
 func (op embedBF16Op) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
 	return nil, errBF16Grad
+}
+
+// packedGEMVFits says whether a product of n rows over a packed-only weight
+// takes the packed-layout GEMV (float32 activations): on a CPU with
+// AVX512_BF16 but no AMX, for decode steps (at most gemvRows rows) and
+// widths in multiples of 32. On AMX every product takes the tiles.
+func packedGEMVFits(n, in int) bool {
+	return hasAVX512 && !amxOn() && n <= gemvRows && in%32 == 0
+}
+
+// linearPackedGEMV computes y = x·Wᵀ + b for few rows of float32 x over a
+// weight held only in the tiles' VNNI layout (wp; in a multiple of 32): a
+// decode step over weights PackAMX packed on a CPU without AMX, so that the
+// decoder is held once, packed, and its prefix runs dpPanel while its steps
+// stream it here. The panels are split across the cores; each row's result
+// is the same whatever n (packedGEMV1 and packedGEMV4 agree bit for bit).
+func linearPackedGEMV(x []float32, wp []uint16, bias, y []float32, n, in, out int) {
+	panels := ceil32(out) / 32
+	workers := runtime.GOMAXPROCS(0)
+	if workers < 2 || out*in < 1<<16 || panels < 2*workers {
+		packedGEMVPanels(x, wp, bias, y, n, in, out, 0, panels)
+		return
+	}
+	chunk := (panels + workers - 1) / workers
+	runChunks(panels, chunk, func(_, lo, hi int) { packedGEMVPanels(x, wp, bias, y, n, in, out, lo, hi) })
+}
+
+// packedGEMVPanels computes panels [lo,hi) (32 columns each) of
+// linearPackedGEMV's product: four x rows at a time, then one.
+func packedGEMVPanels(x []float32, wp []uint16, bias, y []float32, n, in, out, lo, hi int) {
+	var t [4 * 32]float32
+	steps := in / 32
+	pl := steps * amxStep
+	for j := lo; j < hi; j++ {
+		panel := &wp[j*pl]
+		c0, cols := j*32, min(32, out-j*32)
+		store := func(i int, t []float32) {
+			yi := y[i*out+c0 : i*out+c0+cols]
+			for c := range yi {
+				var b float32
+				if bias != nil {
+					b = bias[c0+c]
+				}
+				yi[c] = t[c] + b
+			}
+		}
+		i := 0
+		for ; i+4 <= n; i += 4 {
+			packedGEMV4(panel, &x[i*in], in, steps, &t[0])
+			for r := 0; r < 4; r++ {
+				store(i+r, t[r*32:])
+			}
+		}
+		for ; i < n; i++ {
+			packedGEMV1(panel, &x[i*in], steps, &t[0])
+			store(i, t[:])
+		}
+	}
 }

@@ -71,9 +71,17 @@ func TestLinearBF16MatchesFloat64Reference(t *testing.T) {
 	} {
 		w := randBF16(rng, c.out*c.in)
 		x := randF32(rng, c.n*c.in)
-		for _, roundX := range []bool{false, true} {
+		for _, mode := range []string{"float32 x", "roundX", "packed"} {
+			if mode == "packed" && !amxOn() && !hasBF16DP {
+				continue
+			}
+			roundX := mode == "roundX"
 			xr := x // what the kernel multiplies: x, or x rounded to bf16 on the VDPBF16PS path
-			if roundX && (amxOn() || useBF16DP(c.n, c.in, c.out)) {
+			rounds := roundX && (amxOn() || useBF16DP(c.n, c.in, c.out))
+			if mode == "packed" { // the tiles and dpPanel round x; the packed decode-step GEMV does not
+				rounds = amxOn() || !packedGEMVFits(c.n, c.in)
+			}
+			if rounds {
 				xr = make([]float32, len(x))
 				for i, v := range x {
 					xr[i] = F32FromBF16(BF16FromF32(v))
@@ -81,7 +89,18 @@ func TestLinearBF16MatchesFloat64Reference(t *testing.T) {
 			}
 			b := randF32(rng, c.out)
 			y := make([]float32, c.n*c.out)
-			linearBF16(x, w, b, y, c.n, c.in, c.out, &bf16Scratch{roundX: roundX})
+			if mode == "packed" {
+				ps := NewParams(tensor.Float32)
+				p := ps.New("w", c.out, c.in)
+				p.ToBF16()
+				if err := p.SetBF16Bits(w); err != nil {
+					t.Fatal(err)
+				}
+				p.PackAMX()
+				linearBF16On(x, nil, p, b, y, c.n, c.in, c.out, &bf16Scratch{})
+			} else {
+				linearBF16(x, w, b, y, c.n, c.in, c.out, &bf16Scratch{roundX: roundX})
+			}
 			bad := 0
 			for i := 0; i < c.n; i++ {
 				for j := 0; j < c.out; j++ {
@@ -94,7 +113,7 @@ func TestLinearBF16MatchesFloat64Reference(t *testing.T) {
 					tol := float64(c.in+1) * math.Ldexp(1, -23) * mag
 					if d := math.Abs(float64(y[i*c.out+j]) - ref); d > tol {
 						if bad++; bad <= 3 {
-							t.Errorf("%+v roundX=%v: y[%d,%d] = %v, float64 reference %v (|diff| %.3g > %.3g)", c, roundX, i, j, y[i*c.out+j], ref, d, tol)
+							t.Errorf("%+v %s: y[%d,%d] = %v, float64 reference %v (|diff| %.3g > %.3g)", c, mode, i, j, y[i*c.out+j], ref, d, tol)
 						}
 					}
 				}

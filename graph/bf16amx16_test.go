@@ -2,6 +2,7 @@ package graph
 
 import (
 	"math/rand"
+	"slices"
 	"testing"
 )
 
@@ -103,4 +104,29 @@ func (o amxOperands) run(s *amxScratch, mode string, workers int) []float32 {
 	}
 	amxProduct(s, o.a, o.m, o.kp, o.wp, o.n, c, o.n, b, mode == "accum", workers, false)
 	return c
+}
+
+// TestFastVNNIPackMatchesScalarPack: the gather-based weight packing writes
+// exactly the scalar packing's layout, for every panel range.
+func TestFastVNNIPackMatchesScalarPack(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	for _, c := range []struct{ in, out int }{{32, 32}, {64, 96}, {768, 64}, {3072, 32}, {96, 3072}} {
+		w := randBF16(rng, c.out*c.in)
+		want := make([]uint16, amxWeightsLen(c.in, c.out))
+		packWeightsVNNI(want, w, c.in, c.out, 0, c.out/32)
+		got := make([]uint16, len(want))
+		for i := range got {
+			got[i] = 0xffff // every element must be written
+		}
+		mid := c.out / 64
+		packWeightsVNNIFast(got, w, c.in, c.out, 0, mid)
+		packWeightsVNNIFast(got, w, c.in, c.out, mid, c.out/32)
+		if !slices.Equal(got, want) {
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("%+v: element %d = %#x, scalar pack %#x", c, i, got[i], want[i])
+				}
+			}
+		}
+	}
 }

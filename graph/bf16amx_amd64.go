@@ -65,3 +65,12 @@ func probeAMX() amxCaps {
 
 //go:noescape
 func dpPanelN(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int, groups int)
+
+//go:noescape
+func packHalfPanelVNNI(dst *uint16, w *uint16, idx *int32, steps int)
+
+//go:noescape
+func packedGEMV1(wp *uint16, x *float32, steps int, y *float32)
+
+//go:noescape
+func packedGEMV4(wp *uint16, x *float32, ldx int, steps int, y *float32)

@@ -35,3 +35,15 @@ func cvtStepsBF16(dst *uint16, src *float32, steps int) {
 func dpPanelN(a *uint16, ablk int, mb int, b *uint16, kb int, c *float32, ldc int, cinit *float32, cs int, groups int) {
 	panic("graph: no AVX512_BF16 kernels on this architecture")
 }
+
+func packHalfPanelVNNI(dst *uint16, w *uint16, idx *int32, steps int) {
+	panic("graph: no AVX-512 kernels on this architecture")
+}
+
+func packedGEMV1(wp *uint16, x *float32, steps int, y *float32) {
+	panic("graph: no AVX-512 kernels on this architecture")
+}
+
+func packedGEMV4(wp *uint16, x *float32, ldx int, steps int, y *float32) {
+	panic("graph: no AVX-512 kernels on this architecture")
+}

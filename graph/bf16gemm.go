@@ -36,7 +36,7 @@ func linearBF16DP(x []float32, w []uint16, p *Param, bias, y []float32, n, in, o
 		} else {
 			s.amx.b = resize(s.amx.b, amxWeightsLen(in, out))
 			wp = s.amx.b
-			packWeightsVNNI(wp, w, in, out, 0, ceil32(out)/32)
+			packWeightsVNNIFast(wp, w, in, out, 0, ceil32(out)/32)
 		}
 		linearBF16AMX(x, wp, bias, y, n, in, out, &s.amx)
 		return

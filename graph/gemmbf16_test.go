@@ -284,8 +284,8 @@ func BenchmarkPanelKernels(b *testing.B) {
 // and on AMX (the weight packed once, as beside a Param), per wall and CPU
 // second; -cpu 1 gives the per-core rate.
 func BenchmarkLinearBF16Kernels(b *testing.B) {
-	for _, sh := range []struct{ in, out int }{{768, 3072}, {3072, 768}} {
-		for _, n := range []int{197, 1576} {
+	for _, sh := range []struct{ in, out int }{{768, 768}, {768, 3072}, {3072, 768}} {
+		for _, n := range []int{198, 1576} {
 			b.Run(fmt.Sprintf("%d-%d/n%d", sh.in, sh.out, n), func(b *testing.B) { benchLinearBF16Kernels(b, n, sh.in, sh.out) })
 		}
 	}
@@ -312,13 +312,32 @@ func benchLinearBF16Kernels(b *testing.B, n, in, out int) {
 			fn   func()
 		}{"vdpbf16ps", func() { linearBF16VDP(x, w, bias, y, n, in, out, s) }})
 	}
-	if amxOn() {
+	if amxOn() || hasBF16DP {
 		wp := make([]uint16, amxWeightsLen(in, out))
 		packWeightsVNNI(wp, w, in, out, 0, ceil32(out)/32)
+		name := "amx"
+		if !amxOn() {
+			name = "dppanel"
+		}
 		cases = append(cases, struct {
 			name string
 			fn   func()
-		}{"amx", func() { linearBF16AMX(x, wp, bias, y, n, in, out, &s.amx) }})
+		}{name, func() { linearBF16AMX(x, wp, bias, y, n, in, out, &s.amx) }}, struct {
+			name string
+			fn   func()
+		}{"pack+" + name, func() {
+			packWeightsVNNI(wp, w, in, out, 0, ceil32(out)/32)
+			linearBF16AMX(x, wp, bias, y, n, in, out, &s.amx)
+		}}, struct {
+			name string
+			fn   func()
+		}{"fastpack+" + name, func() {
+			packWeightsVNNIFast(wp, w, in, out, 0, ceil32(out)/32)
+			linearBF16AMX(x, wp, bias, y, n, in, out, &s.amx)
+		}}, struct {
+			name string
+			fn   func()
+		}{"fastpack", func() { packWeightsVNNIFast(wp, w, in, out, 0, ceil32(out)/32) }})
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

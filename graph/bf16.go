@@ -60,7 +60,7 @@ func BF16Kernels() string {
 	case amxOn():
 		return "AMX TDPBF16PS for every row count with bf16 activations (bf16-full; Linear matrices packed-only); bf16: AVX-512 GEMV for few rows, widen + sgemm for many"
 	case hasBF16DP:
-		return "AVX-512 GEMV for few rows, VDPBF16PS GEMM for many (AMX off: " + amxProbe().reason + ")"
+		return "AVX-512 GEMV for few rows (over the packed layout with bf16-full), VDPBF16PS GEMM for many (AMX off: " + amxProbe().reason + ")"
 	case hasAVX512:
 		return "AVX-512 GEMV for few rows, widen + sgemm for many (no AVX512_BF16)"
 	}

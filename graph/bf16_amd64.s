@@ -4,6 +4,40 @@
 // (bandwidth.go). A bf16 value is the top half of a float32, so widening is
 // a zero-extension to 32 bits and a 16-bit left shift: exact.
 
+// REDUCE4 sums one dot product's four accumulators into the low lane of
+// xa: (a+b) + (c+d), then the halves, quarters and the last four lanes
+// pairwise. Every dot-product kernel here ends with it, so their results
+// are bit-identical for the same accumulators (b's registers are clobbered).
+#define REDUCE4(a, b, c, d, ya, yb, xa, xb) \
+	VADDPS        b, a, a; \
+	VADDPS        d, c, c; \
+	VADDPS        c, a, a; \
+	VEXTRACTF64X4 $1, a, yb; \
+	VADDPS        yb, ya, ya; \
+	VEXTRACTF128  $1, ya, xb; \
+	VADDPS        xb, xa, xa; \
+	VHADDPS       xa, xa, xa; \
+	VHADDPS       xa, xa, xa
+
+// ZERO16 clears Z0-Z15 (sixteen accumulators).
+#define ZERO16 \
+	VPXORD Z0, Z0, Z0; \
+	VPXORD Z1, Z1, Z1; \
+	VPXORD Z2, Z2, Z2; \
+	VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; \
+	VPXORD Z5, Z5, Z5; \
+	VPXORD Z6, Z6, Z6; \
+	VPXORD Z7, Z7, Z7; \
+	VPXORD Z8, Z8, Z8; \
+	VPXORD Z9, Z9, Z9; \
+	VPXORD Z10, Z10, Z10; \
+	VPXORD Z11, Z11, Z11; \
+	VPXORD Z12, Z12, Z12; \
+	VPXORD Z13, Z13, Z13; \
+	VPXORD Z14, Z14, Z14; \
+	VPXORD Z15, Z15, Z15
+
 // func sumF32AVX512(x *float32, n int) float32
 // n is a multiple of 64.
 TEXT ·sumF32AVX512(SB), NOSPLIT, $0-20
@@ -113,16 +147,8 @@ d1tloop:
 	JNZ         d1tloop
 
 d1done:
-	VADDPS        Z1, Z0, Z0
-	VADDPS        Z3, Z2, Z2
-	VADDPS        Z2, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y4
-	VADDPS        Y4, Y0, Y0
-	VEXTRACTF128  $1, Y0, X4
-	VADDPS        X4, X0, X0
-	VHADDPS       X0, X0, X0
-	VHADDPS       X0, X0, X0
-	MOVSS         X0, ret+24(FP)
+	REDUCE4(Z0, Z1, Z2, Z3, Y0, Y1, X0, X1)
+	MOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
 
@@ -144,22 +170,7 @@ TEXT ·dot1x4BF16AVX512(SB), NOSPLIT, $0-40
 	LEAQ   (R8)(BX*1), R9
 	LEAQ   (R9)(BX*1), R10
 	MOVQ   CX, R11
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ZERO16
 	SHRQ   $6, CX
 	JZ     d4tail
 
@@ -217,46 +228,14 @@ d4tloop:
 	JNZ         d4tloop
 
 d4done:
-	VADDPS        Z1, Z0, Z0
-	VADDPS        Z3, Z2, Z2
-	VADDPS        Z2, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VHADDPS       X0, X0, X0
-	VHADDPS       X0, X0, X0
-	MOVSS         X0, 0(DX)
-	VADDPS        Z5, Z4, Z4
-	VADDPS        Z7, Z6, Z6
-	VADDPS        Z6, Z4, Z4
-	VEXTRACTF64X4 $1, Z4, Y5
-	VADDPS        Y5, Y4, Y4
-	VEXTRACTF128  $1, Y4, X5
-	VADDPS        X5, X4, X4
-	VHADDPS       X4, X4, X4
-	VHADDPS       X4, X4, X4
-	MOVSS         X4, 4(DX)
-	VADDPS        Z9, Z8, Z8
-	VADDPS        Z11, Z10, Z10
-	VADDPS        Z10, Z8, Z8
-	VEXTRACTF64X4 $1, Z8, Y9
-	VADDPS        Y9, Y8, Y8
-	VEXTRACTF128  $1, Y8, X9
-	VADDPS        X9, X8, X8
-	VHADDPS       X8, X8, X8
-	VHADDPS       X8, X8, X8
-	MOVSS         X8, 8(DX)
-	VADDPS        Z13, Z12, Z12
-	VADDPS        Z15, Z14, Z14
-	VADDPS        Z14, Z12, Z12
-	VEXTRACTF64X4 $1, Z12, Y13
-	VADDPS        Y13, Y12, Y12
-	VEXTRACTF128  $1, Y12, X13
-	VADDPS        X13, X12, X12
-	VHADDPS       X12, X12, X12
-	VHADDPS       X12, X12, X12
-	MOVSS         X12, 12(DX)
+	REDUCE4(Z0, Z1, Z2, Z3, Y0, Y1, X0, X1)
+	MOVSS X0, 0(DX)
+	REDUCE4(Z4, Z5, Z6, Z7, Y4, Y5, X4, X5)
+	MOVSS X4, 4(DX)
+	REDUCE4(Z8, Z9, Z10, Z11, Y8, Y9, X8, X9)
+	MOVSS X8, 8(DX)
+	REDUCE4(Z12, Z13, Z14, Z15, Y12, Y13, X12, X13)
+	MOVSS X12, 12(DX)
 	VZEROUPPER
 	RET
 
@@ -278,22 +257,7 @@ TEXT ·dot4x1BF16AVX512(SB), NOSPLIT, $0-40
 	LEAQ   (R8)(BX*1), R9
 	LEAQ   (R9)(BX*1), R10
 	MOVQ   CX, R11
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ZERO16
 	SHRQ   $6, CX
 	JZ     d41tail
 
@@ -386,45 +350,13 @@ d41tloop:
 	JNZ         d41tloop
 
 d41done:
-	VADDPS        Z1, Z0, Z0
-	VADDPS        Z3, Z2, Z2
-	VADDPS        Z2, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VHADDPS       X0, X0, X0
-	VHADDPS       X0, X0, X0
-	MOVSS         X0, 0(DX)
-	VADDPS        Z5, Z4, Z4
-	VADDPS        Z7, Z6, Z6
-	VADDPS        Z6, Z4, Z4
-	VEXTRACTF64X4 $1, Z4, Y5
-	VADDPS        Y5, Y4, Y4
-	VEXTRACTF128  $1, Y4, X5
-	VADDPS        X5, X4, X4
-	VHADDPS       X4, X4, X4
-	VHADDPS       X4, X4, X4
-	MOVSS         X4, 4(DX)
-	VADDPS        Z9, Z8, Z8
-	VADDPS        Z11, Z10, Z10
-	VADDPS        Z10, Z8, Z8
-	VEXTRACTF64X4 $1, Z8, Y9
-	VADDPS        Y9, Y8, Y8
-	VEXTRACTF128  $1, Y8, X9
-	VADDPS        X9, X8, X8
-	VHADDPS       X8, X8, X8
-	VHADDPS       X8, X8, X8
-	MOVSS         X8, 8(DX)
-	VADDPS        Z13, Z12, Z12
-	VADDPS        Z15, Z14, Z14
-	VADDPS        Z14, Z12, Z12
-	VEXTRACTF64X4 $1, Z12, Y13
-	VADDPS        Y13, Y12, Y12
-	VEXTRACTF128  $1, Y12, X13
-	VADDPS        X13, X12, X12
-	VHADDPS       X12, X12, X12
-	VHADDPS       X12, X12, X12
-	MOVSS         X12, 12(DX)
+	REDUCE4(Z0, Z1, Z2, Z3, Y0, Y1, X0, X1)
+	MOVSS X0, 0(DX)
+	REDUCE4(Z4, Z5, Z6, Z7, Y4, Y5, X4, X5)
+	MOVSS X4, 4(DX)
+	REDUCE4(Z8, Z9, Z10, Z11, Y8, Y9, X8, X9)
+	MOVSS X8, 8(DX)
+	REDUCE4(Z12, Z13, Z14, Z15, Y12, Y13, X12, X13)
+	MOVSS X12, 12(DX)
 	VZEROUPPER
 	RET

@@ -300,44 +300,32 @@ func benchLinearBF16Kernels(b *testing.B, n, in, out int) {
 	}
 	y := make([]float32, n*out)
 	s := &bf16Scratch{roundX: true}
-	cases := []struct {
+	type benchCase struct {
 		name string
 		fn   func()
-	}{
-		{"fp32-sgemm", func() { linearFwd(x, wf, bias, y, n, in, out) }},
 	}
+	cases := []benchCase{{"fp32-sgemm", func() { linearFwd(x, wf, bias, y, n, in, out) }}}
 	if hasBF16DP {
-		cases = append(cases, struct {
-			name string
-			fn   func()
-		}{"vdpbf16ps", func() { linearBF16VDP(x, w, bias, y, n, in, out, s) }})
+		cases = append(cases, benchCase{"vdpbf16ps", func() { linearBF16VDP(x, w, bias, y, n, in, out, s) }})
 	}
 	if amxOn() || hasBF16DP {
+		// The packed products from a weight packed once, and with the
+		// weight packed per call (scalar and gather packing), as a prefix
+		// over a checkpoint-layout weight would have to.
 		wp := make([]uint16, amxWeightsLen(in, out))
 		packWeightsVNNI(wp, w, in, out, 0, ceil32(out)/32)
 		name := "amx"
 		if !amxOn() {
 			name = "dppanel"
 		}
-		cases = append(cases, struct {
-			name string
-			fn   func()
-		}{name, func() { linearBF16AMX(x, wp, bias, y, n, in, out, &s.amx) }}, struct {
-			name string
-			fn   func()
-		}{"pack+" + name, func() {
-			packWeightsVNNI(wp, w, in, out, 0, ceil32(out)/32)
-			linearBF16AMX(x, wp, bias, y, n, in, out, &s.amx)
-		}}, struct {
-			name string
-			fn   func()
-		}{"fastpack+" + name, func() {
-			packWeightsVNNIFast(wp, w, in, out, 0, ceil32(out)/32)
-			linearBF16AMX(x, wp, bias, y, n, in, out, &s.amx)
-		}}, struct {
-			name string
-			fn   func()
-		}{"fastpack", func() { packWeightsVNNIFast(wp, w, in, out, 0, ceil32(out)/32) }})
+		product := func() { linearBF16AMX(x, wp, bias, y, n, in, out, &s.amx) }
+		scalar := func() { packWeightsVNNI(wp, w, in, out, 0, ceil32(out)/32) }
+		gather := func() { packWeightsVNNIFast(wp, w, in, out, 0, ceil32(out)/32) }
+		cases = append(cases,
+			benchCase{name, product},
+			benchCase{"pack+" + name, func() { scalar(); product() }},
+			benchCase{"fastpack+" + name, func() { gather(); product() }},
+			benchCase{"fastpack", gather})
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

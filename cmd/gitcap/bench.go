@@ -356,7 +356,7 @@ func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs in
 		}
 		tb := medianOf(t[1])
 		r := benchRow{Name: "bf16-full " + name, Seconds: tb, Throughput: items / tb, Unit: unit, GFLOPS: flops / tb / 1e9, Runs: runs,
-			RatioToFP32: medianOf(perRound(t[1], t[0], func(b, f float64) float64 { return b / f })),
+			RatioToFP32: medianOf(perRound(t[1], t[0], ratio)),
 			PeakRSSGiB:  peakRSSGiB()} // both models' graphs run in this window
 		r.setPeak(p0, rowPeak())
 		rows = append(rows, r)
@@ -398,7 +398,7 @@ func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs in
 		if beams > 1 {
 			name = fmt.Sprintf("%d-beam caption, %d tokens, batch 1", beams, newTokens)
 		}
-		r, t, err := pair(name, c.CaptionFLOPs(1, beams, 1, newTokens), newTokens, "tokens/s",
+		r, times, err := pair(name, c.CaptionFLOPs(1, beams, 1, newTokens), newTokens, "tokens/s",
 			caption(gf, beams, newTokens), caption(gb, beams, newTokens), caption(gf, beams, 1), caption(gb, beams, 1))
 		if err != nil {
 			return nil, nil, err
@@ -408,11 +408,11 @@ func benchBF16(ctx context.Context, m *gitmodel.Model, pixels []float32, runs in
 			r.BytesPerStep += bf.DecodeStepBytes(beams, n0+t) / (newTokens - 1)
 		}
 		step := func(n, one float64) float64 { return (n - one) / (newTokens - 1) }
-		fpSteps, bfSteps := perRound(t[0], t[2], step), perRound(t[1], t[3], step)
+		fpSteps, bfSteps := perRound(times[0], times[2], step), perRound(times[1], times[3], step)
 		if r.SecondsPerStep = medianOf(bfSteps); r.SecondsPerStep > 0 {
 			r.BandwidthShare = r.BytesPerStep / (bw * 1e9) / r.SecondsPerStep
 			if slices.Min(fpSteps) > 0 {
-				r.StepRatioToFP32 = medianOf(perRound(bfSteps, fpSteps, func(b, f float64) float64 { return b / f }))
+				r.StepRatioToFP32 = medianOf(perRound(bfSteps, fpSteps, ratio))
 			}
 		}
 	}
@@ -443,6 +443,9 @@ func interleavedRuns(ctx context.Context, runs int, fns ...func() error) ([][]fl
 	}
 	return times, nil
 }
+
+// ratio is a/b, for perRound.
+func ratio(a, b float64) float64 { return a / b }
 
 // perRound applies op to the two series round by round.
 func perRound(a, b []float64, op func(a, b float64) float64) []float64 {

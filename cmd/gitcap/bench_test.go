@@ -46,7 +46,6 @@ func TestBenchRowsCarryTheirOwnPeak(t *testing.T) {
 func TestBF16RatiosAreTakenWithinARound(t *testing.T) {
 	fp := []float64{1.0, 3.0, 1.1} // round 2: the machine was busy for both
 	bf := []float64{0.5, 1.5, 0.9}
-	ratio := func(b, f float64) float64 { return b / f }
 	for _, c := range []struct {
 		name      string
 		got, want float64

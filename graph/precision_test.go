@@ -484,6 +484,9 @@ func clone32(v []float32) []float32 { return append([]float32(nil), v...) }
 // are recycled). The graph's own per-run allocations (gorgonia's tape,
 // the attention op's probability buffers) are the same in both.
 func TestBF16GraphRunAllocatesNoMoreThanFP32(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under the race detector, whose sync.Pool drops items at random, mean nothing")
+	}
 	s := AttentionShape{B: 2, Tq: 24, Tk: 24, Heads: 4, HeadDim: 16}
 	c := s.Heads * s.HeadDim
 	rng := rand.New(rand.NewSource(7))

@@ -63,7 +63,9 @@ func (m *Model) newDecodeStepOn(rows, tmax int, kcs, vcs [][]float32) (*decodeSt
 			in.k = append(in.k, bind(b, fmt.Sprintf("kcache%d", l), kc, rows*tmax, d))
 			in.v = append(in.v, bind(b, fmt.Sprintf("vcache%d", l), vc, rows*tmax, d))
 		}
-		s.logits = m.decodeStep(b, in)
+		// A sequence's logits do not depend on the sequences beside it in
+		// the step (a serving batch, many images with many beams).
+		b.BatchInvariant(func() { s.logits = m.decodeStep(b, in) })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("building the decode-step graph: %w", err)

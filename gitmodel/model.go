@@ -172,7 +172,7 @@ func (m *Model) forward(b *graph.Builder, in fullInputs, s Shape, opts ForwardOp
 		}
 		lmask := graph.PrefixCausalMask(b.Dtype, b.Const("last_positions", lpos), in.keep, graph.MaskShape{B: s.Batch, Tq: 1, Tk: n, Prefix: s.Image})
 		f.Decoder = m.decodeLast(b, x, mask, lmask, last, s.Decoder())
-		f.LastLogits = m.Logits(b, f.Decoder.Last)
+		b.BatchInvariant(func() { f.LastLogits = m.Logits(b, f.Decoder.Last) }) // one row per sequence, alone or batched
 		return
 	}
 	f.Decoder = m.decode(b, x, mask, nil, s.Decoder(), f.rc)
@@ -180,7 +180,7 @@ func (m *Model) forward(b *graph.Builder, in fullInputs, s Shape, opts ForwardOp
 		f.Logits = m.Logits(b, f.Decoder.Last)
 	}
 	if opts.Last {
-		f.LastLogits = m.Logits(b, graph.Rows(f.Decoder.Last, last))
+		b.BatchInvariant(func() { f.LastLogits = m.Logits(b, graph.Rows(f.Decoder.Last, last)) })
 	}
 	if in.targets != nil {
 		rows := lossRows(s)

@@ -140,7 +140,7 @@ func BenchmarkGitBaseBF16DecodeStep(b *testing.B) {
 		m.SetBF16Activations(name == "full")
 		models[name] = m
 	}
-	for _, rows := range []int{1, 16} {
+	for _, rows := range []int{1, 16, 36} {
 		for _, name := range []string{"gemv", "full"} {
 			b.Run(fmt.Sprintf("%s/rows%d", name, rows), func(b *testing.B) { benchDecodeStep(b, models[name], rows) })
 		}
@@ -153,7 +153,7 @@ func BenchmarkGitBaseBF16DecodeStep(b *testing.B) {
 // layers. Compare cpu-ns/op.
 func BenchmarkGitBaseDecodeStep(b *testing.B) {
 	m := randomModel(b, "git-base.json")
-	for _, rows := range []int{1, 16} {
+	for _, rows := range []int{1, 16, 36} {
 		b.Run(fmt.Sprintf("rows%d", rows), func(b *testing.B) { benchDecodeStep(b, m, rows) })
 	}
 }

@@ -299,8 +299,8 @@ func LinearBF16(b *Builder, x *G.Node, w *Param, bias *G.Node) *G.Node {
 		b.bf16 = &bf16Scratch{}
 	}
 	f32 := tensor.Float32
-	sig := fmt.Sprintf("LinearBF16{%s,%p,%dx%d,bias=%v}", w.Name, w, out, in, bias != nil)
-	op := linearBF16Op{w: w, nOut: out, nIn: in, bias: bias != nil, scratch: b.bf16}
+	sig := fmt.Sprintf("LinearBF16{%s,%p,%dx%d,bias=%v,invariant=%v}", w.Name, w, out, in, bias != nil, b.batchInvariant)
+	op := linearBF16Op{w: w, nOut: out, nIn: in, bias: bias != nil, scratch: b.bf16, invariant: b.batchInvariant}
 	if bias != nil {
 		op.baseOp = newBase(sig, tt(2, f32), tt(2, f32), tt(1, f32))
 		return apply(op, x, bias)
@@ -315,6 +315,7 @@ type linearBF16Op struct {
 	nOut, nIn int
 	bias      bool
 	scratch   *bf16Scratch
+	invariant bool // rows that do not depend on their number (Builder.BatchInvariant)
 }
 
 func (op linearBF16Op) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -337,7 +338,7 @@ func (op linearBF16Op) Do(vals ...G.Value) (G.Value, error) {
 	if op.bias {
 		bias = data[float32](vals[1])
 	}
-	linearBF16On(x, op.w.BF16(), op.w, bias, y.Data().([]float32), n, op.nIn, op.nOut, op.scratch)
+	linearBF16On(x, op.w.BF16(), op.w, bias, y.Data().([]float32), n, op.nIn, op.nOut, op.scratch, op.invariant)
 	return y, nil
 }
 func (op linearBF16Op) DiffWRT(n int) []bool { return allTrue(n) }
@@ -349,7 +350,7 @@ var errBF16Grad = errors.New("bf16 weights are for inference only: they have no 
 
 // linearBF16 computes y = x·Wᵀ + b for x (n,in), bf16 W (out,in).
 func linearBF16(x []float32, w []uint16, bias, y []float32, n, in, out int, scratch *bf16Scratch) {
-	linearBF16On(x, w, nil, bias, y, n, in, out, scratch)
+	linearBF16On(x, w, nil, bias, y, n, in, out, scratch, false)
 }
 
 // linearBF16On is linearBF16 for w held by p (the op's Param, whose AMX
@@ -360,10 +361,13 @@ func linearBF16(x []float32, w []uint16, bias, y []float32, n, in, out int, scra
 // share the call (decode steps alone or batched, prefixes): the tiles'
 // rows are independent and each row's k order is the same for any n
 // (amxProduct). A weight PackAMX packed has no other copy, so its products
-// take the tile unit even without roundX.
-func linearBF16On(x []float32, w []uint16, p *Param, bias, y []float32, n, in, out int, scratch *bf16Scratch) {
+// take the tile unit even without roundX. With invariant (an op built
+// under Builder.BatchInvariant), without AMX, every product stays on the GEMV
+// kernels (checkpoint or packed layout, float32 activations) whatever n:
+// their rows are computed alike for any n.
+func linearBF16On(x []float32, w []uint16, p *Param, bias, y []float32, n, in, out int, scratch *bf16Scratch, invariant bool) {
 	if p != nil && p.packedShape != nil {
-		if packedGEMVFits(n, in) {
+		if packedGEMVFits(n, in) || invariant && packedGEMVFits(1, in) {
 			linearPackedGEMV(x, p.amxWeights(in, out), bias, y, n, in, out)
 			return
 		}
@@ -373,11 +377,11 @@ func linearBF16On(x []float32, w []uint16, p *Param, bias, y []float32, n, in, o
 		linearBF16AMX(x, p.amxWeights(in, out), bias, y, n, in, out, &scratch.amx)
 		return
 	}
-	if scratch != nil && scratch.roundX && (amxOn() || useBF16DP(n, in, out)) {
+	if scratch != nil && scratch.roundX && (amxOn() || !invariant && useBF16DP(n, in, out)) {
 		linearBF16DP(x, w, p, bias, y, n, in, out, scratch)
 		return
 	}
-	if n > gemvRows && scratch != nil {
+	if n > gemvRows && scratch != nil && !invariant {
 		wf := scratch.get(out * in)
 		widenBF16(wf, w)
 		linearFwd(x, wf, bias, y, n, in, out)

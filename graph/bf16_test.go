@@ -97,7 +97,7 @@ func TestLinearBF16MatchesFloat64Reference(t *testing.T) {
 					t.Fatal(err)
 				}
 				p.PackAMX()
-				linearBF16On(x, nil, p, b, y, c.n, c.in, c.out, &bf16Scratch{})
+				linearBF16On(x, nil, p, b, y, c.n, c.in, c.out, &bf16Scratch{}, false)
 			} else {
 				linearBF16(x, w, b, y, c.n, c.in, c.out, &bf16Scratch{roundX: roundX})
 			}

@@ -42,10 +42,10 @@ func TestLinearBF16AMXRowDoesNotDependOnRowCount(t *testing.T) {
 		}
 		alone := full // the rows' results each computed alone, where few rows take another kernel
 		if !amxOn() { // the packed products alone: the reference is theirs over all rows
-			linearBF16On(x, nil, p, b, full, rows, c.in, c.out, &bf16Scratch{})
+			linearBF16On(x, nil, p, b, full, rows, c.in, c.out, &bf16Scratch{}, false)
 			alone = make([]float32, rows*c.out)
 			for i := 0; i < rows; i++ {
-				linearBF16On(x[i*c.in:(i+1)*c.in], nil, p, b, alone[i*c.out:(i+1)*c.out], 1, c.in, c.out, &bf16Scratch{})
+				linearBF16On(x[i*c.in:(i+1)*c.in], nil, p, b, alone[i*c.out:(i+1)*c.out], 1, c.in, c.out, &bf16Scratch{}, false)
 			}
 		}
 		for _, n := range []int{1, 2, 15, 16, 17, 32, 33, 64, rows} {
@@ -56,7 +56,7 @@ func TestLinearBF16AMXRowDoesNotDependOnRowCount(t *testing.T) {
 				y := make([]float32, n*c.out)
 				s := &bf16Scratch{roundX: !packed} // a packed-only weight takes the tiles even without roundX
 				if packed {
-					linearBF16On(x[:n*c.in], nil, p, b, y, n, c.in, c.out, s)
+					linearBF16On(x[:n*c.in], nil, p, b, y, n, c.in, c.out, s, false)
 				} else {
 					linearBF16(x[:n*c.in], w, b, y, n, c.in, c.out, s)
 				}
@@ -169,9 +169,9 @@ func BenchmarkLinearBF16DecodeStep(b *testing.B) {
 			step := func() {
 				for i, sh := range shapes {
 					if path == "gemv" {
-						linearBF16On(x[:rows*sh[0]], gemv[i].BF16(), gemv[i], bias[i], y[:rows*sh[1]], rows, sh[0], sh[1], s)
+						linearBF16On(x[:rows*sh[0]], gemv[i].BF16(), gemv[i], bias[i], y[:rows*sh[1]], rows, sh[0], sh[1], s, false)
 					} else {
-						linearBF16On(x[:rows*sh[0]], nil, amx[i], bias[i], y[:rows*sh[1]], rows, sh[0], sh[1], s)
+						linearBF16On(x[:rows*sh[0]], nil, amx[i], bias[i], y[:rows*sh[1]], rows, sh[0], sh[1], s, false)
 					}
 				}
 			}

@@ -25,6 +25,9 @@ type Builder struct {
 	// precision is the arithmetic of the matrix products (WithPrecision,
 	// precision.go).
 	precision Precision
+	// batchInvariant: the Linear ops being built give each row the bits it
+	// gets alone (BatchInvariant).
+	batchInvariant bool
 }
 
 // DropoutSite names a kind of place where a layer applies dropout (for
@@ -44,6 +47,27 @@ type BuilderOption func(*Builder)
 // parity checks).
 func WithDropout(rates DropoutRates) BuilderOption {
 	return func(b *Builder) { b.dropout = rates }
+}
+
+// BatchInvariant builds the Linear ops that fn adds (float32 and bf16)
+// so that each row of x gets the bits it gets in a product of one row,
+// whatever the number of rows: a decode step's sequence, or a prefix's
+// last-position row, then gets the same logits, bit for bit, alone or
+// beside any number of others (a full serving batch, many images with many
+// beams). Outside it a product takes the kernels that are fastest for its
+// row count: sgemm above 8 float32 rows, widening and sgemm above 16 bf16
+// rows, and, without AMX, VDPBF16PS on rounded activations for bf16
+// activations; each computes a row's sums in another order (or from other
+// inputs) than the few-row kernels. (Where AMX runs, the bf16 products are
+// batch-invariant already.) It costs speed above those row counts only, so
+// it is for products whose row count is small alone and grows with the
+// batch: not for a prefix's all-token products, which take the many-row
+// kernels alone too.
+func (b *Builder) BatchInvariant(fn func()) {
+	old := b.batchInvariant
+	b.batchInvariant = true
+	defer func() { b.batchInvariant = old }()
+	fn()
 }
 
 type nodeKey struct {

@@ -167,7 +167,7 @@ func TestLinearBF16OpRepacksAfterWeightsChange(t *testing.T) {
 		}
 		got, want := make([]float32, n*out), make([]float32, n*out)
 		s := &bf16Scratch{roundX: true}
-		linearBF16On(x, p.BF16(), p, bias, got, n, in, out, s)
+		linearBF16On(x, p.BF16(), p, bias, got, n, in, out, s, false)
 		linearBF16(x, p.BF16(), bias, want, n, in, out, &bf16Scratch{roundX: true})
 		for i := range got {
 			if got[i] != want[i] {

@@ -200,6 +200,35 @@ func gemmFewRows[T Float](m, n, k int, alpha T, a []T, lda int, b []T, ldb int, 
 	}
 }
 
+// rowProducts is the float32 product of the Linear ops built under
+// Builder.BatchInvariant: a·bᵀ of any number of rows computed as one-row
+// products are, row by row. The columns are cut across the cores into the
+// blocks a one-row product gets (gemmWorkers and splitBlocks for one row:
+// they depend on n and k only), and each row is one gemv per block of b
+// (gemmFewRows), where a one-row product is one gemv per column block:
+// the same sums (TestFewRowProductsEqualOneRowProducts), so each row gets
+// the bits it gets alone (TestRowProductsDoNotDependOnTheRowCount). Up to
+// fewRows rows over a large weight this is what gemm does anyway; above,
+// gemm's sgemm is faster, and for a small weight (below fewRowsWeight) it
+// takes sgemm from two rows on, whose sums run in another order.
+type rowProducts struct{}
+
+func (rowProducts) gemm(tA, tB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m <= 1 || tA || !tB {
+		gemm(tA, tB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	block := func(_, _, c0, c1 int) {
+		gemmFewRows(m, c1-c0, k, 1, a, lda, b[c0*ldb:], ldb, beta, c[c0:], ldc)
+	}
+	if w := gemmWorkers(1, n, k); w > 1 {
+		splitBlocks(1, n, w, block)
+		return
+	}
+	block(0, m, 0, n)
+}
+func (rowProducts) String() string { return "rows" }
+
 // parallelFor splits [0,n) into contiguous chunks of at least minChunk items
 // and runs fn on them concurrently, one goroutine per CPU at most.
 func parallelFor(n, minChunk int, fn func(lo, hi int)) {

@@ -108,8 +108,15 @@ func (b *Builder) products() products {
 	return nil
 }
 
-// Linear is graph.Linear (x·Wᵀ + b) at this graph's precision.
-func (b *Builder) Linear(x, w, bias *G.Node) *G.Node { return linear(x, w, bias, b.products()) }
+// Linear is graph.Linear (x·Wᵀ + b) at this graph's precision (and, under
+// BatchInvariant, with rows that do not depend on their number).
+func (b *Builder) Linear(x, w, bias *G.Node) *G.Node {
+	mm := b.products()
+	if mm == nil && b.batchInvariant {
+		mm = rowProducts{}
+	}
+	return linear(x, w, bias, mm)
+}
 
 // Attention is graph.Attention at this graph's precision, with dropout
 // from the graph's noise source.

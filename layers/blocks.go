@@ -75,11 +75,13 @@ func (l *BERTBlock) Forward(b *graph.Builder, x, mask *G.Node, cache *KVCache, s
 
 // ForwardRows is Forward (no cache) computing the output of rows of x
 // only, one per sequence (see SelfAttention.ForwardRows), with mask
-// (Batch, 1, Len): (len(rows), dim), and every row's keys and values.
+// (Batch, 1, Len): (len(rows), dim), and every row's keys and values. The
+// rows' MLP is batch-invariant, as their attention is.
 func (l *BERTBlock) ForwardRows(b *graph.Builder, x, mask *G.Node, rows []int, s Seq) (out, k, v *G.Node) {
 	a, k, v := l.Attn.ForwardRows(b, x, mask, rows, s)
 	x = l.AttnLN.Forward(b, Add(graph.Rows(x, rows), b.Dropout(a, l.Dropout)))
-	h := l.Out.Forward(b, graph.Act(l.Inter.Forward(b, x), l.Act))
+	var h *G.Node
+	b.BatchInvariant(func() { h = l.Out.Forward(b, graph.Act(l.Inter.Forward(b, x), l.Act)) })
 	return l.OutLN.Forward(b, Add(x, b.Dropout(h, l.Dropout))), k, v
 }
 

@@ -154,14 +154,18 @@ func (a *SelfAttention) Forward(b *graph.Builder, x, mask *G.Node, cache *KVCach
 // values, but the attention and output projection of those rows alone.
 // mask is (Batch, 1, Len). A prefix graph needs every position's keys and
 // values for the cache but only the last position's output, so its last
-// layer spares the other rows' queries, attention and output.
+// layer spares the other rows' queries, attention and output. Those rows'
+// products are batch-invariant (graph.Builder.BatchInvariant): one row per
+// sequence alone, one per sequence in any batch, with the same bits.
 func (a *SelfAttention) ForwardRows(b *graph.Builder, x, mask *G.Node, rows []int, s Seq) (out, k, v *G.Node) {
-	q := a.Q.Forward(b, graph.Rows(x, rows))
+	var q *G.Node
+	b.BatchInvariant(func() { q = a.Q.Forward(b, graph.Rows(x, rows)) })
 	k = a.K.Forward(b, x)
 	v = a.V.Forward(b, x)
 	shape := graph.AttentionShape{B: s.Batch, Tq: 1, Tk: s.Len, Heads: a.Heads, HeadDim: x.Shape()[1] / a.Heads}
 	ctx := graph.Attention(q, k, v, mask, shape, b.DropoutRate(a.Dropout), b.Noise)
-	return a.O.Forward(b, ctx), k, v
+	b.BatchInvariant(func() { out = a.O.Forward(b, ctx) })
+	return out, k, v
 }
 
 // Add is the residual sum of two same-shaped nodes.

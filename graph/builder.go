@@ -58,8 +58,9 @@ func WithDropout(rates DropoutRates) BuilderOption {
 // row count: sgemm above 8 float32 rows, widening and sgemm above 16 bf16
 // rows, and, without AMX, VDPBF16PS on rounded activations for bf16
 // activations; each computes a row's sums in another order (or from other
-// inputs) than the few-row kernels. (Where AMX runs, the bf16 products are
-// batch-invariant already.) It costs speed above those row counts only, so
+// inputs) than the few-row kernels. (Where AMX runs, bf16-full's tile
+// products and packed-only weights' are batch-invariant already.) It costs
+// speed above those row counts only, so
 // it is for products whose row count is small alone and grows with the
 // batch: not for a prefix's all-token products, which take the many-row
 // kernels alone too.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"unsafe"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -62,6 +63,9 @@ type blasLib struct {
 	// scalars are passed by reference and so must live on the heap; pooling
 	// them keeps a BLAS call allocation-free.
 	args sync.Pool
+	// xcopy recycles the aligned copies of x that gonum's Sgemv gets
+	// (alignedX).
+	xcopy sync.Pool
 }
 
 // loadBLAS is the process's only BLAS state: the library is loaded at most
@@ -99,7 +103,38 @@ func (b blas32) Sgemv(tA blas.Transpose, m, n int, alpha float32, a []float32, l
 		l.callSgemv(tA, m, n, alpha, a, lda, x, incX, beta, y, incY)
 		return
 	}
+	if tA == blas.NoTrans && incX == 1 && n > 0 && uintptr(unsafe.Pointer(&x[0]))%16 != 0 {
+		l := loadBLAS()
+		buf, xa := l.alignedX(x[:n])
+		b.Implementation.Sgemv(tA, m, n, alpha, a, lda, xa, incX, beta, y, incY)
+		l.xcopy.Put(buf)
+		return
+	}
 	b.Implementation.Sgemv(tA, m, n, alpha, a, lda, x, incX, beta, y, incY)
+}
+
+// alignedX copies x into a pooled buffer (buf, to put back) at a 16-byte
+// boundary (xa). gonum's Sgemv takes each row's dot product with x
+// (f32.DotUnitary), which sums x's elements up to the first 16-byte
+// boundary one at a time before its SSE loop, so its bits depend on where x
+// lies: a row of a batch (at an offset of r·k values) would get other bits
+// than the same row in a buffer of its own (Go allocates those on 16-byte
+// boundaries). With x copied to one, a gemv's result depends on x's values
+// only (TestRowProductsDoNotDependOnTheRowCount under GITCAP_OPENBLAS=off).
+// OpenBLAS's gemv does not depend on x's alignment and gets x as it is.
+func (l *blasLib) alignedX(x []float32) (buf *[]float32, xa []float32) {
+	buf, _ = l.xcopy.Get().(*[]float32)
+	if buf == nil || len(*buf) < len(x)+3 {
+		b := make([]float32, len(x)+3)
+		buf = &b
+	}
+	off := 0
+	for uintptr(unsafe.Pointer(&(*buf)[off]))%16 != 0 {
+		off++
+	}
+	xa = (*buf)[off : off+len(x)]
+	copy(xa, x)
+	return buf, xa
 }
 
 func (b blas64) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, bm []float64, ldb int, beta float64, c []float64, ldc int) {

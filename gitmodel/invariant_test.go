@@ -5,10 +5,10 @@ import (
 	"testing"
 )
 
-// rowStableConfig is a small model whose decoder matrices are as large as
+// invariantConfig is a small model whose decoder matrices are as large as
 // the ones gemm's few-row kernel takes anyway (2¹⁶ weights; the fixture
 // model's are 32×32) and whose LM head is git-base's.
-func rowStableConfig() Config {
+func invariantConfig() Config {
 	c := DefaultConfig()
 	c.HiddenSize, c.NumHiddenLayers, c.NumAttentionHeads, c.IntermediateSize = 256, 2, 4, 1024
 	c.Vision.HiddenSize, c.Vision.IntermediateSize, c.Vision.NumHiddenLayers, c.Vision.NumAttentionHeads = 64, 128, 1, 2
@@ -25,7 +25,7 @@ func rowStableConfig() Config {
 // do not depend on what it shares a decode step with (a serving batch, a
 // caption call over many images).
 func TestDecodeStepRowsDoNotDependOnTheBatch(t *testing.T) {
-	big := randomModelOf(t, rowStableConfig())
+	big := randomModelOf(t, invariantConfig())
 	tiny := loadTiny(t, "git-tiny")
 	for _, base := range []struct {
 		name string

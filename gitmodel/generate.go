@@ -153,6 +153,8 @@ func (m *Model) newSearch(pixels []float32, batch int, prompt []int, opts Genera
 		return nil, fmt.Errorf("generate: num_return_sequences (%d) cannot exceed num_beams (%d)", o.NumReturnSequences, o.NumBeams)
 	case o.NumBeams == 1 && !o.DoSample && o.NumReturnSequences > 1:
 		return nil, errors.New("generate: greedy search returns one sequence; use beams or sampling for num_return_sequences > 1")
+	case !finite(o.Temperature, o.TopP, o.RepetitionPenalty, o.LengthPenalty):
+		return nil, fmt.Errorf("generate: temperature, top_p, repetition_penalty and length_penalty must be finite numbers, got %g, %g, %g and %g", o.Temperature, o.TopP, o.RepetitionPenalty, o.LengthPenalty)
 	case o.Temperature < 0, o.TopK < 0, o.TopP < 0, o.TopP > 1:
 		return nil, fmt.Errorf("generate: invalid sampling settings (temperature %g, top_k %d, top_p %g)", o.Temperature, o.TopK, o.TopP)
 	case o.DoSample && o.NumBeams > 1:
@@ -314,6 +316,16 @@ func (r *search) sample(ctx context.Context, pixels []float32, batch int) ([][]S
 	return out, nil
 }
 
+// finite reports whether every x is a finite number.
+func finite(xs ...float64) bool {
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}
+
 func argmax(s []float32) int {
 	best := 0
 	for i, v := range s {
@@ -326,9 +338,18 @@ func argmax(s []float32) int {
 
 // sampleToken applies temperature, top-k and top-p (HF's warpers, in that
 // order) and draws a token.
+//
+// The scores are divided by the temperature after the largest is taken
+// from them, so that a tiny temperature (as small as the smallest
+// float64) gives the largest score probability 1, its limit, and never
+// overflows to inf − inf.
 func sampleToken(scores []float32, probs []float64, o GenerateOptions, rng *rand.Rand) (int, error) {
+	top := math.Inf(-1)
+	for _, s := range scores {
+		top = math.Max(top, float64(s))
+	}
 	for i, s := range scores {
-		probs[i] = float64(s) / o.Temperature
+		probs[i] = (float64(s) - top) / o.Temperature
 	}
 	negInf := math.Inf(-1)
 	if o.TopK > 0 && o.TopK < len(probs) {

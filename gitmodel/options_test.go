@@ -3,6 +3,7 @@ package gitmodel
 import (
 	"context"
 	"math"
+	"math/rand"
 	"reflect"
 	"testing"
 )
@@ -113,6 +114,10 @@ func TestGenerateRejectsBadOptions(t *testing.T) {
 		"empty prompt":         {px, 1, nil, GenerateOptions{}},
 		"prompt outside vocab": {px, 1, []int{101, 99999}, GenerateOptions{}},
 		"past max positions":   {px, 1, []int{101}, GenerateOptions{MaxLength: 65}},
+		"NaN temperature":      {px, 1, []int{101}, GenerateOptions{DoSample: true, Temperature: math.NaN()}},
+		"infinite top_p":       {px, 1, []int{101}, GenerateOptions{DoSample: true, TopP: math.Inf(1)}},
+		"NaN length penalty":   {px, 1, []int{101}, GenerateOptions{NumBeams: 2, LengthPenalty: math.NaN()}},
+		"infinite repetition":  {px, 1, []int{101}, GenerateOptions{RepetitionPenalty: math.Inf(1)}},
 	} {
 		if _, err := g.Generate(context.Background(), c.px, c.batch, c.prompt, c.o); err == nil {
 			t.Errorf("%s: want an error", name)
@@ -139,6 +144,22 @@ func TestSamplingDoesNotDependOnBatchMates(t *testing.T) {
 	for j := range alone[0] {
 		if !reflect.DeepEqual(alone[0][j].IDs, pair[1][j].IDs) {
 			t.Errorf("sample %d: alone %v, in a batch %v", j, alone[0][j].IDs, pair[1][j].IDs)
+		}
+	}
+}
+
+// TestTinyTemperatureSamplesTheMostLikelyToken: as the temperature goes
+// to zero, sampling tends to the most likely token; a temperature as small
+// as the smallest float64 gets that limit, not inf − inf.
+func TestTinyTemperatureSamplesTheMostLikelyToken(t *testing.T) {
+	scores := []float32{1, 7.5, -3, 7.25, 0}
+	probs := make([]float64, len(scores))
+	for _, temp := range []float64{1e-3, 1e-300, 5e-324} {
+		for seed := range int64(20) {
+			got, err := sampleToken(scores, probs, GenerateOptions{Temperature: temp}, rand.New(rand.NewSource(seed)))
+			if err != nil || got != 1 {
+				t.Fatalf("temperature %g, seed %d: token %d, %v; want 1", temp, seed, got, err)
+			}
 		}
 	}
 }

@@ -34,7 +34,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxImages, "max-images", 16, "most images (video frames included) per request")
 	fs.IntVar(&f.maxPixels, "max-pixels", 40_000_000, "largest image (width x height), checked from its header before decoding")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", 32<<20, "largest request body")
-	fs.IntVar(&f.queue, "queue", 0, "images admitted at once (waiting or decoding); more get 429 (default 8 x batch-size)")
+	fs.IntVar(&f.queue, "queue", 0, "images admitted at once (waiting or decoding); more get 429 (default 8 x batch-size, at least --max-images)")
 	fs.IntVar(&f.reads, "max-body-reads", 16, "request bodies read at once; more wait for a slot")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "per-request time limit (504 after it)")
 	fs.BoolVar(&f.overlap, "encode-overlap", false, "encode new images while the running sequences keep decoding (default false: decoding waits at the token boundary until they are encoded, which measured faster on 2 cores)")
@@ -66,6 +66,8 @@ func (f *serveFlags) check() error {
 		return usageError{errors.New("--max-length-cap must be at least 2")}
 	case f.maxImages < 1 || f.maxPixels < 1 || f.maxBody < 1 || f.queue < 0:
 		return usageError{errors.New("--max-images, --max-pixels and --max-body-bytes must be positive, --queue not negative")}
+	case f.queue > 0 && f.queue < f.maxImages:
+		return usageError{fmt.Errorf("--queue (%d images) must hold a request of --max-images (%d): such a request would get 429 on every retry", f.queue, f.maxImages)}
 	case f.timeout <= 0 || f.wait < 0:
 		return usageError{errors.New("--timeout must be positive and --batch-wait not negative")}
 	}

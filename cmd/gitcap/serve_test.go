@@ -157,6 +157,7 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{[]string{"serve", "--model", model, "--log-format", "xml"}, 2, "--log-format"},
 		{[]string{"serve", "--model", model, "--prefix-graphs", "0"}, 2, "--prefix-graphs"},
 		{[]string{"serve", "--model", model, "--max-body-reads", "0"}, 2, "--max-body-reads"},
+		{[]string{"serve", "--model", model, "--queue", "4"}, 2, "--queue (4 images) must hold a request of --max-images (16)"},
 		{[]string{"serve", "--model", model, "extra"}, 2, "unexpected arguments"},
 		{[]string{"serve", "--model", model, "--api-key-file", empty}, 1, empty + " is empty"},
 		{[]string{"serve", "--model", model, "--api-key-file", empty + ".missing"}, 1, "no such file"},

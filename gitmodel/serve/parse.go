@@ -14,6 +14,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -115,16 +116,26 @@ func ParseRequest(r *http.Request, lim Limits) (*Request, error) {
 	return req, nil
 }
 
+// bodyError is the answer to a failure reading or parsing the body: the
+// body-size limit's error as it is (ParseRequest makes it a 413), a read
+// that ran past the connection's deadline a 408, anything else a 400.
+func bodyError(err error, what string) error {
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &mb):
+		return err
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return errorf(http.StatusRequestTimeout, "the request body did not arrive within the request timeout")
+	}
+	return errorf(http.StatusBadRequest, "%s: %v", what, err)
+}
+
 func parseJSON(body io.Reader, lim Limits) (*Request, error) {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	var j jsonRequest
 	if err := dec.Decode(&j); err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			return nil, err
-		}
-		return nil, errorf(http.StatusBadRequest, "invalid JSON body: %v", err)
+		return nil, bodyError(err, "invalid JSON body")
 	}
 	if dec.More() {
 		return nil, errorf(http.StatusBadRequest, "invalid JSON body: more than one JSON value")
@@ -193,20 +204,12 @@ func parseMultipart(body io.Reader, boundary string, lim Limits) (*Request, erro
 			break
 		}
 		if err != nil {
-			var mb *http.MaxBytesError
-			if errors.As(err, &mb) {
-				return nil, err
-			}
-			return nil, errorf(http.StatusBadRequest, "invalid multipart body: %v", err)
+			return nil, bodyError(err, "invalid multipart body")
 		}
 		name := p.FormName()
 		b, err := io.ReadAll(p)
 		if err != nil {
-			var mb *http.MaxBytesError
-			if errors.As(err, &mb) {
-				return nil, err
-			}
-			return nil, errorf(http.StatusBadRequest, "invalid multipart body: %v", err)
+			return nil, bodyError(err, "invalid multipart body")
 		}
 		switch name {
 		case "image":
@@ -340,8 +343,8 @@ func (o options) resolve(lim Limits) (gitmodel.GenerateOptions, error) {
 		return g, errorf(http.StatusBadRequest, "temperature must be positive when sampling, got %g", g.Temperature)
 	case g.RepetitionPenalty <= 0:
 		return g, errorf(http.StatusBadRequest, "repetition_penalty must be positive, got %g", g.RepetitionPenalty)
-	case g.TopP < 0 || g.TopP > 1:
-		return g, errorf(http.StatusBadRequest, "top_p must be between 0 and 1, got %g", g.TopP)
+	case !(g.TopP > 0 && g.TopP <= 1):
+		return g, errorf(http.StatusBadRequest, "top_p must be in (0, 1] (1 = off), got %g", g.TopP)
 	}
 	// max_new_tokens overrides max_length (the prompt's length is checked
 	// once it is tokenized).

@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +39,7 @@ type Options struct {
 	MaxBodyBytes   int64                   // default 32 MiB
 	MaxPixels      int                     // per image, default 40 Mpx
 	MaxImages      int                     // per request (frames included), default 16
-	QueueImages    int                     // images admitted at once (waiting + decoding), default 8·rows; more get 429
+	QueueImages    int                     // images admitted at once (waiting + decoding), default max(8·rows, MaxImages); more get 429
 	MaxBodyReads   int                     // request bodies read at once, default 16; more wait (within the request timeout)
 	RequestTimeout time.Duration           // default 60 s
 	APIKey         string                  // if set, /v1/ requests need "Authorization: Bearer KEY"
@@ -53,12 +55,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxImages <= 0 {
 		o.MaxImages = 16
+		if o.QueueImages > 0 {
+			o.MaxImages = min(o.MaxImages, o.QueueImages) // a request must fit in the queue
+		}
 	}
 	if o.Batch.Rows <= 0 {
 		o.Batch.Rows = 16
 	}
 	if o.QueueImages <= 0 {
-		o.QueueImages = 8 * o.Batch.Rows
+		o.QueueImages = max(8*o.Batch.Rows, o.MaxImages)
 	}
 	if o.MaxBodyReads <= 0 {
 		o.MaxBodyReads = 16
@@ -83,6 +88,7 @@ type Server struct {
 	draining atomic.Bool
 	ids      atomic.Uint64
 	reads    chan struct{} // a slot per body being read
+	decodes  chan struct{} // a slot per image being decoded at full size
 	mu       sync.Mutex
 	inFlight int // images admitted
 }
@@ -90,7 +96,12 @@ type Server struct {
 // New starts a server's batcher for the pipeline (Close stops it).
 func New(p *caption.Pipeline, opts Options) (*Server, error) {
 	o := opts.withDefaults()
-	s := &Server{p: p, o: o, log: o.Logger, reads: make(chan struct{}, o.MaxBodyReads)}
+	if o.QueueImages < o.MaxImages {
+		// A request of MaxImages images would get 429 on every retry.
+		return nil, fmt.Errorf("serve: the queue (%d images) must hold a request of the most images allowed (%d)", o.QueueImages, o.MaxImages)
+	}
+	s := &Server{p: p, o: o, log: o.Logger, reads: make(chan struct{}, o.MaxBodyReads),
+		decodes: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	s.m = newMetrics(func() float64 { return float64(s.b.Waiting()) }, func() float64 { return float64(s.b.BusyRows()) })
 	// The metrics observe every step and encode; observers the caller set
 	// in o.Batch (a benchmark's) are called after them.
@@ -218,7 +229,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 type Result struct {
 	Caption string   `json:"caption"`
 	IDs     []int    `json:"ids"`
-	Score   *float64 `json:"score,omitempty"` // beam search only
+	Score   *float64 `json:"score,omitempty"` // beam search only; left out when not finite (JSON has no -Inf)
 }
 
 // statusWriter records the status written.
@@ -323,9 +334,17 @@ func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
 	}
 	defer s.release(n)
 	images = n
-	pixels, err := s.preprocess(req)
+	pixels, err := s.preprocess(ctx, req)
+	req.Samples = nil // the uploaded bytes are not held while the request generates
 	if err != nil {
-		fail(http.StatusBadRequest, err.Error())
+		switch {
+		case r.Context().Err() != nil:
+			failure = "client disconnected"
+		case ctx.Err() != nil:
+			fail(http.StatusGatewayTimeout, fmt.Sprintf("the request took longer than %s", s.o.RequestTimeout))
+		default:
+			fail(http.StatusBadRequest, err.Error())
+		}
 		return
 	}
 	seqs := make([][]gitmodel.Sequence, n)
@@ -376,11 +395,11 @@ func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
 	for _, ss := range seqs {
 		for _, q := range ss {
 			res := Result{Caption: s.p.Tokenizer.Decode(q.IDs[len(prompt):], true), IDs: q.IDs}
-			if beam {
-				sc := q.Score
+			if beam && !math.IsInf(q.Score, 0) && !math.IsNaN(q.Score) {
+				sc := q.Score // JSON has no -Inf: an extreme length_penalty's score is left out
 				res.Score = &sc
 			}
-			tokens += len(q.IDs) - len(prompt)
+			tokens += generated(q.IDs[len(prompt):], s.p.Model.Config.EosTokenID)
 			out.Results = append(out.Results, res)
 		}
 	}
@@ -415,19 +434,29 @@ func (s *Server) release(n int) {
 }
 
 // preprocess decodes each frame (already size-checked from its header)
-// and runs the checkpoint's image processor.
-func (s *Server) preprocess(req *Request) ([][]float32, error) {
+// and runs the checkpoint's image processor. At most one image per core
+// is decoded at full size at a time, whatever the number of requests: a
+// decoded image can take hundreds of MB (40 Mpx of 16-bit RGBA is 320 MB)
+// where its file took a few hundred KB.
+func (s *Server) preprocess(ctx context.Context, req *Request) ([][]float32, error) {
 	c := s.p.Model.Config
 	per := c.Vision.NumChannels * c.Vision.ImageSize * c.Vision.ImageSize
+	lim := imageproc.Limits{MaxPixels: int64(s.o.MaxPixels), MaxBytes: s.o.MaxBodyBytes}
 	out := make([][]float32, len(req.Samples))
 	for i, frames := range req.Samples {
 		px := make([]float32, len(frames)*per)
 		for j, data := range frames {
-			img, err := imageproc.Decode(data)
-			if err != nil {
-				return nil, fmt.Errorf("images[%d]: %v", i, err)
+			select {
+			case s.decodes <- struct{}{}:
+			case <-ctx.Done():
+				return nil, ctx.Err()
 			}
-			v, err := s.p.Processor.Preprocess(img)
+			img, err := lim.Decode(data)
+			var v []float32
+			if err == nil {
+				v, err = s.p.Processor.Preprocess(img)
+			}
+			<-s.decodes
 			if err != nil {
 				return nil, fmt.Errorf("images[%d]: %v", i, err)
 			}
@@ -441,10 +470,30 @@ func (s *Server) preprocess(req *Request) ([][]float32, error) {
 	return out, nil
 }
 
+// writeJSON answers v with the status. v is encoded before anything is
+// written, so an answer that cannot be encoded is a 500 with a JSON error,
+// never a 200 with an empty or cut-off body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(map[string]any{"error": map[string]any{"message": "encoding the answer: " + err.Error(), "status": status}})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	w.Write(append(b, '\n'))
+}
+
+// generated is the number of tokens a sequence generated: up to and with
+// its first EOS (sampled sequences that end early are padded to the
+// longest, as HF pads them).
+func generated(ids []int, eos int) int {
+	for i, id := range ids {
+		if id == eos {
+			return i + 1
+		}
+	}
+	return len(ids)
 }
 
 // writeError answers {"error": {"message", "status"}}.

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -330,6 +331,8 @@ func TestBadRequestsGetClearJSONErrors(t *testing.T) {
 	mpCT3, mpBody3 := multipartBody(t, [][]byte{cats}, map[string]string{"url": "http://example.com/a.png"})
 	small := fixtureImage(t, "gray_L_40x30.png")
 	manyCT, manyBody := multipartBody(t, [][]byte{small, small, small, small, small}, nil)
+	nanCT, nanBody := multipartBody(t, [][]byte{cats}, map[string]string{"num_beams": "2", "length_penalty": "nan"})
+	infCT, infBody := multipartBody(t, [][]byte{cats}, map[string]string{"do_sample": "true", "temperature": "inf"})
 	cases := []struct {
 		name   string
 		method string
@@ -363,6 +366,9 @@ func TestBadRequestsGetClearJSONErrors(t *testing.T) {
 		{"beams over the rows", "", "application/json", img(map[string]any{"num_beams": 9}), nil, 400, "exceed the batch's 8 rows"},
 		{"zero temperature sampling", "", "application/json", img(map[string]any{"do_sample": true, "temperature": 0}), nil, 400, "temperature must be positive"},
 		{"top_p above 1", "", "application/json", img(map[string]any{"top_p": 2}), nil, 400, "top_p"},
+		{"top_p 0 (refused, as by the CLI)", "", "application/json", img(map[string]any{"top_p": 0}), nil, 400, "top_p must be in (0, 1]"},
+		{"multipart NaN length_penalty", "", nanCT, nanBody, nil, 400, "must be finite"},
+		{"multipart infinite temperature", "", infCT, infBody, nil, 400, "must be finite"},
 		{"negative repetition penalty", "", "application/json", img(map[string]any{"repetition_penalty": -1}), nil, 400, "repetition_penalty"},
 		{"wrong option type", "", "application/json", img(map[string]any{"num_beams": "three"}), nil, 400, "invalid JSON"},
 		{"multipart bad integer", "", mpCT, mpBody, nil, 400, `max_length: "ten" is not an integer`},
@@ -700,5 +706,139 @@ func TestPageIsEmbeddedWithoutCDN(t *testing.T) {
 	resp2.Body.Close()
 	if resp2.StatusCode != 404 {
 		t.Errorf("/nope: %d", resp2.StatusCode)
+	}
+}
+
+// serveOnLoopback runs s.Serve on a loopback port until the test ends and
+// returns its URL: the real http.Server, with its connection timeouts.
+func serveOnLoopback(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln, 10*time.Second) }()
+	t.Cleanup(func() {
+		stop()
+		<-served
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// TestTimeoutBehindTheHTTPServerGets504: a request that runs past the
+// request timeout gets the 504 JSON error through Serve, the real
+// http.Server, as through the bare handler. The server's ReadTimeout
+// (the same length) runs from the moment it starts reading the
+// connection, so here, with a client that connects and waits before
+// sending, it expires while the request generates; it must not cancel the
+// request first, which would read as a client that went away and answer
+// an empty 200 (net/http clears the read deadline once the body is read).
+func TestTimeoutBehindTheHTTPServerGets504(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	s, err := New(pipeline(t, "git-tiny"), Options{Batch: gitmodel.BatcherOptions{Rows: 8, MaxText: 60}, RequestTimeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	url := serveOnLoopback(t, s)
+	img := map[string]string{"data": b64(fixtureImage(t, "cats.png"))}
+	body := jsonBody(t, map[string]any{"images": []any{img, img, img, img}, "num_beams": 8, "max_length": 60, "min_new_tokens": 58})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	time.Sleep(timeout * 2 / 3)
+	fmt.Fprintf(conn, "POST /v1/captions HTTP/1.1\r\nHost: gitcap\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", len(body))
+	conn.Write(body)
+	conn.SetReadDeadline(time.Now().Add(time.Minute))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var r response
+	if err := json.Unmarshal(raw, &r); err != nil || resp.StatusCode != 504 || r.Error == nil || !strings.Contains(r.Error.Message, "longer than") {
+		t.Fatalf("a request past the timeout: %d %q", resp.StatusCode, raw)
+	}
+}
+
+// TestExtremeOptionsStillAnswerJSON: options that are valid but push the
+// numbers to their ends get a JSON answer, never an empty 200 or a 500: a
+// temperature near zero samples the most likely token (greedy's caption),
+// and a beam score that is -Inf (length_penalty -1e308 divides by
+// L^-1e308 = 0) is left out of the result.
+func TestExtremeOptionsStillAnswerJSON(t *testing.T) {
+	_, hs := newServer(t, "git-tiny", Options{})
+	cats := map[string]string{"data": b64(fixtureImage(t, "cats.png"))}
+	status, _, r := post(t, hs.URL, "application/json", jsonBody(t, map[string]any{"images": []any{cats}, "do_sample": true, "temperature": 1e-320, "seed": 3}), nil)
+	if status != 200 {
+		t.Fatalf("temperature 1e-320: %d %+v", status, r.Error)
+	}
+	sameResults(t, "temperature 1e-320", r.Results, cliCaptions(t, "git-tiny", []string{"cats.png"}, "", cliDefaults))
+	status, _, r = post(t, hs.URL, "application/json", jsonBody(t, map[string]any{"images": []any{cats}, "num_beams": 2, "length_penalty": -1e308}), nil)
+	if status != 200 || len(r.Results) != 1 || r.Results[0].Score != nil || len(r.Results[0].IDs) == 0 {
+		t.Fatalf("length_penalty -1e308: %d %+v %+v", status, r.Error, r.Results)
+	}
+}
+
+// TestQueueHoldsTheLargestRequest: the queue's default holds a request of
+// the most images allowed, the default image limit fits a queue that is
+// set, and a queue smaller than a set image limit is refused at start,
+// not with a 429 on every retry.
+func TestQueueHoldsTheLargestRequest(t *testing.T) {
+	if o := (Options{Batch: gitmodel.BatcherOptions{Rows: 1}, MaxImages: 16}).withDefaults(); o.QueueImages < 16 {
+		t.Errorf("one row, 16 images a request: the default queue holds %d", o.QueueImages)
+	}
+	if o := (Options{QueueImages: 4}).withDefaults(); o.MaxImages != 4 {
+		t.Errorf("queue 4, default image limit: %d images a request", o.MaxImages)
+	}
+	if _, err := New(pipeline(t, "git-tiny"), Options{Batch: gitmodel.BatcherOptions{Rows: 1, MaxText: 60}, MaxImages: 16, QueueImages: 8}); err == nil || !strings.Contains(err.Error(), "must hold a request") {
+		t.Errorf("queue 8 for 16-image requests: %v", err)
+	}
+}
+
+func TestGeneratedCountsTokensUpToEOS(t *testing.T) {
+	for _, c := range []struct {
+		ids  []int
+		want int
+	}{{nil, 0}, {[]int{5, 6}, 2}, {[]int{5, 102, 0, 0}, 2}, {[]int{102}, 1}} {
+		if got := generated(c.ids, 102); got != c.want {
+			t.Errorf("generated(%v) = %d, want %d", c.ids, got, c.want)
+		}
+	}
+}
+
+// TestBodyThatStallsGets408: a body that stops arriving gets 408 with a
+// JSON error once the request timeout has passed, not a 400 about
+// invalid JSON.
+func TestBodyThatStallsGets408(t *testing.T) {
+	s, err := New(pipeline(t, "git-tiny"), Options{Batch: gitmodel.BatcherOptions{Rows: 8, MaxText: 60}, RequestTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	url := serveOnLoopback(t, s)
+	body := jsonBody(t, map[string]any{"images": []any{map[string]string{"data": b64(fixtureImage(t, "cats.png"))}}})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/captions HTTP/1.1\r\nHost: gitcap\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
+	conn.Write(body[:len(body)/2]) // and nothing more
+	conn.SetReadDeadline(time.Now().Add(time.Minute))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var r response
+	if err := json.Unmarshal(raw, &r); err != nil || resp.StatusCode != 408 || r.Error == nil || !strings.Contains(r.Error.Message, "did not arrive") {
+		t.Fatalf("a stalled body: %d %q", resp.StatusCode, raw)
 	}
 }

@@ -81,6 +81,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address (0.0.0.0:8080 in a container)")
 	keyFile := fs.String("api-key-file", "", "file holding a bearer token that /v1/ requests must send (Authorization: Bearer TOKEN)")
 	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM/Ctrl-C, how long in-flight requests get to finish")
+	drainDelay := fs.Duration("drain-delay", 0, "on SIGTERM/Ctrl-C, how long to keep the port open answering 503 (and /readyz failing) before closing it, so a load balancer stops sending first (0: close at once)")
 	logFormat := fs.String("log-format", "text", "request log format on stderr: text or json")
 	var sf serveFlags
 	sf.register(fs.FlagSet)
@@ -96,6 +97,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := sf.check(); err != nil {
 		return err
+	}
+	if *drainDelay < 0 || *grace < 0 {
+		return usageError{errors.New("--drain-delay and --grace must not be negative")}
 	}
 	var handler slog.Handler
 	switch *logFormat {
@@ -122,7 +126,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	o := sf.options(p)
-	o.APIKey, o.Logger = key, log
+	o.APIKey, o.Logger, o.DrainDelay = key, log, *drainDelay
 	s, err := serve.New(p, o)
 	if err != nil {
 		return err

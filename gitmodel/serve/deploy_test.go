@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -35,7 +37,8 @@ func TestKubernetesExampleProbesTheServer(t *testing.T) {
 		Spec struct {
 			Template struct {
 				Spec struct {
-					Containers []struct {
+					TerminationGracePeriodSeconds int `yaml:"terminationGracePeriodSeconds"`
+					Containers                    []struct {
 						Args      []string `yaml:"args"`
 						Ports     []struct{ Name string }
 						Readiness probe `yaml:"readinessProbe"`
@@ -74,6 +77,23 @@ func TestKubernetesExampleProbesTheServer(t *testing.T) {
 	}
 	if c.Readiness.HTTPGet.Path != "/readyz" || c.Liveness.HTTPGet.Path != "/healthz" {
 		t.Errorf("probes: readiness %q, liveness %q", c.Readiness.HTTPGet.Path, c.Liveness.HTTPGet.Path)
+	}
+	// Kubernetes kills the pod after terminationGracePeriodSeconds: the
+	// drain delay and the grace must fit in it.
+	var wait time.Duration
+	for _, a := range c.Args {
+		for _, f := range []string{"--grace=", "--drain-delay="} {
+			if v, ok := strings.CutPrefix(a, f); ok {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					t.Fatalf("%s: %v", a, err)
+				}
+				wait += d
+			}
+		}
+	}
+	if limit := time.Duration(deploy.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second; wait == 0 || wait >= limit {
+		t.Errorf("--drain-delay + --grace = %s, terminationGracePeriodSeconds %s: the drain must fit before the kill", wait, limit)
 	}
 	_, hs := newServer(t, "git-tiny", Options{})
 	for _, p := range []string{c.Readiness.HTTPGet.Path, c.Liveness.HTTPGet.Path} {

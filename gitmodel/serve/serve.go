@@ -42,6 +42,7 @@ type Options struct {
 	QueueImages    int                     // images admitted at once (waiting + decoding), default max(8·rows, MaxImages); more get 429
 	MaxBodyReads   int                     // request bodies read at once, default 16; more wait (within the request timeout)
 	RequestTimeout time.Duration           // default 60 s
+	DrainDelay     time.Duration           // on shutdown, how long the listener stays open answering 503 before it closes (0: closes at once)
 	APIKey         string                  // if set, /v1/ requests need "Authorization: Bearer KEY"
 	Logger         *slog.Logger            // default: discard
 }
@@ -148,9 +149,11 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// Serve answers on ln until ctx ends, then drains: /readyz fails, new
-// caption requests get 503, the listener closes and in-flight requests get
-// up to grace to finish. It returns nil after a clean drain.
+// Serve answers on ln until ctx ends, then drains: /readyz fails and new
+// caption requests get 503 with Retry-After (connections are no longer
+// kept alive); after DrainDelay, time for a load balancer to see the
+// failing readiness and stop sending, the listener closes and in-flight
+// requests get up to grace to finish. It returns nil after a clean drain.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	// Slow clients cannot hold a connection forever: the headers within
 	// 10 s, the whole body within the request timeout.
@@ -163,7 +166,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
-	s.log.Info("draining", "grace", grace.String())
+	hs.SetKeepAlivesEnabled(false)
+	s.log.Info("draining", "grace", grace.String(), "drain_delay", s.o.DrainDelay.String())
+	if s.o.DrainDelay > 0 {
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(s.o.DrainDelay):
+		}
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	err := hs.Shutdown(sctx)

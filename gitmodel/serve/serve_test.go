@@ -842,3 +842,42 @@ func TestBodyThatStallsGets408(t *testing.T) {
 		t.Fatalf("a stalled body: %d %q", resp.StatusCode, raw)
 	}
 }
+
+// TestDrainDelayKeepsAnsweringBeforeClosing: during the drain delay the
+// listener stays open and a new request gets 503 with Retry-After (a
+// client the load balancer still sends here can retry elsewhere), not a
+// refused connection; then Serve closes and returns.
+func TestDrainDelayKeepsAnsweringBeforeClosing(t *testing.T) {
+	s, err := New(pipeline(t, "git-tiny"), Options{Batch: gitmodel.BatcherOptions{Rows: 8, MaxText: 60}, DrainDelay: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	start := time.Now()
+	go func() { served <- s.Serve(ctx, ln, 10*time.Second) }()
+	stop()
+	for !s.draining.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	body := jsonBody(t, map[string]any{"images": []any{map[string]string{"data": b64(fixtureImage(t, "cats.png"))}}})
+	status, h, r := post(t, url, "application/json", body, nil)
+	if status != 503 || h.Get("Retry-After") == "" || r.Error == nil {
+		t.Errorf("a request during the drain delay: %d (Retry-After %q) %+v", status, h.Get("Retry-After"), r.Error)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve after the drain: %v", err)
+	}
+	if d := time.Since(start); d < 2*time.Second {
+		t.Errorf("Serve returned after %s, before the 2 s drain delay", d)
+	}
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		t.Error("the listener is still open after Serve returned")
+	}
+}

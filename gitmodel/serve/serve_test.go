@@ -50,6 +50,16 @@ func pipeline(t testing.TB, name string) *caption.Pipeline {
 
 func newServer(t testing.TB, model string, o Options) (*Server, *httptest.Server) {
 	t.Helper()
+	s := newBareServer(t, model, o)
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(hs.Close) // before s.Close (cleanups run last first)
+	return s, hs
+}
+
+// newBareServer is New with the tests' batch (8 rows, max_length 60),
+// closed when the test ends.
+func newBareServer(t testing.TB, model string, o Options) *Server {
+	t.Helper()
 	if o.Batch.MaxText == 0 {
 		o.Batch.MaxText = 60
 	}
@@ -60,12 +70,23 @@ func newServer(t testing.TB, model string, o Options) (*Server, *httptest.Server
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(s.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		s.Close()
-	})
-	return s, hs
+	t.Cleanup(s.Close)
+	return s
+}
+
+// serving runs s.Serve on a loopback port, the real http.Server with its
+// connection timeouts: stop starts the drain, served reports Serve's
+// result.
+func serving(t *testing.T, s *Server, grace time.Duration) (url string, stop func(), served <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ctx, ln, grace) }()
+	return "http://" + ln.Addr().String(), cancel, errc
 }
 
 func fixtureImage(t testing.TB, name string) []byte {
@@ -640,19 +661,8 @@ func TestMetricsAreExposed(t *testing.T) {
 // `gitcap serve`), /readyz fails, new requests are refused, the request in
 // flight still gets its caption and Serve returns nil.
 func TestDrainFinishesInFlightRequests(t *testing.T) {
-	s, err := New(pipeline(t, "git-tiny"), Options{Batch: gitmodel.BatcherOptions{Rows: 8, MaxText: 60}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + ln.Addr().String()
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln, 20*time.Second) }()
+	s := newBareServer(t, "git-tiny", Options{})
+	url, stop, served := serving(t, s, 20*time.Second)
 	done := make(chan int, 1)
 	go func() {
 		status, _, _ := post(t, url, "application/json", longBody(t), nil)
@@ -710,21 +720,15 @@ func TestPageIsEmbeddedWithoutCDN(t *testing.T) {
 }
 
 // serveOnLoopback runs s.Serve on a loopback port until the test ends and
-// returns its URL: the real http.Server, with its connection timeouts.
+// returns its URL.
 func serveOnLoopback(t *testing.T, s *Server) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln, 10*time.Second) }()
+	url, stop, served := serving(t, s, 10*time.Second)
 	t.Cleanup(func() {
 		stop()
 		<-served
 	})
-	return "http://" + ln.Addr().String()
+	return url
 }
 
 // TestTimeoutBehindTheHTTPServerGets504: a request that runs past the
@@ -737,22 +741,29 @@ func serveOnLoopback(t *testing.T, s *Server) string {
 // an empty 200 (net/http clears the read deadline once the body is read).
 func TestTimeoutBehindTheHTTPServerGets504(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	s, err := New(pipeline(t, "git-tiny"), Options{Batch: gitmodel.BatcherOptions{Rows: 8, MaxText: 60}, RequestTimeout: timeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	url := serveOnLoopback(t, s)
+	url := serveOnLoopback(t, newBareServer(t, "git-tiny", Options{RequestTimeout: timeout}))
 	img := map[string]string{"data": b64(fixtureImage(t, "cats.png"))}
 	body := jsonBody(t, map[string]any{"images": []any{img, img, img, img}, "num_beams": 8, "max_length": 60, "min_new_tokens": 58})
+	status, raw, r := rawPost(t, url, body, len(body), timeout*2/3)
+	if status != 504 || r.Error == nil || !strings.Contains(r.Error.Message, "longer than") {
+		t.Fatalf("a request past the timeout: %d %q", status, raw)
+	}
+}
+
+// rawPost posts body to url's /v1/captions over a connection of its own:
+// it connects, waits wait, sends the headers and the first n bytes of the
+// body (n < len(body): a body that stops arriving), and reads the answer,
+// which must be JSON.
+func rawPost(t *testing.T, url string, body []byte, n int, wait time.Duration) (int, []byte, response) {
+	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	time.Sleep(timeout * 2 / 3)
+	time.Sleep(wait)
 	fmt.Fprintf(conn, "POST /v1/captions HTTP/1.1\r\nHost: gitcap\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", len(body))
-	conn.Write(body)
+	conn.Write(body[:n])
 	conn.SetReadDeadline(time.Now().Add(time.Minute))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
@@ -761,9 +772,10 @@ func TestTimeoutBehindTheHTTPServerGets504(t *testing.T) {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	var r response
-	if err := json.Unmarshal(raw, &r); err != nil || resp.StatusCode != 504 || r.Error == nil || !strings.Contains(r.Error.Message, "longer than") {
-		t.Fatalf("a request past the timeout: %d %q", resp.StatusCode, raw)
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("status %d, answer is not JSON: %q", resp.StatusCode, raw)
 	}
+	return resp.StatusCode, raw, r
 }
 
 // TestExtremeOptionsStillAnswerJSON: options that are valid but push the
@@ -816,30 +828,11 @@ func TestGeneratedCountsTokensUpToEOS(t *testing.T) {
 // JSON error once the request timeout has passed, not a 400 about
 // invalid JSON.
 func TestBodyThatStallsGets408(t *testing.T) {
-	s, err := New(pipeline(t, "git-tiny"), Options{Batch: gitmodel.BatcherOptions{Rows: 8, MaxText: 60}, RequestTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	url := serveOnLoopback(t, s)
+	url := serveOnLoopback(t, newBareServer(t, "git-tiny", Options{RequestTimeout: 200 * time.Millisecond}))
 	body := jsonBody(t, map[string]any{"images": []any{map[string]string{"data": b64(fixtureImage(t, "cats.png"))}}})
-	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "POST /v1/captions HTTP/1.1\r\nHost: gitcap\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", len(body))
-	conn.Write(body[:len(body)/2]) // and nothing more
-	conn.SetReadDeadline(time.Now().Add(time.Minute))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var r response
-	if err := json.Unmarshal(raw, &r); err != nil || resp.StatusCode != 408 || r.Error == nil || !strings.Contains(r.Error.Message, "did not arrive") {
-		t.Fatalf("a stalled body: %d %q", resp.StatusCode, raw)
+	status, raw, r := rawPost(t, url, body, len(body)/2, 0)
+	if status != 408 || r.Error == nil || !strings.Contains(r.Error.Message, "did not arrive") {
+		t.Fatalf("a stalled body: %d %q", status, raw)
 	}
 }
 
@@ -848,20 +841,9 @@ func TestBodyThatStallsGets408(t *testing.T) {
 // client the load balancer still sends here can retry elsewhere), not a
 // refused connection; then Serve closes and returns.
 func TestDrainDelayKeepsAnsweringBeforeClosing(t *testing.T) {
-	s, err := New(pipeline(t, "git-tiny"), Options{Batch: gitmodel.BatcherOptions{Rows: 8, MaxText: 60}, DrainDelay: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + ln.Addr().String()
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
+	s := newBareServer(t, "git-tiny", Options{DrainDelay: 2 * time.Second})
 	start := time.Now()
-	go func() { served <- s.Serve(ctx, ln, 10*time.Second) }()
+	url, stop, served := serving(t, s, 10*time.Second)
 	stop()
 	for !s.draining.Load() {
 		time.Sleep(time.Millisecond)
@@ -877,7 +859,7 @@ func TestDrainDelayKeepsAnsweringBeforeClosing(t *testing.T) {
 	if d := time.Since(start); d < 2*time.Second {
 		t.Errorf("Serve returned after %s, before the 2 s drain delay", d)
 	}
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "http://"), time.Second); err == nil {
 		t.Error("the listener is still open after Serve returned")
 	}
 }

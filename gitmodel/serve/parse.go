@@ -125,7 +125,7 @@ func bodyError(err error, what string) error {
 	case errors.As(err, &mb):
 		return err
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return errorf(http.StatusRequestTimeout, "the request body did not arrive within the request timeout")
+		return errorf(http.StatusRequestTimeout, "the request body was not read within the request timeout")
 	}
 	return errorf(http.StatusBadRequest, "%s: %v", what, err)
 }

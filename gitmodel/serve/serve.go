@@ -156,8 +156,10 @@ func (s *Server) Handler() http.Handler {
 // requests get up to grace to finish. It returns nil after a clean drain.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	// Slow clients cannot hold a connection forever: the headers within
-	// 10 s, the whole body within the request timeout.
-	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: s.o.RequestTimeout, IdleTimeout: 2 * time.Minute}
+	// 10 s, a caption request's body within its request timeout (the
+	// handler sets that deadline: a server-wide ReadTimeout would run from
+	// the moment the connection is read, before the request arrives).
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -306,6 +308,10 @@ func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
+	// The body must arrive within the request's time (a read past it is a
+	// 408). A ResponseWriter without deadlines (a test recorder) has none.
+	_ = http.NewResponseController(rw).SetReadDeadline(deadline)
 	// At most MaxBodyReads bodies are read (and held) at once.
 	select {
 	case s.reads <- struct{}{}:

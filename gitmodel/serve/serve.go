@@ -308,24 +308,41 @@ func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.o.RequestTimeout)
 	defer cancel()
-	deadline, _ := ctx.Deadline()
-	// The body must arrive within the request's time (a read past it is a
-	// 408). A ResponseWriter without deadlines (a test recorder) has none.
-	_ = http.NewResponseController(rw).SetReadDeadline(deadline)
+	// stopped answers a request whose context ended: nothing to a client
+	// that went away, 504 past the timeout.
+	stopped := func() bool {
+		switch {
+		case r.Context().Err() != nil:
+			failure = "client disconnected"
+		case ctx.Err() != nil:
+			fail(http.StatusGatewayTimeout, fmt.Sprintf("the request took longer than %s", s.o.RequestTimeout))
+		default:
+			return false
+		}
+		return true
+	}
+	if stopped() { // a timeout shorter than getting here: 504, the body unread
+		return
+	}
 	// At most MaxBodyReads bodies are read (and held) at once.
 	select {
 	case s.reads <- struct{}{}:
 	case <-ctx.Done():
-		if r.Context().Err() != nil {
-			failure = "client disconnected"
-		} else {
-			fail(http.StatusGatewayTimeout, fmt.Sprintf("the request took longer than %s", s.o.RequestTimeout))
-		}
+		stopped()
 		return
 	}
+	// The body must arrive within the request's time (a read past it is a
+	// 408); once it is read, the connection has no deadline again. A
+	// ResponseWriter without deadlines (a test recorder) has none.
+	rc := http.NewResponseController(rw)
+	deadline, _ := ctx.Deadline()
+	_ = rc.SetReadDeadline(deadline)
 	r.Body = http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes)
 	req, err := ParseRequest(r, s.lim)
 	<-s.reads
+	if err == nil {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) {
@@ -354,12 +371,7 @@ func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
 	pixels, err := s.preprocess(ctx, req)
 	req.Samples = nil // the uploaded bytes are not held while the request generates
 	if err != nil {
-		switch {
-		case r.Context().Err() != nil:
-			failure = "client disconnected"
-		case ctx.Err() != nil:
-			fail(http.StatusGatewayTimeout, fmt.Sprintf("the request took longer than %s", s.o.RequestTimeout))
-		default:
+		if !stopped() {
 			fail(http.StatusBadRequest, err.Error())
 		}
 		return

@@ -21,7 +21,8 @@ type Builder struct {
 	dropout DropoutRates
 	nodes   map[nodeKey]*G.Node
 	order   []nodeKey
-	bf16    *bf16Scratch // shared by this graph's LinearBF16 ops (bf16.go)
+	bf16    *bf16Scratch  // shared by this graph's LinearBF16 ops (bf16.go)
+	sgemm   *sgemmScratch // shared by this graph's float32 Linear ops (sgemm.go)
 	// precision is the arithmetic of the matrix products (WithPrecision,
 	// precision.go).
 	precision Precision

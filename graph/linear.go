@@ -10,16 +10,18 @@ import (
 // Linear returns x·Wᵀ + b for x (N,in), W (out,in) as HuggingFace stores it,
 // and b (out) or nil. It calls BLAS directly with W transposed in place, so
 // the weight keeps the checkpoint's layout and is never copied.
-func Linear(x, w, b *G.Node) *G.Node { return linear(x, w, b, nil) }
+func Linear(x, w, b *G.Node) *G.Node { return linear(x, w, b, nil, nil) }
 
 // linear is Linear whose products (forward and backward) call mm (nil:
-// sgemm; see Builder.Linear).
-func linear(x, w, b *G.Node, mm products) *G.Node {
+// sgemm; see Builder.Linear). With own set, a float32 forward product of
+// many rows may take linearOwnSgemm (the same bits as sgemm's) in that
+// scratch, which the graph's Linear ops share.
+func linear(x, w, b *G.Node, mm products, own *sgemmScratch) *G.Node {
 	dt := dtypeOf(x)
 	if b != nil {
-		return apply(linearOp{newBase(fmt.Sprintf("Linear{%v,bias%s}", dt, precSig(mm)), tt(2, dt), tt(2, dt), tt(2, dt), tt(1, dt)), dt, true, mm}, x, w, b)
+		return apply(linearOp{newBase(fmt.Sprintf("Linear{%v,bias%s}", dt, precSig(mm)), tt(2, dt), tt(2, dt), tt(2, dt), tt(1, dt)), dt, true, mm, own}, x, w, b)
 	}
-	return apply(linearOp{newBase(fmt.Sprintf("Linear{%v%s}", dt, precSig(mm)), tt(2, dt), tt(2, dt), tt(2, dt)), dt, false, mm}, x, w)
+	return apply(linearOp{newBase(fmt.Sprintf("Linear{%v%s}", dt, precSig(mm)), tt(2, dt), tt(2, dt), tt(2, dt)), dt, false, mm, own}, x, w)
 }
 
 // linearOp is x·Wᵀ (+ b) from (x, W[, b]).
@@ -28,6 +30,7 @@ type linearOp struct {
 	dt   tensor.Dtype
 	bias bool
 	mm   products // the graph's product (precision.go); nil: sgemm
+	own  *sgemmScratch
 }
 
 func (op linearOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -49,6 +52,10 @@ func (op linearOp) Do(vals ...G.Value) (G.Value, error) {
 	y := op.out(op.dt, n, out)
 	switch op.dt {
 	case tensor.Float32:
+		if op.mm == nil && op.own != nil && useOwnSgemm(n, in, out) {
+			linearOwnSgemm(data[float32](vals[0]), data[float32](vals[1]), biasOf[float32](op.bias, vals), y.Data().([]float32), n, in, out, op.own)
+			break
+		}
 		linearFwdVia(op.mm, data[float32](vals[0]), data[float32](vals[1]), biasOf[float32](op.bias, vals), y.Data().([]float32), n, in, out)
 	default:
 		linearFwd(data[float64](vals[0]), data[float64](vals[1]), biasOf[float64](op.bias, vals), y.Data().([]float64), n, in, out)

@@ -115,7 +115,13 @@ func (b *Builder) Linear(x, w, bias *G.Node) *G.Node {
 	if mm == nil && b.batchInvariant {
 		mm = rowProducts{}
 	}
-	return linear(x, w, bias, mm)
+	if mm != nil || b.Dtype != tensor.Float32 {
+		return linear(x, w, bias, mm, nil)
+	}
+	if b.sgemm == nil {
+		b.sgemm = &sgemmScratch{}
+	}
+	return linear(x, w, bias, nil, b.sgemm)
 }
 
 // Attention is graph.Attention at this graph's precision, with dropout

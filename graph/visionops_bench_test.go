@@ -65,9 +65,9 @@ func BenchmarkVisionOps(b *testing.B) {
 	ln := layerNormOp{newBase("ln", nil), tensor.Float32, 1e-5, &lnStats{}}
 	act := actOp{newBase("act", nil), tensor.Float32, QuickGELU}
 	add := addOp{newBase("add", nil), tensor.Float32}
-	lin := linearOp{newBase("lin", nil), tensor.Float32, true, nil}
-	lin1 := linearOp{newBase("lin1", nil), tensor.Float32, true, nil}
-	lin2 := linearOp{newBase("lin2", nil), tensor.Float32, true, nil}
+	lin := linearOp{newBase("lin", nil), tensor.Float32, true, nil, nil}
+	lin1 := linearOp{newBase("lin1", nil), tensor.Float32, true, nil, nil}
+	lin2 := linearOp{newBase("lin2", nil), tensor.Float32, true, nil, nil}
 	at := attnOp{newBase("attn", nil), attnArgs{dt: tensor.Float32, s: AttentionShape{1, n, n, 12, 64}, scale: 0.125, scratch: new(attnScratch)}}
 	cases := []opCase{
 		{"LayerNorm", func() (G.Value, error) { return ln.Do(x, g, bb) }},

@@ -209,6 +209,11 @@ func packRows(dst, x []float32, m0, n, in, bm int) {
 	}
 }
 
+// OwnLinearKernel reports whether float32 Linear products of more than 8
+// and at most 1024 rows run on this package's kernel (linearOwnSgemm, with
+// the loaded OpenBLAS's bits) instead of the BLAS's sgemm.
+func OwnLinearKernel() bool { return hasSgemmTile && hasAVX512 && ownSgemmOK() }
+
 // ownSgemmOK reports whether linearOwnSgemm gives the loaded BLAS's bits:
 // checked once per process on two products that take every kind of k
 // block (whole blocks, a remainder split evenly and one split unevenly),

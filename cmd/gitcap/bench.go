@@ -102,6 +102,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	c := m.Config
 	fmt.Fprintf(stderr, "model: %d parameters; %s; GOMAXPROCS %d\n", m.Params.Count(), graph.BLAS(), runtime.GOMAXPROCS(0))
+	if graph.OwnLinearKernel() {
+		fmt.Fprintf(stderr, "float32 Linear of 9-1024 rows: gitcap's kernel, without packing the weight (the BLAS's bits, checked at start)\n")
+	}
 	peak := graph.SgemmGFLOPS(1024, 1)
 	fmt.Fprintf(stderr, "sgemm peak (1024³): %.1f GFLOP/s\n", peak)
 	bw := graph.ReadBandwidthGBs(256<<20, 0.5)

@@ -121,9 +121,12 @@ func ParseRequest(r *http.Request, lim Limits) (*Request, error) {
 // that ran past the connection's deadline a 408, anything else a 400.
 func bodyError(err error, what string) error {
 	var mb *http.MaxBytesError
+	var ae *apiError
 	switch {
 	case errors.As(err, &mb):
 		return err
+	case errors.As(err, &ae): // a body too slow (uploadReader)
+		return ae
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return errorf(http.StatusRequestTimeout, "the request body was not read within the request timeout")
 	}

@@ -12,10 +12,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -42,6 +44,8 @@ type Options struct {
 	QueueImages    int                     // images admitted at once (waiting + decoding), default max(8·rows, MaxImages); more get 429
 	MaxBodyReads   int                     // request bodies read at once, default 16; more wait (within the request timeout)
 	RequestTimeout time.Duration           // default 60 s
+	MinUploadRate  int64                   // bytes/s a body must keep arriving at after UploadGrace (408 below it), default 4096; negative: no minimum
+	UploadGrace    time.Duration           // how long a body may arrive at any rate, default 5 s
 	DrainDelay     time.Duration           // on shutdown, how long the listener stays open answering 503 before it closes (0: closes at once)
 	APIKey         string                  // if set, /v1/ requests need "Authorization: Bearer KEY"
 	Logger         *slog.Logger            // default: discard
@@ -71,6 +75,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 60 * time.Second
+	}
+	if o.MinUploadRate == 0 {
+		o.MinUploadRate = 4096
+	}
+	if o.UploadGrace <= 0 {
+		o.UploadGrace = 5 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -331,13 +341,15 @@ func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
 		stopped()
 		return
 	}
-	// The body must arrive within the request's time (a read past it is a
-	// 408); once it is read, the connection has no deadline again. A
-	// ResponseWriter without deadlines (a test recorder) has none.
+	// The body must arrive within the request's time, and, after the grace,
+	// at the minimum rate (a read past either is a 408); once it is read, the
+	// connection has no deadline again. A ResponseWriter without deadlines
+	// (a test recorder) has none.
 	rc := http.NewResponseController(rw)
 	deadline, _ := ctx.Deadline()
-	_ = rc.SetReadDeadline(deadline)
-	r.Body = http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes)
+	body := &uploadReader{r: http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes), rc: rc, hard: deadline,
+		start: time.Now(), grace: s.o.UploadGrace, rate: s.o.MinUploadRate}
+	r.Body = body
 	req, err := ParseRequest(r, s.lim)
 	<-s.reads
 	if err == nil {
@@ -529,3 +541,42 @@ func generated(ids []int, eos int) int {
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{"message": msg, "status": status}})
 }
+
+// uploadReader reads a request body under a read deadline that moves with
+// the bytes received: the grace after the read started plus the time the
+// bytes so far take at the minimum rate, and never past hard (the
+// request's own deadline). A body that falls behind the rate fails with a
+// 408 that says so, and frees its read slot instead of holding it to the
+// request timeout (16 clients trickling a few bytes a second held every
+// slot for a minute).
+type uploadReader struct {
+	r     io.ReadCloser
+	rc    *http.ResponseController
+	hard  time.Time
+	start time.Time
+	grace time.Duration
+	rate  int64 // bytes/s; ≤ 0: no minimum
+	n     int64
+	slow  bool // the deadline set is the rate's, not the request's
+}
+
+func (u *uploadReader) Read(p []byte) (int, error) {
+	d, slow := u.hard, false
+	if u.rate > 0 {
+		if r := u.start.Add(u.grace + time.Duration(float64(u.n)/float64(u.rate)*float64(time.Second))); r.Before(d) {
+			d, slow = r, true
+		}
+	}
+	if !d.IsZero() {
+		_ = u.rc.SetReadDeadline(d)
+	}
+	u.slow = slow
+	n, err := u.r.Read(p)
+	u.n += int64(n)
+	if err != nil && u.slow && errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, errorf(http.StatusRequestTimeout, "the request body arrived slower than %d bytes/s (after the first %s): %d bytes in %s", u.rate, u.grace, u.n, time.Since(u.start).Round(time.Millisecond))
+	}
+	return n, err
+}
+
+func (u *uploadReader) Close() error { return u.r.Close() }

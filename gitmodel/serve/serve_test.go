@@ -867,3 +867,55 @@ func TestDrainDelayKeepsAnsweringBeforeClosing(t *testing.T) {
 		t.Error("the listener is still open after Serve returned")
 	}
 }
+
+// TestSlowUploadGets408AndFreesItsSlot: a body trickling in below the
+// minimum upload rate is cut with a 408 that names the rate once the grace
+// is over, long before the request timeout, and the read slot it held goes
+// to the next request (here the only slot: the second client waits for it).
+func TestSlowUploadGets408AndFreesItsSlot(t *testing.T) {
+	s := newBareServer(t, "git-tiny", Options{RequestTimeout: 30 * time.Second, MinUploadRate: 1000, UploadGrace: 300 * time.Millisecond, MaxBodyReads: 1})
+	url := serveOnLoopback(t, s)
+	body := jsonBody(t, map[string]any{"images": []any{map[string]string{"data": b64(fixtureImage(t, "cats.png"))}}})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /v1/captions HTTP/1.1\r\nHost: gitcap\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", len(body))
+	go func() { // 20 bytes a second, for at most 5 s
+		for i := 0; i < 100 && i < len(body); i++ {
+			if _, err := conn.Write(body[i : i+1]); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // the trickle holds the slot
+	second := make(chan int, 1)
+	go func() {
+		status, _, _ := post(t, url, "application/json", body, nil)
+		second <- status
+	}()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 408 || !strings.Contains(string(raw), "slower than 1000 bytes/s") {
+		t.Fatalf("a body at 20 bytes/s against a minimum of 1000: %d %q", resp.StatusCode, raw)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the slow body was cut after %s; the grace is 300 ms", d)
+	}
+	select {
+	case status := <-second:
+		if status != 200 {
+			t.Errorf("the request waiting for the slot: %d, want 200", status)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the request waiting for the read slot did not finish within 20 s of the slow one's 408")
+	}
+}

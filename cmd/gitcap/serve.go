@@ -20,8 +20,8 @@ import (
 // serveFlags are `gitcap serve`'s options (bench --only serve reuses them).
 type serveFlags struct {
 	rows, maxEncode, maxGraphs, maxLength, maxImages, maxPixels, queue, reads int
-	wait, timeout                                                             time.Duration
-	maxBody                                                                   int64
+	wait, timeout, uploadGrace                                                time.Duration
+	maxBody, minUploadRate                                                    int64
 	overlap                                                                   bool
 }
 
@@ -37,6 +37,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.queue, "queue", 0, "images admitted at once (waiting or decoding); more get 429 (default 8 x batch-size, at least --max-images)")
 	fs.IntVar(&f.reads, "max-body-reads", 16, "request bodies read at once; more wait for a slot")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "per-request time limit (504 after it)")
+	fs.Int64Var(&f.minUploadRate, "min-upload-rate", 4096, "bytes/s a request body must keep arriving at after --upload-grace; slower gets 408 and frees its read slot (0: no minimum)")
+	fs.DurationVar(&f.uploadGrace, "upload-grace", 5*time.Second, "how long a request body may arrive at any rate")
 	fs.BoolVar(&f.overlap, "encode-overlap", false, "encode new images while the running sequences keep decoding (default false: decoding waits at the token boundary until they are encoded, which measured faster on 2 cores)")
 }
 
@@ -49,10 +51,14 @@ func (f *serveFlags) options(p *caption.Pipeline) serve.Options {
 	if window == 0 {
 		window = -1 // --batch-wait 0: no wait (the batcher's 0 means its default)
 	}
+	minRate := f.minUploadRate
+	if minRate == 0 {
+		minRate = -1 // --min-upload-rate 0: no minimum (the server's 0 means its default)
+	}
 	return serve.Options{
 		Batch:        gitmodel.BatcherOptions{Rows: f.rows, MaxText: ml, Window: window, MaxEncode: f.maxEncode, MaxGraphs: f.maxGraphs, SerialEncode: !f.overlap},
 		MaxBodyBytes: f.maxBody, MaxPixels: f.maxPixels, MaxImages: f.maxImages, QueueImages: f.queue,
-		MaxBodyReads: f.reads, RequestTimeout: f.timeout,
+		MaxBodyReads: f.reads, RequestTimeout: f.timeout, MinUploadRate: minRate, UploadGrace: f.uploadGrace,
 	}
 }
 
@@ -70,6 +76,8 @@ func (f *serveFlags) check() error {
 		return usageError{fmt.Errorf("--queue (%d images) must hold a request of --max-images (%d): such a request would get 429 on every retry", f.queue, f.maxImages)}
 	case f.timeout <= 0 || f.wait < 0:
 		return usageError{errors.New("--timeout must be positive and --batch-wait not negative")}
+	case f.minUploadRate < 0 || f.uploadGrace <= 0:
+		return usageError{errors.New("--min-upload-rate must not be negative (0: no minimum) and --upload-grace must be positive")}
 	}
 	return nil
 }

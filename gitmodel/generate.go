@@ -51,7 +51,68 @@ func (o GenerateOptions) withDefaults() GenerateOptions {
 	if o.RepetitionPenalty == 0 {
 		o.RepetitionPenalty = 1
 	}
+	if o.TopP == 0 {
+		o.TopP = 1 // off either way
+	}
 	return o
+}
+
+// OptionError is a generation option out of its range, named as HF's
+// generate() names it.
+type OptionError struct {
+	Option  string // e.g. "num_beams"
+	Problem string // e.g. "must be at least 1, got 0"
+}
+
+func (e *OptionError) Error() string { return e.Option + " " + e.Problem }
+
+// Check reports the first option out of its range, as an *OptionError. It
+// takes o as given: a zero is not a default here (Generate applies its
+// defaults before it checks), so a caller that fills in HF's defaults
+// first (the CLI, the server) gets an error for an explicit 0 where HF
+// refuses one, such as num_beams 0 or top_p 0. The options' relations to
+// each other and to the model (num_return_sequences against num_beams,
+// max_length against the prompt and the model's positions) are Generate's
+// to check.
+func (o GenerateOptions) Check() error {
+	bad := func(option, format string, args ...any) error {
+		return &OptionError{option, fmt.Sprintf(format, args...)}
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"length_penalty", o.LengthPenalty}, {"repetition_penalty", o.RepetitionPenalty}, {"temperature", o.Temperature}, {"top_p", o.TopP}} {
+		if !finite(f.v) {
+			return bad(f.name, "must be a finite number, got %v", f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"max_new_tokens", o.MaxNewTokens}, {"min_length", o.MinLength}, {"min_new_tokens", o.MinNewTokens}, {"no_repeat_ngram_size", o.NoRepeatNgramSize}} {
+		if f.v < 0 {
+			return bad(f.name, "must not be negative, got %d", f.v)
+		}
+	}
+	switch {
+	case o.NumBeams < 1:
+		return bad("num_beams", "must be at least 1, got %d", o.NumBeams)
+	case o.NumReturnSequences < 1:
+		return bad("num_return_sequences", "must be at least 1, got %d", o.NumReturnSequences)
+	case o.MaxLength < 1:
+		return bad("max_length", "must be at least 1, got %d", o.MaxLength)
+	case o.DoSample && o.Temperature <= 0:
+		return bad("temperature", "must be positive when sampling, got %g", o.Temperature)
+	case o.Temperature < 0:
+		return bad("temperature", "must not be negative, got %g", o.Temperature)
+	case o.RepetitionPenalty <= 0:
+		return bad("repetition_penalty", "must be positive, got %g", o.RepetitionPenalty)
+	case o.TopK < 0:
+		return bad("top_k", "must be 0 (off) or positive, got %d", o.TopK)
+	case !(o.TopP > 0 && o.TopP <= 1):
+		return bad("top_p", "must be in (0, 1] (1 = off), got %g", o.TopP)
+	}
+	return nil
 }
 
 // Sequence is one generated sequence: the full ids as HF's generate returns
@@ -145,24 +206,17 @@ func (m *Model) newSearch(pixels []float32, batch int, prompt []int, opts Genera
 		return nil, fmt.Errorf("generate: %d pixel values for %d samples of %d frames of %dx%dx%d", len(pixels), batch, c.Frames(), c.Vision.NumChannels, c.Vision.ImageSize, c.Vision.ImageSize)
 	case len(prompt) == 0:
 		return nil, errors.New("generate: empty prompt (it starts with [CLS])")
-	case o.NumBeams < 1:
-		return nil, fmt.Errorf("generate: num_beams must be at least 1, got %d", o.NumBeams)
-	case o.NumReturnSequences < 1:
-		return nil, fmt.Errorf("generate: num_return_sequences must be at least 1, got %d", o.NumReturnSequences)
+	}
+	if err := o.Check(); err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	switch {
 	case o.NumBeams > 1 && o.NumReturnSequences > o.NumBeams:
 		return nil, fmt.Errorf("generate: num_return_sequences (%d) cannot exceed num_beams (%d)", o.NumReturnSequences, o.NumBeams)
 	case o.NumBeams == 1 && !o.DoSample && o.NumReturnSequences > 1:
 		return nil, errors.New("generate: greedy search returns one sequence; use beams or sampling for num_return_sequences > 1")
-	case !finite(o.Temperature, o.TopP, o.RepetitionPenalty, o.LengthPenalty):
-		return nil, fmt.Errorf("generate: temperature, top_p, repetition_penalty and length_penalty must be finite numbers, got %g, %g, %g and %g", o.Temperature, o.TopP, o.RepetitionPenalty, o.LengthPenalty)
-	case o.Temperature < 0, o.TopK < 0, o.TopP < 0, o.TopP > 1:
-		return nil, fmt.Errorf("generate: invalid sampling settings (temperature %g, top_k %d, top_p %g)", o.Temperature, o.TopK, o.TopP)
 	case o.DoSample && o.NumBeams > 1:
 		return nil, errors.New("generate: beam sampling (do_sample with num_beams > 1) is not supported")
-	case o.RepetitionPenalty < 0:
-		return nil, fmt.Errorf("generate: repetition_penalty must be positive, got %g", o.RepetitionPenalty)
-	case o.MaxNewTokens < 0, o.MaxLength < 0, o.MinLength < 0, o.MinNewTokens < 0, o.NoRepeatNgramSize < 0:
-		return nil, errors.New("generate: lengths and n-gram sizes must not be negative")
 	}
 	for _, id := range prompt {
 		if id < 0 || id >= c.VocabSize {

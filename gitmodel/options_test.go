@@ -2,9 +2,11 @@ package gitmodel
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -160,6 +162,37 @@ func TestTinyTemperatureSamplesTheMostLikelyToken(t *testing.T) {
 			if err != nil || got != 1 {
 				t.Fatalf("temperature %g, seed %d: token %d, %v; want 1", temp, seed, got, err)
 			}
+		}
+	}
+}
+
+// TestCheckNamesTheOptionOutOfRange: each range rule of GenerateOptions.Check
+// reports the option by its HF name, on options that are otherwise HF's
+// defaults (as the CLI and the server fill them in); the defaults pass.
+func TestCheckNamesTheOptionOutOfRange(t *testing.T) {
+	hf := GenerateOptions{MaxLength: 20, NumBeams: 1, LengthPenalty: 1, NumReturnSequences: 1, RepetitionPenalty: 1, Temperature: 1, TopK: 50, TopP: 1}
+	if err := hf.Check(); err != nil {
+		t.Fatalf("HF's defaults: %v", err)
+	}
+	for want, set := range map[string]func(*GenerateOptions){
+		"num_beams":            func(o *GenerateOptions) { o.NumBeams = 0 },
+		"num_return_sequences": func(o *GenerateOptions) { o.NumReturnSequences = 0 },
+		"max_length":           func(o *GenerateOptions) { o.MaxLength = 0 },
+		"max_new_tokens":       func(o *GenerateOptions) { o.MaxNewTokens = -1 },
+		"min_length":           func(o *GenerateOptions) { o.MinLength = -1 },
+		"min_new_tokens":       func(o *GenerateOptions) { o.MinNewTokens = -1 },
+		"no_repeat_ngram_size": func(o *GenerateOptions) { o.NoRepeatNgramSize = -2 },
+		"temperature":          func(o *GenerateOptions) { o.DoSample, o.Temperature = true, 0 },
+		"repetition_penalty":   func(o *GenerateOptions) { o.RepetitionPenalty = 0 },
+		"top_k":                func(o *GenerateOptions) { o.TopK = -1 },
+		"top_p":                func(o *GenerateOptions) { o.TopP = 0 },
+		"length_penalty":       func(o *GenerateOptions) { o.LengthPenalty = math.Inf(-1) },
+	} {
+		o := hf
+		set(&o)
+		var oe *OptionError
+		if err := o.Check(); !errors.As(err, &oe) || oe.Option != want || !strings.HasPrefix(err.Error(), want+" ") {
+			t.Errorf("%s out of range: Check gives %v, want an OptionError naming %s", want, err, want)
 		}
 	}
 }

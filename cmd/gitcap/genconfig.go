@@ -6,9 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gitcap/gitcap/gitmodel"
 )
@@ -123,37 +123,12 @@ func applyGenerationConfig(dir string, fs *flagSet, o *gitmodel.GenerateOptions)
 // numbers, naming the flag; it maps --length-penalty 0 (no length
 // normalisation) onto the API.
 func checkGenerationFlags(o *gitmodel.GenerateOptions) error {
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"length-penalty", o.LengthPenalty}, {"repetition-penalty", o.RepetitionPenalty}, {"temperature", o.Temperature}, {"top-p", o.TopP}} {
-		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
-			return usageError{fmt.Errorf("--%s must be a finite number, got %v", f.name, f.v)}
+	if err := o.Check(); err != nil {
+		var oe *gitmodel.OptionError
+		if errors.As(err, &oe) { // name the flag and the HF name: --num-beams (num_beams)
+			return usageError{fmt.Errorf("--%s (%s) %s", strings.ReplaceAll(oe.Option, "_", "-"), oe.Option, oe.Problem)}
 		}
-	}
-	switch {
-	case o.NumBeams < 1:
-		return usageError{fmt.Errorf("--num-beams (num_beams) must be at least 1, got %d", o.NumBeams)}
-	case o.NumReturnSequences < 1:
-		return usageError{fmt.Errorf("--num-return-sequences must be at least 1, got %d", o.NumReturnSequences)}
-	case o.MaxLength < 1:
-		return usageError{fmt.Errorf("--max-length must be at least 1, got %d", o.MaxLength)}
-	case o.DoSample && o.Temperature <= 0:
-		return usageError{fmt.Errorf("--temperature must be positive when sampling (got %g); leave out --do-sample for greedy search", o.Temperature)}
-	case o.RepetitionPenalty <= 0:
-		return usageError{fmt.Errorf("--repetition-penalty must be positive, got %g", o.RepetitionPenalty)}
-	case o.TopK < 0:
-		return usageError{fmt.Errorf("--top-k must be 0 (off) or positive, got %d", o.TopK)}
-	case !(o.TopP > 0 && o.TopP <= 1):
-		return usageError{fmt.Errorf("--top-p must be in (0, 1] (1 = off), got %g", o.TopP)}
-	case o.MaxNewTokens < 0:
-		return usageError{fmt.Errorf("--max-new-tokens must not be negative, got %d", o.MaxNewTokens)}
-	case o.MinLength < 0:
-		return usageError{fmt.Errorf("--min-length must not be negative, got %d", o.MinLength)}
-	case o.MinNewTokens < 0:
-		return usageError{fmt.Errorf("--min-new-tokens must not be negative, got %d", o.MinNewTokens)}
-	case o.NoRepeatNgramSize < 0:
-		return usageError{fmt.Errorf("--no-repeat-ngram-size must not be negative, got %d", o.NoRepeatNgramSize)}
+		return usageError{err}
 	}
 	if o.LengthPenalty == 0 {
 		o.LengthPenalty = 1e-300 // L^1e-300 == 1: HF's length_penalty=0

@@ -333,21 +333,8 @@ func (o options) resolve(lim Limits) (gitmodel.GenerateOptions, error) {
 	if o.Seed != nil {
 		g.Seed = *o.Seed
 	}
-	switch {
-	case g.NumBeams < 1:
-		return g, errorf(http.StatusBadRequest, "num_beams must be at least 1, got %d", g.NumBeams)
-	case g.NumReturnSequences < 1:
-		return g, errorf(http.StatusBadRequest, "num_return_sequences must be at least 1, got %d", g.NumReturnSequences)
-	case g.MaxLength < 1:
-		return g, errorf(http.StatusBadRequest, "max_length must be at least 1, got %d", g.MaxLength)
-	case g.MaxNewTokens < 0 || g.MinLength < 0 || g.MinNewTokens < 0 || g.NoRepeatNgramSize < 0 || g.TopK < 0:
-		return g, errorf(http.StatusBadRequest, "max_new_tokens, min_length, min_new_tokens, no_repeat_ngram_size and top_k must not be negative")
-	case g.DoSample && g.Temperature <= 0:
-		return g, errorf(http.StatusBadRequest, "temperature must be positive when sampling, got %g", g.Temperature)
-	case g.RepetitionPenalty <= 0:
-		return g, errorf(http.StatusBadRequest, "repetition_penalty must be positive, got %g", g.RepetitionPenalty)
-	case !(g.TopP > 0 && g.TopP <= 1):
-		return g, errorf(http.StatusBadRequest, "top_p must be in (0, 1] (1 = off), got %g", g.TopP)
+	if err := g.Check(); err != nil {
+		return g, errorf(http.StatusBadRequest, "%v", err)
 	}
 	// max_new_tokens overrides max_length (the prompt's length is checked
 	// once it is tokenized).

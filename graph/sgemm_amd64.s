@@ -1,11 +1,14 @@
 #include "textflag.h"
+#include "tile_amd64.h"
 
-// The float32 many-row product (sgemm.go). In every macro below, column c
-// of the 32×12 tile is Z(2c) (rows 0-15) and Z(2c+1) (rows 16-31).
+// The float32 many-row product (sgemm.go): 32×12 and 16×12 tiles of x·Wᵀ
+// (tile_amd64.h: column c of a 32-row tile in Z(2c) and Z(2c+1); of a
+// 16-row tile in Z(c)), and the 16×16 transposes that pack x and unpack
+// the tiles.
 
-// STEP(off, woff) is one k: the two 16-row halves of xp at off(SI), each
-// times the twelve weights of this k broadcast from the rows (woff bytes
-// into them), added to the tile with one rounding (FMA).
+// STEP(off, woff) is one k of the 32-row tile: the two 16-row halves of xp
+// at off(SI), each times the twelve weights of this k broadcast from the
+// rows (woff bytes into them), added to the tile with one rounding (FMA).
 #define STEP(off, woff) \
 	VMOVUPS off(SI), Z24; \
 	VMOVUPS off+64(SI), Z25; \
@@ -46,10 +49,45 @@
 	VFMADD231PS Z31, Z24, Z22; \
 	VFMADD231PS Z31, Z25, Z23
 
+// STEP16(off, woff) is STEP for the 16-row tile: one register of rows.
+#define STEP16(off, woff) \
+	VMOVUPS off(SI), Z24; \
+	VFMADD231PS.BCST woff(R8), Z24, Z0; \
+	VFMADD231PS.BCST woff(R8)(BX*1), Z24, Z1; \
+	VFMADD231PS.BCST woff(R8)(BX*2), Z24, Z2; \
+	VFMADD231PS.BCST woff(R9), Z24, Z3; \
+	VFMADD231PS.BCST woff(R9)(BX*1), Z24, Z4; \
+	VFMADD231PS.BCST woff(R9)(BX*2), Z24, Z5; \
+	VFMADD231PS.BCST woff(R10), Z24, Z6; \
+	VFMADD231PS.BCST woff(R10)(BX*1), Z24, Z7; \
+	VFMADD231PS.BCST woff(R10)(BX*2), Z24, Z8; \
+	VFMADD231PS.BCST woff(R11), Z24, Z9; \
+	VFMADD231PS.BCST woff(R11)(BX*1), Z24, Z10; \
+	VFMADD231PS.BCST woff(R11)(BX*2), Z24, Z11
+
+// ADD4(a, b, c, d, off) adds four accumulators to the tile stored at off,
+// off+64, ... (DX) and stores the sums there.
+#define ADD4(a, b, c, d, off) \
+	VADDPS off(DX), a, a; \
+	VMOVUPS a, off(DX); \
+	VADDPS off+64(DX), b, b; \
+	VMOVUPS b, off+64(DX); \
+	VADDPS off+128(DX), c, c; \
+	VMOVUPS c, off+128(DX); \
+	VADDPS off+192(DX), d, d; \
+	VMOVUPS d, off+192(DX)
+#define ADD12 ADD4(Z0, Z1, Z2, Z3, 0); ADD4(Z4, Z5, Z6, Z7, 256); ADD4(Z8, Z9, Z10, Z11, 512)
+#define ADD24 ADD12; ADD4(Z12, Z13, Z14, Z15, 768); ADD4(Z16, Z17, Z18, Z19, 1024); ADD4(Z20, Z21, Z22, Z23, 1280)
+
+// BIAS2(c) adds bias[c] (at DI) to both halves of the 32-row tile's column c;
+// BIAS1(z, c) to a 16-row tile's register z.
+#define BIAS1(z, c) VADDPS.BCST (4*c)(DI), z, z
+#define BIAS2(za, zb, c) BIAS1(za, c); BIAS1(zb, c)
+
 // func sgemmTile(xp *float32, w *float32, ldw int, kc int, out *float32, bias *float32, mode int)
-// computes a 32×12 tile of x·Wᵀ over kc values of k into out: xp is 32 rows of x
-// packed as [kc][32] float32 (row r of k at k*32+r); w points at weight row
-// n0 at the block's first k, rows ldw floats apart; out is [12][32]
+// computes a 32×12 tile of x·Wᵀ over kc values of k into out: xp is 32 rows
+// of x packed as [kc][32] float32 (row r of k at k*32+r); w points at weight
+// row n0 at the block's first k, rows ldw floats apart; out is [12][32]
 // float32 (column c, row r at c*32+r). Each element sums its kc products
 // in k order from zero, one FMA each; the sum is then added to bias[c]
 // (mode 0), stored as it is (mode 1) or added to out (mode 2), once:
@@ -62,36 +100,8 @@ TEXT ·sgemmTile(SB), NOSPLIT, $0-56
 	SHLQ $2, BX
 	MOVQ kc+24(FP), CX
 	MOVQ out+32(FP), DX
-	LEAQ (R8)(BX*2), R9
-	ADDQ BX, R9        // row 3
-	LEAQ (R9)(BX*2), R10
-	ADDQ BX, R10       // row 6
-	LEAQ (R10)(BX*2), R11
-	ADDQ BX, R11       // row 9
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
+	TILE_ROWS
+	ZERO24
 	MOVQ CX, AX
 	SHRQ $2, AX        // steps of four k
 	JZ sgtail
@@ -125,124 +135,26 @@ sgdone:
 	JEQ sgset
 	JGT sgadd
 	MOVQ bias+40(FP), DI
-	VADDPS.BCST 0(DI), Z0, Z0
-	VADDPS.BCST 0(DI), Z1, Z1
-	VADDPS.BCST 4(DI), Z2, Z2
-	VADDPS.BCST 4(DI), Z3, Z3
-	VADDPS.BCST 8(DI), Z4, Z4
-	VADDPS.BCST 8(DI), Z5, Z5
-	VADDPS.BCST 12(DI), Z6, Z6
-	VADDPS.BCST 12(DI), Z7, Z7
-	VADDPS.BCST 16(DI), Z8, Z8
-	VADDPS.BCST 16(DI), Z9, Z9
-	VADDPS.BCST 20(DI), Z10, Z10
-	VADDPS.BCST 20(DI), Z11, Z11
-	VADDPS.BCST 24(DI), Z12, Z12
-	VADDPS.BCST 24(DI), Z13, Z13
-	VADDPS.BCST 28(DI), Z14, Z14
-	VADDPS.BCST 28(DI), Z15, Z15
-	VADDPS.BCST 32(DI), Z16, Z16
-	VADDPS.BCST 32(DI), Z17, Z17
-	VADDPS.BCST 36(DI), Z18, Z18
-	VADDPS.BCST 36(DI), Z19, Z19
-	VADDPS.BCST 40(DI), Z20, Z20
-	VADDPS.BCST 40(DI), Z21, Z21
-	VADDPS.BCST 44(DI), Z22, Z22
-	VADDPS.BCST 44(DI), Z23, Z23
+	BIAS2(Z0, Z1, 0)
+	BIAS2(Z2, Z3, 1)
+	BIAS2(Z4, Z5, 2)
+	BIAS2(Z6, Z7, 3)
+	BIAS2(Z8, Z9, 4)
+	BIAS2(Z10, Z11, 5)
+	BIAS2(Z12, Z13, 6)
+	BIAS2(Z14, Z15, 7)
+	BIAS2(Z16, Z17, 8)
+	BIAS2(Z18, Z19, 9)
+	BIAS2(Z20, Z21, 10)
+	BIAS2(Z22, Z23, 11)
 sgset:
-	VMOVUPS Z0, 0(DX)
-	VMOVUPS Z1, 64(DX)
-	VMOVUPS Z2, 128(DX)
-	VMOVUPS Z3, 192(DX)
-	VMOVUPS Z4, 256(DX)
-	VMOVUPS Z5, 320(DX)
-	VMOVUPS Z6, 384(DX)
-	VMOVUPS Z7, 448(DX)
-	VMOVUPS Z8, 512(DX)
-	VMOVUPS Z9, 576(DX)
-	VMOVUPS Z10, 640(DX)
-	VMOVUPS Z11, 704(DX)
-	VMOVUPS Z12, 768(DX)
-	VMOVUPS Z13, 832(DX)
-	VMOVUPS Z14, 896(DX)
-	VMOVUPS Z15, 960(DX)
-	VMOVUPS Z16, 1024(DX)
-	VMOVUPS Z17, 1088(DX)
-	VMOVUPS Z18, 1152(DX)
-	VMOVUPS Z19, 1216(DX)
-	VMOVUPS Z20, 1280(DX)
-	VMOVUPS Z21, 1344(DX)
-	VMOVUPS Z22, 1408(DX)
-	VMOVUPS Z23, 1472(DX)
+	STORE24
 	VZEROUPPER
 	RET
 sgadd:
-	VADDPS 0(DX), Z0, Z0
-	VMOVUPS Z0, 0(DX)
-	VADDPS 64(DX), Z1, Z1
-	VMOVUPS Z1, 64(DX)
-	VADDPS 128(DX), Z2, Z2
-	VMOVUPS Z2, 128(DX)
-	VADDPS 192(DX), Z3, Z3
-	VMOVUPS Z3, 192(DX)
-	VADDPS 256(DX), Z4, Z4
-	VMOVUPS Z4, 256(DX)
-	VADDPS 320(DX), Z5, Z5
-	VMOVUPS Z5, 320(DX)
-	VADDPS 384(DX), Z6, Z6
-	VMOVUPS Z6, 384(DX)
-	VADDPS 448(DX), Z7, Z7
-	VMOVUPS Z7, 448(DX)
-	VADDPS 512(DX), Z8, Z8
-	VMOVUPS Z8, 512(DX)
-	VADDPS 576(DX), Z9, Z9
-	VMOVUPS Z9, 576(DX)
-	VADDPS 640(DX), Z10, Z10
-	VMOVUPS Z10, 640(DX)
-	VADDPS 704(DX), Z11, Z11
-	VMOVUPS Z11, 704(DX)
-	VADDPS 768(DX), Z12, Z12
-	VMOVUPS Z12, 768(DX)
-	VADDPS 832(DX), Z13, Z13
-	VMOVUPS Z13, 832(DX)
-	VADDPS 896(DX), Z14, Z14
-	VMOVUPS Z14, 896(DX)
-	VADDPS 960(DX), Z15, Z15
-	VMOVUPS Z15, 960(DX)
-	VADDPS 1024(DX), Z16, Z16
-	VMOVUPS Z16, 1024(DX)
-	VADDPS 1088(DX), Z17, Z17
-	VMOVUPS Z17, 1088(DX)
-	VADDPS 1152(DX), Z18, Z18
-	VMOVUPS Z18, 1152(DX)
-	VADDPS 1216(DX), Z19, Z19
-	VMOVUPS Z19, 1216(DX)
-	VADDPS 1280(DX), Z20, Z20
-	VMOVUPS Z20, 1280(DX)
-	VADDPS 1344(DX), Z21, Z21
-	VMOVUPS Z21, 1344(DX)
-	VADDPS 1408(DX), Z22, Z22
-	VMOVUPS Z22, 1408(DX)
-	VADDPS 1472(DX), Z23, Z23
-	VMOVUPS Z23, 1472(DX)
+	ADD24
 	VZEROUPPER
 	RET
-
-// STEP16(off, woff) is STEP for one 16-row half: column c in Z(c).
-#define STEP16(off, woff) \
-	VMOVUPS off(SI), Z24; \
-	VFMADD231PS.BCST woff(R8), Z24, Z0; \
-	VFMADD231PS.BCST woff(R8)(BX*1), Z24, Z1; \
-	VFMADD231PS.BCST woff(R8)(BX*2), Z24, Z2; \
-	VFMADD231PS.BCST woff(R9), Z24, Z3; \
-	VFMADD231PS.BCST woff(R9)(BX*1), Z24, Z4; \
-	VFMADD231PS.BCST woff(R9)(BX*2), Z24, Z5; \
-	VFMADD231PS.BCST woff(R10), Z24, Z6; \
-	VFMADD231PS.BCST woff(R10)(BX*1), Z24, Z7; \
-	VFMADD231PS.BCST woff(R10)(BX*2), Z24, Z8; \
-	VFMADD231PS.BCST woff(R11), Z24, Z9; \
-	VFMADD231PS.BCST woff(R11)(BX*1), Z24, Z10; \
-	VFMADD231PS.BCST woff(R11)(BX*2), Z24, Z11
 
 // func sgemmTile16(xp *float32, w *float32, ldw int, kc int, out *float32, bias *float32, mode int)
 // is sgemmTile for 16 rows: xp is [kc][16], out [12][16].
@@ -253,26 +165,10 @@ TEXT ·sgemmTile16(SB), NOSPLIT, $0-56
 	SHLQ $2, BX
 	MOVQ kc+24(FP), CX
 	MOVQ out+32(FP), DX
-	LEAQ (R8)(BX*2), R9
-	ADDQ BX, R9
-	LEAQ (R9)(BX*2), R10
-	ADDQ BX, R10
-	LEAQ (R10)(BX*2), R11
-	ADDQ BX, R11
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
+	TILE_ROWS
+	ZERO12
 	MOVQ CX, AX
-	SHRQ $2, AX
+	SHRQ $2, AX        // steps of four k
 	JZ s16tail
 s16loop4:
 	STEP16(0, 0)
@@ -304,58 +200,24 @@ s16done:
 	JEQ s16set
 	JGT s16add
 	MOVQ bias+40(FP), DI
-	VADDPS.BCST 0(DI), Z0, Z0
-	VADDPS.BCST 4(DI), Z1, Z1
-	VADDPS.BCST 8(DI), Z2, Z2
-	VADDPS.BCST 12(DI), Z3, Z3
-	VADDPS.BCST 16(DI), Z4, Z4
-	VADDPS.BCST 20(DI), Z5, Z5
-	VADDPS.BCST 24(DI), Z6, Z6
-	VADDPS.BCST 28(DI), Z7, Z7
-	VADDPS.BCST 32(DI), Z8, Z8
-	VADDPS.BCST 36(DI), Z9, Z9
-	VADDPS.BCST 40(DI), Z10, Z10
-	VADDPS.BCST 44(DI), Z11, Z11
+	BIAS1(Z0, 0)
+	BIAS1(Z1, 1)
+	BIAS1(Z2, 2)
+	BIAS1(Z3, 3)
+	BIAS1(Z4, 4)
+	BIAS1(Z5, 5)
+	BIAS1(Z6, 6)
+	BIAS1(Z7, 7)
+	BIAS1(Z8, 8)
+	BIAS1(Z9, 9)
+	BIAS1(Z10, 10)
+	BIAS1(Z11, 11)
 s16set:
-	VMOVUPS Z0, 0(DX)
-	VMOVUPS Z1, 64(DX)
-	VMOVUPS Z2, 128(DX)
-	VMOVUPS Z3, 192(DX)
-	VMOVUPS Z4, 256(DX)
-	VMOVUPS Z5, 320(DX)
-	VMOVUPS Z6, 384(DX)
-	VMOVUPS Z7, 448(DX)
-	VMOVUPS Z8, 512(DX)
-	VMOVUPS Z9, 576(DX)
-	VMOVUPS Z10, 640(DX)
-	VMOVUPS Z11, 704(DX)
+	STORE12
 	VZEROUPPER
 	RET
 s16add:
-	VADDPS 0(DX), Z0, Z0
-	VMOVUPS Z0, 0(DX)
-	VADDPS 64(DX), Z1, Z1
-	VMOVUPS Z1, 64(DX)
-	VADDPS 128(DX), Z2, Z2
-	VMOVUPS Z2, 128(DX)
-	VADDPS 192(DX), Z3, Z3
-	VMOVUPS Z3, 192(DX)
-	VADDPS 256(DX), Z4, Z4
-	VMOVUPS Z4, 256(DX)
-	VADDPS 320(DX), Z5, Z5
-	VMOVUPS Z5, 320(DX)
-	VADDPS 384(DX), Z6, Z6
-	VMOVUPS Z6, 384(DX)
-	VADDPS 448(DX), Z7, Z7
-	VMOVUPS Z7, 448(DX)
-	VADDPS 512(DX), Z8, Z8
-	VMOVUPS Z8, 512(DX)
-	VADDPS 576(DX), Z9, Z9
-	VMOVUPS Z9, 576(DX)
-	VADDPS 640(DX), Z10, Z10
-	VMOVUPS Z10, 640(DX)
-	VADDPS 704(DX), Z11, Z11
-	VMOVUPS Z11, 704(DX)
+	ADD12
 	VZEROUPPER
 	RET
 

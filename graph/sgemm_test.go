@@ -11,15 +11,6 @@ import (
 	"testing"
 )
 
-// randomF32 is n normal values from rng.
-func randomF32(rng *rand.Rand, n int) []float32 {
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = float32(rng.NormFloat64())
-	}
-	return v
-}
-
 // needOwnSgemm skips a test where linearOwnSgemm is not in use, and fails
 // it where it should be: OpenBLAS 0.3.21's SkylakeX kernels on an AVX-512
 // CPU are the BLAS it was written against.
@@ -47,7 +38,7 @@ func TestOwnSgemmGivesSgemmBits(t *testing.T) {
 		{217, 1000, 37}, {33, 1337, 50}, {48, 448, 120}, {100, 449, 100}, {61, 2000, 25},
 	} {
 		rng := rand.New(rand.NewSource(int64(c.n*c.in + c.out)))
-		x, w, b := randomF32(rng, c.n*c.in), randomF32(rng, c.out*c.in), randomF32(rng, c.out)
+		x, w, b := randF32(rng, c.n*c.in), randF32(rng, c.out*c.in), randF32(rng, c.out)
 		if !useOwnSgemm(c.n, c.in, c.out) {
 			t.Fatalf("%d×%d→%d: useOwnSgemm false, want the own product", c.n, c.in, c.out)
 		}
@@ -80,7 +71,7 @@ func TestOwnSgemmReusesItsScratch(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
 	var s sgemmScratch
 	for _, c := range []struct{ n, in, out int }{{197, 3072, 768}, {150, 768, 100}} {
-		x, w, b := randomF32(rng, c.n*c.in), randomF32(rng, c.out*c.in), randomF32(rng, c.out)
+		x, w, b := randF32(rng, c.n*c.in), randF32(rng, c.out*c.in), randF32(rng, c.out)
 		want := make([]float32, c.n*c.out)
 		linearBiasFwd(x, w, b, want, c.n, c.in, c.out)
 		got := make([]float32, c.n*c.out)
@@ -164,7 +155,7 @@ func BenchmarkLinearOwnSgemm(b *testing.B) {
 		{788, 768, 2304}, {1736, 768, 3072},
 	} {
 		rng := rand.New(rand.NewSource(1))
-		x, w, bias := randomF32(rng, c.n*c.in), randomF32(rng, c.out*c.in), randomF32(rng, c.out)
+		x, w, bias := randF32(rng, c.n*c.in), randF32(rng, c.out*c.in), randF32(rng, c.out)
 		y := make([]float32, c.n*c.out)
 		var s sgemmScratch
 		flops := 2 * float64(c.n*c.in*c.out)

@@ -75,7 +75,7 @@ const tileFloats = 16 * sgTileM
 // 8) packing the weight costs sgemm little and the two are even.
 const ownSgemmMaxRows = 1024
 
-// useOwnSgemm reports whether linearBiasFwd takes linearOwnSgemm for n rows
+// useOwnSgemm reports whether a float32 Linear op takes linearOwnSgemm for n rows
 // of in → out.
 func useOwnSgemm(n, in, out int) bool {
 	return hasSgemmTile && hasAVX512 && n > fewRows && n <= ownSgemmMaxRows && out >= sgTileN && n*in*out >= parallelGemmWork && ownSgemmOK()

@@ -21,12 +21,13 @@ type versionInfo struct {
 	Platform   string         `json:"platform"`           // GOOS/GOARCH
 	CGO        bool           `json:"cgo"`                // built with cgo (not needed: OpenBLAS is loaded at run time)
 	BLAS       graph.BLASInfo `json:"blas_info"`          // the BLAS in use
+	OwnLinear  bool           `json:"own_linear_kernel"`  // float32 Linear of 9-1024 rows on gitcap's kernel (graph.OwnLinearKernel)
 	GOMAXPROCS int            `json:"gomaxprocs"`         // threads the ops use
 }
 
 func currentVersion() versionInfo {
 	v := versionInfo{Gitcap: "(unknown)", Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
-		BLAS: graph.BLAS(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
+		BLAS: graph.BLAS(), OwnLinear: graph.OwnLinearKernel(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		v.Gitcap = bi.Main.Version
 		for _, s := range bi.Settings {
@@ -72,6 +73,9 @@ func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "blas: OpenBLAS %s, %s kernels, %d OpenBLAS thread(s) (%s)\n", v.BLAS.Version, v.BLAS.CoreType, v.BLAS.Threads, v.BLAS.Library)
 	} else {
 		fmt.Fprintf(stdout, "blas: %s (%s)\n", v.BLAS.Name, v.BLAS.Reason)
+	}
+	if v.OwnLinear {
+		fmt.Fprintln(stdout, "linear: float32 products of 9-1024 rows on gitcap's kernel (the BLAS's bits)")
 	}
 	fmt.Fprintf(stdout, "threads: %d (GOMAXPROCS)\n", v.GOMAXPROCS)
 	return nil

@@ -37,6 +37,17 @@ type Request struct {
 	Options gitmodel.GenerateOptions
 }
 
+// bytes is the size of the request's encoded images.
+func (r *Request) bytes() int64 {
+	var n int64
+	for _, frames := range r.Samples {
+		for _, f := range frames {
+			n += int64(len(f))
+		}
+	}
+	return n
+}
+
 // apiError is an error with the HTTP status it answers with.
 type apiError struct {
 	status int

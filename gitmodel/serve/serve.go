@@ -42,6 +42,7 @@ type Options struct {
 	MaxPixels      int                     // per image, default 40 Mpx
 	MaxImages      int                     // per request (frames included), default 16
 	QueueImages    int                     // images admitted at once (waiting + decoding), default max(8·rows, MaxImages); more get 429
+	QueueBytes     int64                   // uploaded bytes admitted requests hold until their images are decoded, default 8·MaxBodyBytes; more get 429
 	MaxBodyReads   int                     // request bodies read at once, default 16; more wait (within the request timeout)
 	RequestTimeout time.Duration           // default 60 s
 	MinUploadRate  int64                   // bytes/s a body must keep arriving at after UploadGrace (408 below it), default 4096; negative: no minimum
@@ -73,6 +74,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxBodyReads <= 0 {
 		o.MaxBodyReads = 16
 	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 8 * o.MaxBodyBytes
+	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 60 * time.Second
 	}
@@ -101,7 +105,8 @@ type Server struct {
 	reads    chan struct{} // a slot per body being read
 	decodes  chan struct{} // a slot per image being decoded at full size
 	mu       sync.Mutex
-	inFlight int // images admitted
+	inFlight int   // images admitted
+	held     int64 // uploaded bytes of admitted requests not yet decoded
 }
 
 // New starts a server's batcher for the pipeline (Close stops it).
@@ -110,6 +115,9 @@ func New(p *caption.Pipeline, opts Options) (*Server, error) {
 	if o.QueueImages < o.MaxImages {
 		// A request of MaxImages images would get 429 on every retry.
 		return nil, fmt.Errorf("serve: the queue (%d images) must hold a request of the most images allowed (%d)", o.QueueImages, o.MaxImages)
+	}
+	if o.QueueBytes < o.MaxBodyBytes {
+		return nil, fmt.Errorf("serve: the queue's bytes (%d) must hold a request body of the largest size allowed (%d bytes)", o.QueueBytes, o.MaxBodyBytes)
 	}
 	s := &Server{p: p, o: o, log: o.Logger, reads: make(chan struct{}, o.MaxBodyReads),
 		decodes: make(chan struct{}, runtime.GOMAXPROCS(0))}
@@ -309,9 +317,10 @@ func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
 		fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.lim.MaxBodyBytes))
 		return
 	}
-	// The image count is in the body; a queue without room for one image
-	// refuses before paying for the upload.
-	if s.full() {
+	// The image count is in the body; a queue without room for one image,
+	// or for a body of the announced length, refuses before paying for the
+	// upload.
+	if s.full(r.ContentLength) {
 		w.Header().Set("Retry-After", "1")
 		fail(http.StatusTooManyRequests, "the queue is full; retry later")
 		return
@@ -372,16 +381,17 @@ func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, strings.TrimPrefix(err.Error(), "generate: "))
 		return
 	}
-	n := len(req.Samples)
-	if !s.admit(n) {
+	n, size := len(req.Samples), req.bytes()
+	if !s.admit(n, size) {
 		w.Header().Set("Retry-After", "1")
 		fail(http.StatusTooManyRequests, "the queue is full; retry later")
 		return
 	}
-	defer s.release(n)
+	defer s.release(n, 0)
 	images = n
 	pixels, err := s.preprocess(ctx, req)
 	req.Samples = nil // the uploaded bytes are not held while the request generates
+	s.release(0, size)
 	if err != nil {
 		if !stopped() {
 			fail(http.StatusBadRequest, err.Error())
@@ -450,27 +460,34 @@ func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// full reports whether the queue has no room for even one image.
-func (s *Server) full() bool {
+// full reports whether the queue has no room for even one image, or for
+// a body of contentLength bytes (-1: unknown, counted as 0).
+func (s *Server) full(contentLength int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.inFlight >= s.o.QueueImages
+	return s.inFlight >= s.o.QueueImages || s.held+max(contentLength, 0) > s.o.QueueBytes
 }
 
-// admit takes n image slots of the bounded queue, or reports it is full.
-func (s *Server) admit(n int) bool {
+// admit takes n image slots and size bytes of the bounded queue, or
+// reports it is full: the images until the request ends, the bytes (its
+// uploaded files) until its images are decoded, so that requests waiting
+// for a decode slot hold at most QueueBytes of uploads between them.
+func (s *Server) admit(n int, size int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.inFlight+n > s.o.QueueImages {
+	if s.inFlight+n > s.o.QueueImages || s.held+size > s.o.QueueBytes {
 		return false
 	}
 	s.inFlight += n
+	s.held += size
 	return true
 }
 
-func (s *Server) release(n int) {
+// release gives back n image slots and size bytes.
+func (s *Server) release(n int, size int64) {
 	s.mu.Lock()
 	s.inFlight -= n
+	s.held -= size
 	s.mu.Unlock()
 }
 

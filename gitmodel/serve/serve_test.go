@@ -919,3 +919,63 @@ func TestSlowUploadGets408AndFreesItsSlot(t *testing.T) {
 		t.Fatal("the request waiting for the read slot did not finish within 20 s of the slow one's 408")
 	}
 }
+
+// TestQueuedUploadsAreBoundedInBytes: the uploads of admitted requests
+// still waiting to decode their images count against QueueBytes; a request
+// whose images do not fit gets 429 (before its body is read when its
+// announced length does not fit), and the bytes are given back once the
+// images are decoded, so the next request gets in. A queue's bytes smaller
+// than the largest body allowed is refused at start.
+func TestQueuedUploadsAreBoundedInBytes(t *testing.T) {
+	png := fixtureImage(t, "cats.png")
+	body := jsonBody(t, map[string]any{"images": []any{map[string]string{"data": b64(png)}}})
+	s := newBareServer(t, "git-tiny", Options{MaxBodyBytes: int64(len(body)), QueueBytes: int64(len(body)) + int64(len(png))/2})
+	url := serveOnLoopback(t, s)
+	for i := 0; i < cap(s.decodes); i++ { // every decode slot taken: admitted requests wait, holding their uploads
+		s.decodes <- struct{}{}
+	}
+	first := make(chan int, 1)
+	go func() {
+		status, _, _ := post(t, url, "application/json", body, nil)
+		first <- status
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for { // wait until the first request is admitted
+		s.mu.Lock()
+		held := s.held
+		s.mu.Unlock()
+		if held == int64(len(png)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first request's %d bytes were never admitted (held %d)", len(png), held)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	status, h, r := post(t, url, "application/json", body, nil)
+	if status != 429 || h.Get("Retry-After") == "" || r.Error == nil {
+		t.Errorf("a second upload while the first waits to decode, %d bytes of room left: %d %+v", len(body)-len(png)/2, status, r.Error)
+	}
+	// Without a Content-Length (chunked) the body is read, and its images'
+	// bytes are what does not fit.
+	resp, err := http.Post(url+"/v1/captions", "application/json", io.MultiReader(bytes.NewReader(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.ContentLength == 0 {
+		t.Errorf("a chunked second upload while the first waits to decode: %d", resp.StatusCode)
+	}
+	for i := 0; i < cap(s.decodes); i++ {
+		<-s.decodes
+	}
+	if status := <-first; status != 200 {
+		t.Fatalf("the first request, once decoding was free: %d", status)
+	}
+	if status, _, r := post(t, url, "application/json", body, nil); status != 200 {
+		t.Errorf("a request after the first was decoded: %d %+v", status, r.Error)
+	}
+	if _, err := New(pipeline(t, "git-tiny"), Options{Batch: gitmodel.BatcherOptions{Rows: 1, MaxText: 60}, MaxBodyBytes: 1 << 20, QueueBytes: 1 << 19}); err == nil || !strings.Contains(err.Error(), "must hold a request body") {
+		t.Errorf("queue bytes below the largest body: %v", err)
+	}
+}

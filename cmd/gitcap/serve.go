@@ -21,7 +21,7 @@ import (
 type serveFlags struct {
 	rows, maxEncode, maxGraphs, maxLength, maxImages, maxPixels, queue, reads int
 	wait, timeout, uploadGrace                                                time.Duration
-	maxBody, minUploadRate                                                    int64
+	maxBody, minUploadRate, queueBytes                                        int64
 	overlap                                                                   bool
 }
 
@@ -35,6 +35,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxPixels, "max-pixels", 40_000_000, "largest image (width x height), checked from its header before decoding")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", 32<<20, "largest request body")
 	fs.IntVar(&f.queue, "queue", 0, "images admitted at once (waiting or decoding); more get 429 (default 8 x batch-size, at least --max-images)")
+	fs.Int64Var(&f.queueBytes, "queue-bytes", 0, "uploaded bytes admitted requests may hold until their images are decoded; more get 429 (default 8 x --max-body-bytes, at least --max-body-bytes)")
 	fs.IntVar(&f.reads, "max-body-reads", 16, "request bodies read at once; more wait for a slot")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "per-request time limit (504 after it)")
 	fs.Int64Var(&f.minUploadRate, "min-upload-rate", 4096, "bytes/s a request body must keep arriving at after --upload-grace; slower gets 408 and frees its read slot (0: no minimum)")
@@ -57,7 +58,7 @@ func (f *serveFlags) options(p *caption.Pipeline) serve.Options {
 	}
 	return serve.Options{
 		Batch:        gitmodel.BatcherOptions{Rows: f.rows, MaxText: ml, Window: window, MaxEncode: f.maxEncode, MaxGraphs: f.maxGraphs, SerialEncode: !f.overlap},
-		MaxBodyBytes: f.maxBody, MaxPixels: f.maxPixels, MaxImages: f.maxImages, QueueImages: f.queue,
+		MaxBodyBytes: f.maxBody, MaxPixels: f.maxPixels, MaxImages: f.maxImages, QueueImages: f.queue, QueueBytes: f.queueBytes,
 		MaxBodyReads: f.reads, RequestTimeout: f.timeout, MinUploadRate: minRate, UploadGrace: f.uploadGrace,
 	}
 }
@@ -72,6 +73,10 @@ func (f *serveFlags) check() error {
 		return usageError{errors.New("--max-length-cap must be at least 2")}
 	case f.maxImages < 1 || f.maxPixels < 1 || f.maxBody < 1 || f.queue < 0:
 		return usageError{errors.New("--max-images, --max-pixels and --max-body-bytes must be positive, --queue not negative")}
+	case f.queueBytes < 0:
+		return usageError{errors.New("--queue-bytes must not be negative (0: 8 x --max-body-bytes)")}
+	case f.queueBytes > 0 && f.queueBytes < f.maxBody:
+		return usageError{fmt.Errorf("--queue-bytes (%d) must hold a request body of --max-body-bytes (%d): such a request would get 429 on every retry", f.queueBytes, f.maxBody)}
 	case f.queue > 0 && f.queue < f.maxImages:
 		return usageError{fmt.Errorf("--queue (%d images) must hold a request of --max-images (%d): such a request would get 429 on every retry", f.queue, f.maxImages)}
 	case f.timeout <= 0 || f.wait < 0:

@@ -158,6 +158,7 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{[]string{"serve", "--model", model, "--prefix-graphs", "0"}, 2, "--prefix-graphs"},
 		{[]string{"serve", "--model", model, "--max-body-reads", "0"}, 2, "--max-body-reads"},
 		{[]string{"serve", "--model", model, "--min-upload-rate", "-1"}, 2, "--min-upload-rate"},
+		{[]string{"serve", "--model", model, "--queue-bytes", "1000"}, 2, "--queue-bytes (1000) must hold a request body"},
 		{[]string{"serve", "--model", model, "--upload-grace", "0s"}, 2, "--upload-grace"},
 		{[]string{"serve", "--model", model, "--queue", "4"}, 2, "--queue (4 images) must hold a request of --max-images (16)"},
 		{[]string{"serve", "--model", model, "extra"}, 2, "unexpected arguments"},

@@ -143,16 +143,16 @@ func TestTranspose16WritesRowsAndColumnsAsked(t *testing.T) {
 	}
 }
 
-// BenchmarkLinearOwnSgemm times the vision tower's products (197 rows) and
-// larger ones through sgemm (which packs the weight on every call) and
-// through linearOwnSgemm, which chooses between them by ownSgemmMaxRows.
+// BenchmarkLinearOwnSgemm times the vision tower's products (197 rows),
+// fewer rows and more through sgemm (which packs the weight on every call)
+// and through linearOwnSgemm; ownSgemmMaxRows is where the two meet.
 func BenchmarkLinearOwnSgemm(b *testing.B) {
 	if !ownSgemmOK() {
 		b.Skip("linearOwnSgemm is not in use here")
 	}
 	for _, c := range []struct{ n, in, out int }{
 		{197, 768, 2304}, {197, 768, 768}, {197, 768, 3072}, {197, 3072, 768},
-		{788, 768, 2304}, {1736, 768, 3072},
+		{16, 768, 3072}, {40, 768, 768}, {788, 768, 2304}, {1736, 768, 3072},
 	} {
 		rng := rand.New(rand.NewSource(1))
 		x, w, bias := randF32(rng, c.n*c.in), randF32(rng, c.out*c.in), randF32(rng, c.out)

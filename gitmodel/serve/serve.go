@@ -356,9 +356,8 @@ func (s *Server) captions(rw http.ResponseWriter, r *http.Request) {
 	// (a test recorder) has none.
 	rc := http.NewResponseController(rw)
 	deadline, _ := ctx.Deadline()
-	body := &uploadReader{r: http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes), rc: rc, hard: deadline,
+	r.Body = &uploadReader{r: http.MaxBytesReader(w, r.Body, s.lim.MaxBodyBytes), rc: rc, hard: deadline,
 		start: time.Now(), grace: s.o.UploadGrace, rate: s.o.MinUploadRate}
-	r.Body = body
 	req, err := ParseRequest(r, s.lim)
 	<-s.reads
 	if err == nil {
@@ -574,7 +573,6 @@ type uploadReader struct {
 	grace time.Duration
 	rate  int64 // bytes/s; ≤ 0: no minimum
 	n     int64
-	slow  bool // the deadline set is the rate's, not the request's
 }
 
 func (u *uploadReader) Read(p []byte) (int, error) {
@@ -587,10 +585,9 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 	if !d.IsZero() {
 		_ = u.rc.SetReadDeadline(d)
 	}
-	u.slow = slow
 	n, err := u.r.Read(p)
 	u.n += int64(n)
-	if err != nil && u.slow && errors.Is(err, os.ErrDeadlineExceeded) {
+	if err != nil && slow && errors.Is(err, os.ErrDeadlineExceeded) { // the rate's deadline, not the request's
 		return n, errorf(http.StatusRequestTimeout, "the request body arrived slower than %d bytes/s (after the first %s): %d bytes in %s", u.rate, u.grace, u.n, time.Since(u.start).Round(time.Millisecond))
 	}
 	return n, err
